@@ -1,0 +1,99 @@
+"""Data-set plans: which melt-quench runs make up the paper-scale and demo aGr data.
+
+A plan is a deterministic list of `MeltQuenchProtocol`s (seeded), used both to generate the
+FireWorks YAML in `workflows/` and by `pdmd campaign` to fill the store directly.
+
+Paper scale (arXiv:2206.13727: 1,050 final states + 780 intermediate snapshots, 680 atoms):
+1,050 runs with cooling rates log-uniform in [100, 2000] K/ps; 260 of them also keep 3
+intermediate snapshots at set-points drawn uniformly in [300, 3000] K (780 in all).
+Validation: 20 runs of 2,720 atoms (4× the cell area), same rates and protocol, final states
+plus 2 intermediates each.
+Demo: 40 runs with rates in [300, 2000] K/ps, each keeping the final state and 9 intermediates,
+so 400 structures in about two minutes of MD; validation 4 runs of 2,720 atoms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pdmd.errors import InputError
+from pdmd.md.protocol import MeltQuenchProtocol
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """Parameters of a plan (counts, rate range K/ps, snapshot temperature range K, sizes)."""
+
+    name: str
+    n_runs: int
+    rate_range_K_per_ps: tuple[float, float]
+    n_runs_with_snapshots: int
+    snapshots_per_run: int
+    snapshot_range_K: tuple[float, float] = (300.0, 3000.0)
+    n_atoms: int = 680
+    n_validation_runs: int = 0
+    validation_snapshots_per_run: int = 2
+    validation_n_atoms: int = 2720
+    seed: int = 2022
+    protocol_overrides: dict = field(default_factory=dict)
+
+
+PLANS: dict[str, PlanSpec] = {
+    "agr-paper": PlanSpec("agr-paper", 1050, (100.0, 2000.0), 260, 3, n_validation_runs=20),
+    "agr-demo": PlanSpec("agr-demo", 40, (300.0, 2000.0), 40, 9, n_validation_runs=4),
+    "agr-tiny": PlanSpec(
+        "agr-tiny",
+        3,
+        (1500.0, 2000.0),
+        3,
+        2,
+        n_atoms=120,
+        n_validation_runs=1,
+        validation_n_atoms=240,
+        protocol_overrides={"melt_ps": 1.0, "hold_ps": 0.2},
+    ),
+}
+
+
+def _runs(
+    spec: PlanSpec, n_runs: int, n_with: int, per_run: int, n_atoms: int, seed_offset: int, rng: np.random.Generator
+) -> list[MeltQuenchProtocol]:
+    lo, hi = spec.rate_range_K_per_ps
+    rates = np.exp(rng.uniform(np.log(lo), np.log(hi), n_runs))
+    with_snaps = set(rng.choice(n_runs, size=min(n_with, n_runs), replace=False).tolist())
+    out = []
+    for i, rate in enumerate(rates):
+        temps = ()
+        if i in with_snaps:
+            temps = tuple(sorted(float(round(t, 1)) for t in rng.uniform(*spec.snapshot_range_K, per_run)))
+        out.append(
+            MeltQuenchProtocol(
+                seed=seed_offset + i + 1,
+                cooling_rate_K_per_ps=float(round(rate, 2)),
+                n_atoms=n_atoms,
+                snapshot_temperatures_K=temps,
+                **spec.protocol_overrides,
+            )
+        )
+    return out
+
+
+def plan_runs(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol]]:
+    """(training runs, large-cell validation runs) of a named plan."""
+    if name not in PLANS:
+        raise InputError(f"unknown plan {name!r}; choose one of {sorted(PLANS)}")
+    spec = PLANS[name]
+    rng = np.random.default_rng(spec.seed)
+    train = _runs(spec, spec.n_runs, spec.n_runs_with_snapshots, spec.snapshots_per_run, spec.n_atoms, 0, rng)
+    valid = _runs(
+        spec,
+        spec.n_validation_runs,
+        spec.n_validation_runs,
+        spec.validation_snapshots_per_run,
+        spec.validation_n_atoms,
+        100_000,
+        rng,
+    )
+    return train, valid

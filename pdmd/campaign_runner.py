@@ -1,0 +1,61 @@
+"""Fill the store for a whole plan outside FireWorks, in parallel and resumable.
+
+Each run is melt-quenched (LAMMPS, one OpenMP thread per worker) and its descriptors computed
+right after, by `workers` processes. Finished runs are found on disk and skipped, so the command
+can be stopped and restarted at any time; a FireWorks workflow of the same plan later reuses
+everything stored here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+from pathlib import Path
+
+from pdmd.campaign import plan_runs
+from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
+from pdmd.progress import ProgressLog
+from pdmd.store.datastore import DataStore
+
+log = logging.getLogger(__name__)
+
+
+def _one_run(protocol: MeltQuenchProtocol, data_dir: str, spec: HistogramSpec, omp_threads: int) -> dict:
+    logging.basicConfig(level=logging.WARNING)
+    store = DataStore(data_dir)
+    summary = melt_quench_to_store(protocol, store, Path(data_dir) / "md_work" / protocol.run_id, omp_threads)
+    # this worker is itself a disposable process: a backend crash ends it, the campaign goes on
+    desc = descriptors_for_structures(store, store.run_structures(protocol.run_id), spec, isolate=False)
+    return {**summary, "descriptors": desc}
+
+
+def run_plan(
+    name: str,
+    data_dir: str | Path,
+    workers: int = 2,
+    include_validation: bool = True,
+    spec: HistogramSpec = HistogramSpec(),
+) -> list[dict]:
+    """Run every melt-quench + descriptor job of plan `name` into `data_dir`."""
+    train, valid = plan_runs(name)
+    runs = train + (valid if include_validation else [])
+    progress = ProgressLog(len(runs), f"plan {name}", log, every_s=30.0)
+    results = []
+    ctx = multiprocessing.get_context("spawn")
+    threads = 1 if workers > 1 else 0
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_one_run, p, str(data_dir), spec, threads or None): p for p in runs}
+        for fut in cf.as_completed(futures):
+            try:
+                results.append(fut.result())
+            except cf.process.BrokenProcessPool:
+                log.error("%s: worker process died; rerun the campaign to resume", futures[fut].run_id)
+                raise
+            except Exception as err:  # keep going: one bad run must not stop the campaign
+                log.error("%s failed: %s", futures[fut].run_id, err)
+                results.append({"run_id": futures[fut].run_id, "error": str(err)})
+            progress.step()
+    return results

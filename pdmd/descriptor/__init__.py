@@ -1,0 +1,1 @@
+"""Persistence diagrams of atom positions and the histogram images the CNN reads."""

@@ -1,0 +1,120 @@
+"""Alpha-filtration persistence diagrams (HomCloud) of periodic atomic structures.
+
+Birth and death values are squared alpha radii in Å² (HomCloud's default). For a 2D sheet the
+xy coordinates are passed as 2D points with periodicity (passing 3D points with z = 0 crashes
+HomCloud). HomCloud's periodic alpha complex takes only axis-aligned cells and crashes the whole
+process on anisotropic cells, so the cell is checked first and the call runs in a worker process:
+a crash there becomes a `DescriptorError` for that structure, never a dead FireWorks worker.
+
+Essential classes (H1 of the periodic torus: 2 in 2D, 3 in 3D, death = ∞) describe the cell,
+not the structure; they are kept apart in `essential_births_A2` and left out of histograms.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures as cf
+import multiprocessing
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pdmd.errors import DescriptorError
+from pdmd.structure import Frame, validate_frame
+
+MAX_ASPECT_RATIO = 1.3
+"""Largest cell aspect ratio passed to HomCloud's periodic alpha complex (it segfaulted at 1.35 in 2D)."""
+
+
+@dataclass(frozen=True)
+class PersistenceDiagram:
+    """Finite pairs (birth, death in Å²) and essential births (Å²) of one homology degree."""
+
+    degree: int
+    births_A2: np.ndarray
+    deaths_A2: np.ndarray
+    essential_births_A2: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.births_A2)
+
+    def pairs(self) -> np.ndarray:
+        """Finite pairs as an (n, 2) array of (birth, death) in Å²."""
+        return np.column_stack([self.births_A2, self.deaths_A2])
+
+
+def _homcloud_worker(points: np.ndarray, periodicity: list[tuple[float, float]] | None, degree: int):
+    import homcloud.interface as hc
+
+    pdl = hc.PDList.from_alpha_filtration(points, periodicity=periodicity, save_boundary_map=False)
+    d = pdl.dth_diagram(degree)
+    return np.asarray(d.births, float), np.asarray(d.deaths, float), np.asarray(d.essential_births, float)
+
+
+class _IsolatedRunner:
+    """One long-lived worker process; rebuilt after a crash so later structures still run."""
+
+    def __init__(self) -> None:
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def call(self, fn, *args):
+        with self._lock:
+            try:
+                return self._get().submit(fn, *args).result()
+            except cf.process.BrokenProcessPool as err:
+                self._pool = None
+                raise DescriptorError("the persistence backend crashed (process aborted) on this structure") from err
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+_RUNNER = _IsolatedRunner()
+atexit.register(_RUNNER.shutdown)
+
+
+def alpha_diagram(
+    frame: Frame, dim: int, degree: int = 1, *, isolate: bool = True, label: str = "structure"
+) -> PersistenceDiagram:
+    """Persistence diagram of the periodic alpha filtration of `frame` (dim = 2 or 3)."""
+    if dim not in (2, 3):
+        raise DescriptorError(f"{label}: dim must be 2 or 3, got {dim}")
+    if not 0 <= degree < dim:
+        raise DescriptorError(f"{label}: degree {degree} is not available in {dim}D (0..{dim - 1})")
+    frame = validate_frame(frame, dim, label=label)
+    lengths = np.diag(frame.cell)[:dim]
+    aspect = float(lengths.max() / lengths.min())
+    if aspect > MAX_ASPECT_RATIO:
+        raise DescriptorError(
+            f"{label}: cell aspect ratio {aspect:.2f} exceeds {MAX_ASPECT_RATIO}, which HomCloud's periodic alpha "
+            "complex cannot take (it crashes); use a supercell that is closer to square/cubic"
+        )
+    if frame.n_atoms < 3 * dim:
+        # too few points for a periodic triangulation: no finite cycles can exist
+        if frame.n_atoms < 1:
+            raise DescriptorError(f"{label}: no atoms")
+        empty = np.zeros(0)
+        return PersistenceDiagram(degree, empty, empty, empty)
+    points = np.ascontiguousarray(frame.positions[:, :dim])
+    periodicity = [(0.0, float(L)) for L in lengths]
+    try:
+        if isolate:
+            births, deaths, essential = _RUNNER.call(_homcloud_worker, points, periodicity, degree)
+        else:
+            births, deaths, essential = _homcloud_worker(points, periodicity, degree)
+    except DescriptorError as err:
+        raise DescriptorError(f"{label}: {err}") from err
+    except Exception as err:
+        raise DescriptorError(f"{label}: HomCloud failed: {type(err).__name__}: {err}") from err
+    order = np.lexsort((deaths, births))
+    return PersistenceDiagram(degree, births[order], deaths[order], np.sort(essential))

@@ -1,0 +1,23 @@
+"""Exceptions that carry what went wrong and where, for users and for FireWorks' stored_data."""
+
+from __future__ import annotations
+
+
+class PdmdError(Exception):
+    """Base class of every error pdmd raises on purpose."""
+
+
+class InputError(PdmdError, ValueError):
+    """A parameter, structure or file is invalid; the message names the field and the fix."""
+
+
+class MeltQuenchError(PdmdError, RuntimeError):
+    """LAMMPS failed or produced unphysical output; the message carries LAMMPS' own reason."""
+
+
+class DescriptorError(PdmdError, RuntimeError):
+    """A persistence diagram could not be computed for one structure."""
+
+
+class StoreBusyError(PdmdError, RuntimeError):
+    """The embedded (mongomock) store is held by another process."""

@@ -1,0 +1,1 @@
+"""Melt-quench molecular dynamics (LAMMPS) and structural analysis of the results."""

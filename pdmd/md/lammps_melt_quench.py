@@ -1,0 +1,225 @@
+"""Run the 2D melt-quench LAMMPS template and stream the structures it produces.
+
+LAMMPS runs in the calling thread (the ctypes calls release the GIL); a watcher thread picks up
+each dump file as soon as the next one exists and hands the kept snapshots to `on_snapshot`, so
+results reach storage while the quench is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pdmd._lammps import load_lammps, potential_path
+from pdmd.errors import MeltQuenchError
+from pdmd.md.lammps_dump import read_custom_dump
+from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.structure import Frame
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lammps_inputs" / "agr_melt_quench.in"
+BOLTZMANN_eV_per_K = 8.617333262e-5
+SNAPSHOTS_PER_QUENCH = 200
+"""The quench is dumped about this many times; the snapshots nearest the requested temperatures are kept."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A structure from the run with its potential energy and where in the protocol it was taken."""
+
+    frame: Frame
+    kind: str  # "intermediate" or "final"
+    step: int
+    time_ps: float
+    setpoint_K: float
+    temperature_K: float
+    energy_eV_per_atom: float
+
+
+@dataclass
+class MeltQuenchResult:
+    """Summary of a finished run (the snapshots themselves went to `on_snapshot`)."""
+
+    run_id: str
+    n_snapshots: int
+    wall_s: float
+    steps: int
+    steps_per_s: float
+    final_energy_eV_per_atom: float
+    workdir: str
+    notes: list[str] = field(default_factory=list)
+
+
+def default_threads() -> int:
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _lammps_args(protocol: MeltQuenchProtocol, workdir: Path, snap_every: int, omp_threads: int) -> list[str]:
+    pot = protocol.potential_spec
+    variables = {
+        "seed": protocol.seed,
+        "natoms": protocol.n_atoms,
+        "density_per_A2": repr(protocol.density_per_A2),
+        "T_melt_K": protocol.T_melt_K,
+        "T_final_K": protocol.T_final_K,
+        "melt_ps": protocol.melt_ps,
+        "rate_K_per_ps": protocol.cooling_rate_K_per_ps,
+        "hold_ps": protocol.hold_ps,
+        "timestep_fs": protocol.timestep_fs,
+        "tdamp_fs": protocol.tdamp_fs,
+        "snap_every": snap_every,
+        "thermo_every": max(snap_every, 1000),
+        "outdir": str(workdir),
+        "pair_style": pot.pair_style,
+        "potential_file": str(potential_path(pot.file)),
+        "potential_elem": pot.element,
+    }
+    args = ["-log", str(workdir / "log.lammps"), "-screen", "none", "-nocite"]
+    for key, value in variables.items():
+        args += ["-var", key, str(value)]
+    if omp_threads > 1:
+        args += ["-pk", "omp", str(omp_threads), "-sf", "omp"]
+    return args
+
+
+def _to_snapshot(path: Path, protocol: MeltQuenchProtocol, kind: str, setpoint_K: float) -> Snapshot:
+    dump = read_custom_dump(path)
+    cols = dump.columns
+    order = np.argsort(cols["id"])
+    pos = np.column_stack([cols["x"], cols["y"], np.zeros_like(cols["x"])])[order]
+    lengths = dump.box_hi_A - dump.box_lo_A
+    pos[:, :2] -= dump.box_lo_A[:2]
+    cell = np.diag([lengths[0], lengths[1], 10.0])
+    n = len(pos)
+    if n != protocol.n_atoms:
+        raise MeltQuenchError(f"{path}: LAMMPS lost atoms ({n} of {protocol.n_atoms} remain)")
+    energy = float(cols["c_pe_atom"].sum()) / n
+    ke = float(cols["c_ke_atom"].sum())
+    temperature = 2.0 * ke / ((2 * n - 2) * BOLTZMANN_eV_per_K)  # 2D, momentum conserved
+    if not np.isfinite(pos).all() or not np.isfinite(energy):
+        raise MeltQuenchError(f"{path}: non-finite positions or energy: the run blew up")
+    frame = Frame(positions=pos, cell=cell, numbers=np.full(n, 6), pbc=(True, True, False))
+    return Snapshot(
+        frame=frame,
+        kind=kind,
+        step=dump.step,
+        time_ps=dump.step * protocol.timestep_fs / 1000.0,
+        setpoint_K=setpoint_K,
+        temperature_K=temperature,
+        energy_eV_per_atom=energy,
+    )
+
+
+class _DumpWatcher(threading.Thread):
+    """Streams completed `quench.<step>.dump` files to the callback while LAMMPS runs."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        keep: dict[int, float],
+        protocol: MeltQuenchProtocol,
+        on_snapshot: Callable[[Snapshot], None],
+    ) -> None:
+        super().__init__(daemon=True)
+        self.workdir, self.keep, self.protocol = workdir, keep, protocol
+        self.on_snapshot = on_snapshot
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self.delivered = 0
+        self._done: set[int] = set()
+
+    def _pending(self) -> list[tuple[int, Path]]:
+        found = []
+        for p in self.workdir.glob("quench.*.dump"):
+            try:
+                found.append((int(p.name.split(".")[1]), p))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def poll(self, final: bool) -> None:
+        dumps = self._pending()
+        ready = dumps if final else dumps[:-1]  # the newest file may still be being written
+        for step, path in ready:
+            if step in self.keep and step not in self._done:  # steps count from the quench start
+                self.on_snapshot(_to_snapshot(path, self.protocol, "intermediate", self.keep[step]))
+                self.delivered += 1
+                self._done.add(step)
+            path.unlink(missing_ok=True)
+
+    def run(self) -> None:
+        try:
+            while not self.finished.wait(0.2):
+                self.poll(final=False)
+        except BaseException as err:  # re-raised in the main thread
+            self.error = err
+
+
+def run_melt_quench(
+    protocol: MeltQuenchProtocol,
+    workdir: str | Path,
+    on_snapshot: Callable[[Snapshot], None],
+    omp_threads: int | None = None,
+) -> MeltQuenchResult:
+    """Run one melt-quench in `workdir`; call `on_snapshot` for each kept snapshot, final last."""
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("quench.*.dump"):
+        stale.unlink()
+    threads = omp_threads or default_threads()
+    snap_every = max(1, protocol.quench_steps // SNAPSHOTS_PER_QUENCH)
+    keep = protocol.snapshot_quench_steps(snap_every)
+    melt_steps = round(protocol.melt_ps / (protocol.timestep_fs / 1000.0))
+    lammps = load_lammps()
+    log.info(
+        "%s: LAMMPS melt-quench, %d atoms, %d quench steps, %d OMP threads, %d snapshots to keep",
+        protocol.run_id,
+        protocol.n_atoms,
+        protocol.quench_steps,
+        threads,
+        len(keep),
+    )
+    watcher = _DumpWatcher(workdir, keep, protocol, on_snapshot)
+    start = time.perf_counter()
+    lmp = lammps.lammps(cmdargs=_lammps_args(protocol, workdir, snap_every, threads))
+    watcher.start()
+    try:
+        try:
+            lmp.file(str(TEMPLATE))
+            steps = int(lmp.extract_global("ntimestep"))
+        except Exception as err:
+            raise MeltQuenchError(
+                f"LAMMPS failed for {protocol.run_id} (log: {workdir / 'log.lammps'}): {err}"
+            ) from err
+        finally:
+            lmp.close()
+            watcher.finished.set()
+            watcher.join()
+        if watcher.error is not None:
+            raise watcher.error
+        watcher.poll(final=True)
+    finally:
+        for leftover in workdir.glob("quench.*.dump"):
+            leftover.unlink()
+    wall = time.perf_counter() - start
+    final = _to_snapshot(workdir / "final.dump", protocol, "final", protocol.T_final_K)
+    on_snapshot(final)
+    total_md_steps = melt_steps + protocol.quench_steps + round(protocol.hold_ps / (protocol.timestep_fs / 1000.0))
+    return MeltQuenchResult(
+        run_id=protocol.run_id,
+        n_snapshots=watcher.delivered + 1,
+        wall_s=wall,
+        steps=steps,
+        steps_per_s=total_md_steps / wall,
+        final_energy_eV_per_atom=final.energy_eV_per_atom,
+        workdir=str(workdir),
+    )

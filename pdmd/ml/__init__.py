@@ -1,0 +1,1 @@
+"""The CNN potential on PD images: model, data, training, prediction, plots."""

@@ -1,0 +1,50 @@
+"""CNN of Minamitani & Obayashi (arXiv:2206.13727): PD image -> mean energy per atom."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Architecture: conv 3×3 layers (each + ReLU + 2×2 max-pool), then FC(hidden) -> FC(1)."""
+
+    image_size: int = 128
+    channels: tuple[int, ...] = (64, 64, 32)
+    fc_hidden: int = 128
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CNNConfig:
+        return cls(
+            image_size=int(d["image_size"]),
+            channels=tuple(int(c) for c in d["channels"]),
+            fc_hidden=int(d["fc_hidden"]),
+        )
+
+
+class PDCNN(nn.Module):
+    """Input (B, 1, S, S) standardized PD image; output (B,) normalized energy per atom."""
+
+    def __init__(self, config: CNNConfig = CNNConfig()) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c_out in config.channels:
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        side = config.image_size // 2 ** len(config.channels)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c_in * side * side, config.fc_hidden), nn.ReLU(), nn.Linear(config.fc_hidden, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(-1)

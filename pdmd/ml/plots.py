@@ -1,0 +1,73 @@
+"""PNG figures: parity plot (paper Fig. 4 style), learning curve, PD histogram image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def rmse_meV(pred_eV: np.ndarray, ref_eV: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred_eV) - np.asarray(ref_eV)) ** 2)) * 1000.0)
+
+
+def parity_plot(path: Path, sets: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Path:
+    """sets: label -> (reference eV/atom, predicted eV/atom); RMSE (meV/atom) in the legend."""
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    lo = min(float(np.min(r)) for r, _ in sets.values())
+    hi = max(float(np.max(r)) for r, _ in sets.values())
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
+    for (label, (ref, pred)), colour in zip(sets.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+        ax.scatter(
+            ref,
+            pred,
+            s=8,
+            alpha=0.6,
+            c=colour,
+            label=f"{label} (n={len(ref)}): RMSE {rmse_meV(pred, ref):.1f} meV/atom",
+        )
+    ax.set_xlabel("reference energy (eV/atom)")
+    ax.set_ylabel("predicted energy (eV/atom)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def learning_curve(path: Path, history: list[dict], target_std_eV: float) -> Path:
+    """Train/validation loss per epoch, as RMSE in meV/atom (normalized MSE × target std)."""
+    epochs = [h["epoch"] + 1 for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        ax.plot(epochs, [np.sqrt(h[key]) * target_std_eV * 1000 for h in history], label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE (meV/atom)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def pd_image_plot(path: Path, image: np.ndarray, lo_A2: float, hi_A2: float, title: str) -> Path:
+    """The PD histogram (probability per pixel) with birth on x and death on y, in Å²."""
+    fig, ax = plt.subplots(figsize=(5, 4.4), dpi=120)
+    shown = np.ma.masked_equal(image.T, 0)
+    im = ax.imshow(shown, origin="lower", extent=[lo_A2, hi_A2, lo_A2, hi_A2], cmap="viridis", aspect="equal")
+    ax.plot([lo_A2, hi_A2], [lo_A2, hi_A2], "k-", lw=0.5)
+    ax.set_xlabel("birth (Å²)")
+    ax.set_ylabel("death (Å²)")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="probability")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,33 @@
+"""Progress lines with counts, rate and ETA for long loops (logged, so `rlaunch` shows them)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+
+class ProgressLog:
+    """Log `label: k/N (pct) elapsed, ETA` at most every `every_s` seconds and at the end."""
+
+    def __init__(self, total: int, label: str, logger: logging.Logger, every_s: float = 5.0) -> None:
+        self.total, self.label, self.log, self.every_s = total, label, logger, every_s
+        self.done = 0
+        self.start = self._last = time.perf_counter()
+
+    def step(self, n: int = 1, note: str = "") -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self._last >= self.every_s or self.done >= self.total:
+            self._last = now
+            elapsed = now - self.start
+            eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+            self.log.info(
+                "%s: %d/%d (%.0f%%) elapsed %.0f s, ETA %.0f s %s",
+                self.label,
+                self.done,
+                self.total,
+                100.0 * self.done / max(self.total, 1),
+                elapsed,
+                eta,
+                note,
+            )

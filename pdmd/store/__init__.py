@@ -1,0 +1,1 @@
+"""Where results live: array files written atomically, JSON documents, the database index."""

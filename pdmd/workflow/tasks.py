@@ -1,0 +1,168 @@
+"""Firetasks: each reads its parameters, calls one `pdmd.pipeline` function, returns an FWAction.
+
+Tasks get the LaunchPad through `_add_launchpad_and_fw_id` so the documents they write go to the
+same database as the workflow (the embedded store or MongoDB). Every task is idempotent: a rerun
+(`lpad rerun_fws`, `lpad detect_lostruns --rerun`) reuses the stored results.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fireworks import FiretaskBase, FWAction, explicit_serialize
+
+from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.md.lammps_melt_quench import default_threads
+from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
+from pdmd.settings import data_dir
+from pdmd.store.datastore import DataStore, descriptor_id
+
+log = logging.getLogger(__name__)
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger("pdmd")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
+def task_store(task: FiretaskBase, fw_spec: dict) -> DataStore:
+    """The result store for this launch: files under the data dir, index in the LaunchPad's DB."""
+    _configure_logging()
+    lp = getattr(task, "launchpad", None)
+    return DataStore(task.get("data_dir") or data_dir(fw_spec), db=lp.db if lp is not None else None)
+
+
+@explicit_serialize
+class MeltQuenchTask(FiretaskBase):
+    """Melt-quench one aGr cell with LAMMPS; stream its snapshots into the store.
+
+    Params: protocol (dict of MeltQuenchProtocol fields: seed, cooling_rate_K_per_ps, ...),
+    omp_threads (int, default: all cores), data_dir (optional override).
+    """
+
+    required_params = ["protocol"]
+    optional_params = ["omp_threads", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        protocol = MeltQuenchProtocol.from_dict(self["protocol"])
+        store = task_store(self, fw_spec)
+        summary = melt_quench_to_store(
+            protocol, store, Path.cwd() / "lammps", omp_threads=self.get("omp_threads") or default_threads()
+        )
+        stored = {k: v for k, v in summary.items() if k != "structure_ids"}
+        return FWAction(stored_data={**stored, "data_dir": str(store.root)})
+
+
+@explicit_serialize
+class PersistenceDescriptorTask(FiretaskBase):
+    """Compute the degree-1 alpha PD and its histogram image for every structure of a run.
+
+    Params: run_id; optional range_A2 ([lo, hi], default [0, 4]), bins (128), degree (1),
+    data_dir.
+    """
+
+    required_params = ["run_id"]
+    optional_params = ["range_A2", "bins", "degree", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        store = task_store(self, fw_spec)
+        lo, hi = self.get("range_A2", [0.0, 4.0])
+        spec = HistogramSpec(float(lo), float(hi), int(self.get("bins", 128)))
+        docs = store.run_structures(self["run_id"])
+        if not docs:
+            raise RuntimeError(
+                f"no stored structures for run {self['run_id']} under {store.root}: "
+                "did its melt-quench firework complete?"
+            )
+        summary = descriptors_for_structures(
+            store, docs, spec, degree=int(self.get("degree", 1)), label=f"PD {self['run_id']}"
+        )
+        if summary["failed"] and len(summary["failed"]) == len(docs):
+            raise RuntimeError(f"every descriptor of run {self['run_id']} failed: {summary['failed']}")
+        return FWAction(stored_data={"run_id": self["run_id"], **summary})
+
+
+def _descriptor_settings(task: FiretaskBase) -> tuple[HistogramSpec, dict, str]:
+    lo, hi = task.get("range_A2", [0.0, 4.0])
+    spec = HistogramSpec(float(lo), float(hi), int(task.get("bins", 128)))
+    desc = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements": [6], **spec.as_dict()}
+    return spec, desc, descriptor_id("homcloud", 1, spec)
+
+
+@explicit_serialize
+class TrainPotentialTask(FiretaskBase):
+    """Train the PD-CNN on the stored descriptors of `run_ids`; store weights, card, plots.
+
+    Params: run_ids, name; optional train (TrainConfig fields), cnn (CNNConfig fields), split
+    ("run" | "snapshot"), test_fraction, range_A2, bins, data_dir.
+    """
+
+    required_params = ["run_ids", "name"]
+    optional_params = ["train", "cnn", "split", "test_fraction", "range_A2", "bins", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        from pdmd.ml.fit import fit_potential, load_store_dataset, register_model
+        from pdmd.ml.model import CNNConfig
+        from pdmd.ml.train import TrainConfig
+
+        store = task_store(self, fw_spec)
+        spec, desc, desc_id = _descriptor_settings(self)
+        data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
+        cnn = CNNConfig(**{**CNNConfig().as_dict(), **self.get("cnn", {})})
+        card = fit_potential(
+            data,
+            store.root / "models" / self["name"],
+            self["name"],
+            TrainConfig(**self.get("train", {})),
+            cnn,
+            self.get("split", "run"),
+            float(self.get("test_fraction", 0.2)),
+            provenance={
+                "fw_id": getattr(self, "fw_id", None),
+                "data_dir": str(store.root),
+                "descriptor_id": desc_id,
+                "n_runs": len(self["run_ids"]),
+            },
+        )
+        register_model(store, card)
+        return FWAction(
+            stored_data={"model": card["name"], "path": card["path"], **card["metrics"], "plots": card["plots"]},
+            update_spec={"model_path": card["path"]},
+        )
+
+
+@explicit_serialize
+class ValidatePotentialTask(FiretaskBase):
+    """Predict the structures of `run_ids` (larger cells) with the trained model; store RMSE + plot.
+
+    Params: run_ids, name (the model); optional label, range_A2, bins, data_dir.
+    """
+
+    required_params = ["run_ids", "name"]
+    optional_params = ["label", "range_A2", "bins", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        from pdmd.ml.fit import load_store_dataset, register_model, validate_potential
+
+        store = task_store(self, fw_spec)
+        _, desc, desc_id = _descriptor_settings(self)
+        data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
+        label = self.get("label", "large-cell validation")
+        card = validate_potential(store.root / "models" / self["name"], data, label)
+        register_model(store, card)
+        result = card["validation"][label]
+        log.info(
+            "%s: %s RMSE %.2f meV/atom on %d structures (energy std %.1f)",
+            self["name"],
+            label,
+            result["rmse_meV_per_atom"],
+            result["n_structures"],
+            result["energy_std_meV_per_atom"],
+        )
+        return FWAction(stored_data={"model": self["name"], label: result})
