@@ -41,8 +41,18 @@ def run_plan(
 ) -> list[dict]:
     """Run every melt-quench + descriptor job of plan `name` into `data_dir`."""
     train, valid = plan_runs(name)
-    runs = train + (valid if include_validation else [])
-    progress = ProgressLog(len(runs), f"plan {name}", log, every_s=30.0)
+    return run_protocols(train + (valid if include_validation else []), data_dir, workers, spec, f"plan {name}")
+
+
+def run_protocols(
+    runs: list[MeltQuenchProtocol],
+    data_dir: str | Path,
+    workers: int = 2,
+    spec: HistogramSpec = HistogramSpec(),
+    label: str = "campaign",
+) -> list[dict]:
+    """Melt-quench + descriptors for each protocol, `workers` at a time; finished runs are reused."""
+    progress = ProgressLog(len(runs), label, log, every_s=30.0)
     results = []
     ctx = multiprocessing.get_context("spawn")
     threads = 1 if workers > 1 else 0

@@ -69,6 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     print(f"\nworkflow finished in {wall / 60:.1f} min")
     cmd_status(args)
+    args.model = f"{args.plan}-cnn"
     cmd_results(args)
     return 0
 
@@ -220,7 +221,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from pdmd.store.datastore import MODELS
 
     lp, _ = _store()
-    models = list(lp.db[MODELS].find({}))
+    models = list(lp.db[MODELS].find({"_id": args.model} if getattr(args, "model", None) else {}))
     if not models:
         print("no trained models yet")
         return 0
@@ -276,7 +277,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path in args.structures:
         for i, atoms in enumerate(read_frames(path)):
             frame = Frame.from_ase(atoms)
-            label = f"{path}@{i}"
+            label = f"{Path(path).name}@{i}"
             energy, seconds = potential.predict_frames([frame], [label])
             ref = atoms.info.get("energy_eV_per_atom")
             rows.append((label, frame.n_atoms, float(energy[0]), ref, seconds))

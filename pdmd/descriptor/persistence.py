@@ -106,7 +106,18 @@ def alpha_diagram(
         empty = np.zeros(0)
         return PersistenceDiagram(degree, empty, empty, empty)
     points = np.ascontiguousarray(frame.positions[:, :dim])
-    periodicity = [(0.0, float(L)) for L in lengths]
+    return points_diagram(points, [(0.0, float(L)) for L in lengths], degree, isolate=isolate, label=label)
+
+
+def points_diagram(
+    points: np.ndarray,
+    periodicity: list[tuple[float, float]] | None,
+    degree: int = 1,
+    *,
+    isolate: bool = True,
+    label: str = "points",
+) -> PersistenceDiagram:
+    """Alpha-filtration diagram of raw points (Å), periodic in the given (lo, hi) ranges or open (None)."""
     try:
         if isolate:
             births, deaths, essential = _RUNNER.call(_homcloud_worker, points, periodicity, degree)

@@ -24,6 +24,10 @@ from pdmd.ml.model import PDCNN, CNNConfig
 log = logging.getLogger(__name__)
 
 
+MIN_VALIDATION = 8
+"""Smallest validation part that steers the schedule and early stopping (else the training loss does)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser and schedule settings (learning rate per step of Adam, patience in epochs)."""
@@ -91,7 +95,9 @@ def train_network(
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     rng = np.random.default_rng(config.seed)
     perm = rng.permutation(len(x))
-    n_val = max(1, round(config.val_fraction * len(x))) if len(x) > 4 else 0
+    n_val = round(config.val_fraction * len(x))
+    if n_val < MIN_VALIDATION:  # a handful of samples would pick an arbitrary epoch: steer on the training loss
+        n_val = 0
     val_idx, fit_idx = perm[:n_val], perm[n_val:]
     xt = torch.from_numpy(x[:, None]).to(device).contiguous(memory_format=fmt)
     yt = torch.from_numpy(y).to(device)

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up, then run the test suite (slow tests included; add -m "not slow" to skip them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check pdmd tests
+exec .venv/bin/python -m pytest "$@"

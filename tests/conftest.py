@@ -1,0 +1,60 @@
+"""Shared fixtures: a small real data set generated once per session with LAMMPS + HomCloud."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pdmd.md.protocol import MeltQuenchProtocol
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# 8 runs × (final + 5 snapshots from 1500 K up to the 6000 K liquid) of 120 atoms: 48 labelled structures;
+# the liquid and hot snapshots give energies that differ by structure (rings, defects), not only by heat
+SMALL_RUNS = [
+    MeltQuenchProtocol(
+        seed=s,
+        cooling_rate_K_per_ps=r,
+        n_atoms=120,
+        melt_ps=1.0,
+        hold_ps=0.2,
+        snapshot_temperatures_K=(1500.0, 3000.0, 4000.0, 5000.0, 6000.0),
+    )
+    for s, r in zip(range(11, 19), (400, 600, 800, 1000, 1200, 1500, 1800, 2000))
+]
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> Path:
+    """Data folder holding SMALL_RUNS (structures + descriptors), built with the campaign runner."""
+    from pdmd.campaign_runner import run_protocols
+
+    root = tmp_path_factory.mktemp("small_store")
+    results = run_protocols(SMALL_RUNS, root, workers=2)
+    assert not [r for r in results if "error" in r]
+    return root
+
+
+@pytest.fixture()
+def fw_checkout(tmp_path) -> Path:
+    """A folder with this repo's FireWorks config (embedded store), for real lpad/rlaunch runs."""
+    for name in ("FW_config.yaml", "my_launchpad.yaml", "my_fworker.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
+    (tmp_path / ".pdmd").mkdir()
+    return tmp_path
+
+
+def fw(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run a FireWorks/pdmd console script of this environment in `cwd` (no extra env vars)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}
+    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, capture_output=True, text=True, env=env, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

@@ -1,0 +1,51 @@
+import mongomock
+import numpy as np
+
+from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.pipeline import descriptors_for_structures
+from pdmd.store.datastore import DESCRIPTORS, STRUCTURES, DataStore
+from pdmd.structure import Frame
+
+
+def frame(seed=0):
+    rng = np.random.default_rng(seed)
+    L = 16.0
+    xy = np.array([[i * 1.42 * 1.5 % L, j * 1.42 * 1.2] for i in range(6) for j in range(8)]) + rng.normal(
+        0, 0.05, (48, 2)
+    )
+    return Frame(np.column_stack([xy % L, np.zeros(48)]), np.diag([L, L, 10]), np.full(48, 6), (True, True, False))
+
+
+def meta(step=10):
+    return {"run_id": "r1", "kind": "intermediate", "step": step, "energy_eV_per_atom": -6.5, "system": "agr"}
+
+
+def test_structure_storage_is_idempotent_and_reindexable(tmp_path):
+    db = mongomock.MongoClient().db
+    store = DataStore(tmp_path, db=db)
+    d1 = store.save_structure(frame(), meta())
+    d2 = store.save_structure(frame(), meta())
+    assert d1 == d2 and db[STRUCTURES].count_documents({}) == 1
+    assert len(list((tmp_path / "structures" / "r1").glob("*.npz"))) == 1
+    np.testing.assert_allclose(store.load_frame(d1).positions, frame().positions)
+    store.save_structure(frame(1), meta(20))
+    descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    again = descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    assert again["reused"] == 2 and again["computed"] == 0
+    db[STRUCTURES].drop()
+    db[DESCRIPTORS].drop()
+    counts = DataStore(tmp_path, db=db).reindex()  # the database was lost; files rebuild it
+    assert counts == {STRUCTURES: 2, DESCRIPTORS: 2}
+    assert db[STRUCTURES].find_one({"_id": d1["_id"]})["energy_eV_per_atom"] == -6.5
+    assert list(DataStore(tmp_path).iter_structures({"step": 20}))[0]["step"] == 20  # file-only queries
+
+
+def test_no_temporary_files_left_and_documents_stay_small(tmp_path):
+    store = DataStore(tmp_path, db=mongomock.MongoClient().db)
+    doc = store.save_structure(frame(), meta())
+    descriptors_for_structures(store, [doc], HistogramSpec(), isolate=False)
+    assert not list(tmp_path.rglob("*.tmp"))
+    import json
+
+    for path in tmp_path.rglob("*.json"):
+        assert len(json.dumps(json.loads(path.read_text()))) < 20_000  # arrays live in npz files

@@ -1,0 +1,158 @@
+"""End to end through FireWorks' own CLIs on the embedded store, in separate OS processes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import BIN, fw
+
+from pdmd.store.datastore import DataStore
+
+
+def launchpad_counts(cwd):
+    code = (
+        "from pdmd.settings import open_launchpad as o; lp=o(); import json; print(json.dumps({"
+        "'structures': lp.db.pdmd_structures.count_documents({}), 'descriptors': lp.db.pdmd_descriptors."
+        "count_documents({}), 'models': lp.db.pdmd_models.count_documents({}), 'states': sorted(f['state'] "
+        "for f in lp.fireworks.find())}))"
+    )
+    return json.loads(fw(["python", "-c", code], cwd).stdout.strip().splitlines()[-1])
+
+
+def test_tiny_workflow_end_to_end_and_rerun_without_duplicates(fw_checkout):
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout)
+    out = fw(["rlaunch", "rapidfire"], fw_checkout)
+    assert "stored final snapshot" in out.stderr + out.stdout  # rlaunch shows progress
+    counts = launchpad_counts(fw_checkout)
+    # agr-tiny: 3 runs × (final + 2 snapshots) + 1 validation run × 3 = 12 structures
+    assert counts == {"structures": 12, "descriptors": 12, "models": 1, "states": ["COMPLETED"] * 10}
+    wf = fw(["lpad", "get_wflows", "-d", "more"], fw_checkout).stdout
+    assert "COMPLETED" in wf
+    files_before = sorted(p.name for p in (fw_checkout / "pdmd_data").rglob("*.json"))
+    fw(["lpad", "rerun_fws", "-s", "COMPLETED"], fw_checkout)
+    out = fw(["rlaunch", "rapidfire"], fw_checkout)
+    assert "already stored" in out.stderr + out.stdout
+    assert launchpad_counts(fw_checkout) == counts
+    assert sorted(p.name for p in (fw_checkout / "pdmd_data").rglob("*.json")) == files_before
+
+
+def test_second_process_is_refused_with_a_clear_message(fw_checkout):
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    holder = subprocess.Popen(
+        [
+            str(BIN / "python"),
+            "-c",
+            "from fireworks import LaunchPad; lp = LaunchPad.auto_load(); import time; "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        cwd=fw_checkout,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        proc = fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout, check=False)
+        assert proc.returncode != 0
+        assert "allows one FireWorks process at a time" in proc.stderr and f"PID {holder.pid}" in proc.stderr
+        status = fw(["pdmd", "status"], fw_checkout)  # read-only view still works
+        assert "last saved state" in status.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout)  # lock released with the process
+
+
+def test_killed_launcher_loses_no_science_results(fw_checkout):
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout)
+    proc = subprocess.Popen(
+        [str(BIN / "rlaunch"), "rapidfire"],
+        cwd=fw_checkout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in proc.stdout:  # kill as soon as the first run is completely stored
+        if "structures" in line and "done in" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    store = DataStore(fw_checkout / "pdmd_data")
+    complete = list((store.root / "runs").glob("*/complete.json"))
+    assert len(complete) >= 1
+    json.loads((fw_checkout / ".pdmd" / "fireworks_store.json").read_text())  # still a valid store file
+    out = fw(["rlaunch", "rapidfire"], fw_checkout)  # the killed process's FW state was lost: reruns reuse
+    assert "already stored" in out.stderr + out.stdout
+    assert launchpad_counts(fw_checkout)["states"] == ["COMPLETED"] * 10
+
+
+def test_fizzled_melt_quench_keeps_lammps_reason_and_reruns(fw_checkout):
+    from fireworks import Firework, Workflow
+
+    from pdmd.workflow.tasks import MeltQuenchTask
+
+    bad = {
+        "seed": 1,
+        "cooling_rate_K_per_ps": 2000.0,
+        "n_atoms": 60,
+        "T_melt_K": 5.0e6,
+        "timestep_fs": 2.0,
+        "melt_ps": 0.5,
+        "hold_ps": 0.0,
+    }
+    Workflow(
+        [Firework([MeltQuenchTask(protocol=bad, omp_threads=1)], spec={"_add_launchpad_and_fw_id": True})]
+    ).to_file(str(fw_checkout / "bad.yaml"))
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    fw(["lpad", "add", "bad.yaml"], fw_checkout)
+    fw(["rlaunch", "rapidfire"], fw_checkout)
+    code = (
+        "from fireworks import LaunchPad; lp=LaunchPad.auto_load(); l=lp.launches.find_one(); "
+        "print(l['state']); print(l['action']['stored_data']['_exception']['_stacktrace'][-600:])"
+    )
+    out = fw(["python", "-c", code], fw_checkout).stdout
+    assert out.startswith("FIZZLED") and "LAMMPS failed" in out
+    fw(["lpad", "rerun_fws", "-s", "FIZZLED"], fw_checkout)
+    assert "READY" in fw(["lpad", "get_fws", "-d", "less"], fw_checkout).stdout
+
+
+def test_malformed_workflow_yaml_is_rejected(fw_checkout):
+    (fw_checkout / "broken.yaml").write_text("fws: [ {fw_id: -1, spec: {_tasks: [\n")
+    proc = fw(["lpad", "add", "broken.yaml"], fw_checkout, check=False)
+    assert proc.returncode != 0 and "while parsing" in proc.stderr
+
+
+def test_committed_workflows_match_the_generator():
+    from pdmd.workflow.builders import WORKFLOW_FILES, WORKFLOWS_DIR, workflow_yaml
+
+    for plan, fname in WORKFLOW_FILES.items():
+        assert (WORKFLOWS_DIR / fname).read_text() == workflow_yaml(plan), f"regenerate {fname}"
+
+
+def test_cli_pd_and_structures(small_store, tmp_path):
+    env_dir = str(small_store)
+    export = tmp_path / "sel.extxyz"
+    proc = subprocess.run(
+        [
+            str(BIN / "python"),
+            "-c",
+            "import sys; from pdmd.store.datastore import DataStore; "
+            "from ase.io import write; s=DataStore(sys.argv[1]); d=next(s.iter_structures({'kind': "
+            "'final'})); write(sys.argv[2], s.load_frame(d).to_ase())",
+            env_dir,
+            str(export),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    png = tmp_path / "pd.png"
+    out = fw(["pdmd", "pd", str(export), "--png", str(png)], tmp_path).stdout
+    assert "finite pairs" in out and png.stat().st_size > 5000
+    (tmp_path / "junk.xyz").write_text("this is not\na structure\n")
+    bad = fw(["pdmd", "pd", str(tmp_path / "junk.xyz")], tmp_path, check=False)
+    assert bad.returncode == 2 and "cannot read structure file" in bad.stderr
+    assert sys.executable
