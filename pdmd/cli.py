@@ -26,7 +26,7 @@ def _store(read_only: bool = True):
     lp = open_launchpad(read_only_if_busy=read_only)
     if getattr(lp, "read_only", False):
         print(
-            "(the embedded store is in use by a running FireWorks process: showing its last saved state)",
+            "(the embedded store is in use by a running FireWorks process: showing its current state read-only)",
             file=sys.stderr,
         )
     return lp, DataStore(data_dir(), db=lp.db)

@@ -62,20 +62,22 @@ def open_launchpad(read_only_if_busy: bool = True):
 
 
 def _read_only_launchpad():
-    import bson.json_util
+    """A query-only view of the embedded store as it is on disk now (snapshot + journal)."""
     import mongomock
     from fireworks import LaunchPad, fw_config
-    from mongomock.store import DatabaseStore, ServerStore
+    from mongomock.store import ServerStore
 
-    path = Path(os.environ.get("MONGOMOCK_SERVERSTORE_FILE") or fw_config.MONGOMOCK_SERVERSTORE_FILE)
-    content = bson.json_util.loads(path.read_text()) if path.exists() else {}
+    from pdmd.store.embedded import read_store, replay_journal
+
+    path = Path(os.environ.get("MONGOMOCK_SERVERSTORE_FILE") or fw_config.MONGOMOCK_SERVERSTORE_FILE).resolve()
+    databases = read_store(path)
+    replay_journal(databases, path.with_name(path.name + ".journal"))
     store = object.__new__(ServerStore)
     store._filename = None
-    store._databases = {k: DatabaseStore.from_dict(v) for k, v in content.items()}
+    store._databases = databases
     lp = object.__new__(LaunchPad)  # a view for queries only: no connection, nothing written back
     client = mongomock.MongoClient(_store=store)
-    name = _launchpad_name()
-    lp.db = client[name]
+    lp.db = client[_launchpad_name()]
     lp.fireworks, lp.launches, lp.workflows = lp.db.fireworks, lp.db.launches, lp.db.workflows
     lp.read_only = True
     return lp

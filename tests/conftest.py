@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fireworks.fw_config  # noqa: F401 - reads this checkout's FW_config.yaml once, now
 import pytest
 
 from pdmd.md.protocol import MeltQuenchProtocol
+
+# FireWorks' config sets MONGOMOCK_SERVERSTORE_FILE for this process; the tests' own mongomock clients
+# must stay in memory, and subprocesses get their store from their own folder's FW_config.yaml
+os.environ.pop("MONGOMOCK_SERVERSTORE_FILE", None)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -102,3 +102,41 @@ def test_predict_cli_refuses_wrong_element_and_dimension(trained, small_store, t
             [str(BIN / "pdmd"), "predict", str(out), str(tmp_path / name)], capture_output=True, text=True
         )
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
+
+
+def test_train_cli_on_user_extxyz_with_total_energies(small_store, tmp_path):
+    from ase.io import write
+
+    store = DataStore(small_store)
+    images = []
+    for doc in store.iter_structures({"run_id": {"$in": [p.run_id for p in SMALL_RUNS[:4]]}}):
+        atoms = store.load_frame(doc).to_ase()
+        atoms.info["energy"] = doc["energy_eV_per_atom"] * len(atoms)  # total energy, eV
+        atoms.info["run_id"] = doc["run_id"]
+        images.append(atoms)
+    data = tmp_path / "labelled.extxyz"
+    write(data, images)
+    out = tmp_path / "user-model"
+    proc = subprocess.run(
+        [
+            str(BIN / "pdmd"),
+            "train",
+            "--data",
+            str(data),
+            "--system",
+            "agr",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+            "--name",
+            "user",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "total energy / n_atoms" in proc.stdout and "test RMSE" in proc.stdout
+    card = load_potential(out).card
+    assert card["descriptor"]["dim"] == 2 and card["metrics"]["n_train"] + card["metrics"]["n_test"] == len(images)
+    assert len(card["split"]["test_runs"]) == 1  # run split by the run_id column of the file

@@ -38,7 +38,14 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Register the finder (idempotent); patch at once if the module is already imported."""
+    """Register the finder (idempotent); patch at once if the module is already imported.
+
+    PDMD_EMBEDDED_GUARD=off leaves mongomock-persistence as it is (unsafe; for benchmarks only).
+    """
+    import os
+
+    if os.environ.get("PDMD_EMBEDDED_GUARD", "").lower() == "off":
+        return
     if TARGET in sys.modules:
         from pdmd.store.embedded import patch_mongomock_persistence
 

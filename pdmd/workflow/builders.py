@@ -25,7 +25,7 @@ WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 TRAIN_SETTINGS = {
     "agr-paper": {"train": {"epochs": 150, "batch_size": 32}, "split": "run"},
     "agr-demo": {
-        "train": {"epochs": 40, "batch_size": 16, "early_stopping_patience": 15, "lr_patience": 5, "max_minutes": 3.5},
+        "train": {"epochs": 80, "batch_size": 16, "early_stopping_patience": 20, "lr_patience": 6, "max_minutes": 4.0},
         "split": "run",
     },
     "agr-tiny": {

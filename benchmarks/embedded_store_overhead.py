@@ -1,0 +1,54 @@
+"""Cost of pdmd's safe embedded store (lock + write-ahead journal + atomic compaction) per firework.
+
+Runs the same workflow of N trivial fireworks with `rlaunch rapidfire` twice, side by side in one
+run: once with mongomock-persistence as FireWorks ships it (PDMD_EMBEDDED_GUARD=off, unsafe) and
+once with pdmd's guard, and prints both wall times, the ratio and the overhead per firework.
+
+    .venv/bin/python benchmarks/embedded_store_overhead.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(n: int, guard: bool) -> float:
+    from fireworks import Firework, Workflow
+    from fireworks.user_objects.firetasks.script_task import PyTask
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        for name in ("FW_config.yaml", "my_launchpad.yaml", "my_fworker.yaml"):
+            shutil.copy(REPO / name, cwd / name)
+        (cwd / ".pdmd").mkdir()
+        fws = [Firework([PyTask(func="math.sqrt", args=[float(i)])], name=f"noop {i}") for i in range(n)]
+        Workflow(fws, {fws[i]: [fws[i + 1]] for i in range(n - 1)}).to_file(str(cwd / "wf.yaml"))
+        env = {**os.environ, "PDMD_EMBEDDED_GUARD": "on" if guard else "off"}
+        env.pop("MONGOMOCK_SERVERSTORE_FILE", None)
+        (cwd / ".pdmd" / "fireworks_store.json").write_text("{}")  # plain mongomock-persistence needs the file
+        for cmd in (["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], ["lpad", "add", "wf.yaml"]):
+            subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, env=env, check=True, capture_output=True)
+        t0 = time.perf_counter()
+        subprocess.run([str(BIN / "rlaunch"), "rapidfire"], cwd=cwd, env=env, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 90
+    plain = run(n, guard=False)
+    guarded = run(n, guard=True)
+    print(f"{n} fireworks, rlaunch rapidfire: plain mongomock-persistence {plain:.2f} s, pdmd guard {guarded:.2f} s")
+    print(f"ratio {guarded / plain:.3f}; overhead {1000 * (guarded - plain) / n:.1f} ms per firework")
+
+
+if __name__ == "__main__":
+    main()
