@@ -27,6 +27,7 @@ DESC = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir")
+    p.add_argument("--plan", default="agr-paper", help="data plan (agr-paper, or agr-demo for the demo data)")
     p.add_argument("--split", default="run", choices=["run", "snapshot"])
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--max-minutes", type=float)
@@ -34,16 +35,16 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     store = DataStore(args.data_dir)
-    train_runs, valid_runs = plan_runs("agr-paper")
+    train_runs, valid_runs = plan_runs(args.plan)
     data = load_store_dataset(store, [r.run_id for r in train_runs], "homcloud-h1-0-4-128", DESC)
-    name = f"agr-paper-cnn-{args.split}"
+    name = f"{args.plan}-cnn-{args.split}-split"
     out = Path(args.data_dir) / "models" / name
     card = fit_potential(data, out, name, TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                                                       max_minutes=args.max_minutes), split=args.split)
     valid = load_store_dataset(store, [r.run_id for r in valid_runs], "homcloud-h1-0-4-128", DESC)
     card = validate_potential(out, valid, "2720-atom validation")
     m, v = card["metrics"], card["validation"]["2720-atom validation"]
-    print(f"data: {len(data.energies_eV)} structures of 680 atoms ({len(set(data.groups))} runs); {args.split} split")
+    print(f"{args.plan}: {len(data.energies_eV)} structures of 680 atoms ({len(set(data.groups))} runs); {args.split} split")
     print(f"train RMSE {m['train_rmse_meV_per_atom']:.2f} meV/atom (paper 7.9), "
           f"test RMSE {m['test_rmse_meV_per_atom']:.2f} meV/atom (paper 8.3); "
           f"test energy std {m['test_energy_std_meV_per_atom']:.1f}")

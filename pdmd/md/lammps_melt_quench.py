@@ -21,6 +21,7 @@ from pdmd._lammps import load_lammps, potential_path
 from pdmd.errors import MeltQuenchError
 from pdmd.md.lammps_dump import read_custom_dump
 from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.progress import ProgressLog
 from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,12 @@ class _DumpWatcher(threading.Thread):
         keep: dict[int, float],
         protocol: MeltQuenchProtocol,
         on_snapshot: Callable[[Snapshot], None],
+        every: int,
     ) -> None:
         super().__init__(daemon=True)
         self.workdir, self.keep, self.protocol = workdir, keep, protocol
         self.on_snapshot = on_snapshot
+        self.progress = ProgressLog(protocol.quench_steps // every + 1, f"{protocol.run_id} quench dumps", log)
         self.finished = threading.Event()
         self.error: BaseException | None = None
         self.delivered = 0
@@ -155,6 +158,7 @@ class _DumpWatcher(threading.Thread):
                 self.delivered += 1
                 self._done.add(step)
             path.unlink(missing_ok=True)
+            self.progress.step()
 
     def run(self) -> None:
         try:
@@ -188,7 +192,7 @@ def run_melt_quench(
         threads,
         len(keep),
     )
-    watcher = _DumpWatcher(workdir, keep, protocol, on_snapshot)
+    watcher = _DumpWatcher(workdir, keep, protocol, on_snapshot, snap_every)
     start = time.perf_counter()
     lmp = lammps.lammps(cmdargs=_lammps_args(protocol, workdir, snap_every, threads))
     watcher.start()
