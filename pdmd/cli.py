@@ -90,6 +90,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"structures: {n_all} ({n_final} final states, {n_all - n_final} intermediate snapshots)")
     print(f"descriptors: {lp.db[DESCRIPTORS].count_documents({})}   models: {lp.db[MODELS].count_documents({})}")
     print(f"results folder: {store.root}")
+    from pdmd.settings import is_embedded
+    from pdmd.setup_env import hook_installed
+
+    if is_embedded():
+        guard = "installed" if hook_installed() else "NOT installed: run `pdmd init` before using lpad/rlaunch"
+        print(f"database: embedded store (guard {guard})")
     return 0
 
 
