@@ -140,3 +140,11 @@ def test_train_cli_on_user_extxyz_with_total_energies(small_store, tmp_path):
     card = load_potential(out).card
     assert card["descriptor"]["dim"] == 2 and card["metrics"]["n_train"] + card["metrics"]["n_test"] == len(images)
     assert len(card["split"]["test_runs"]) == 1  # run split by the run_id column of the file
+
+
+def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=3)
+    fit_potential(data, tmp_path / "m", "m", cfg, SMALL_CNN)
+    half = type(data)(data.images[:30], data.energies_eV[:30], data.groups[:30], data.ids[:30], data.descriptor)
+    card = fit_potential(half, tmp_path / "m", "m", TrainConfig(epochs=3, batch_size=8, seed=3), SMALL_CNN)
+    assert len(card["history"]) == 3  # trained afresh on the new data, not resumed at epoch 2

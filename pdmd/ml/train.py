@@ -7,6 +7,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from torch import nn
 
 from pdmd.md.lammps_melt_quench import default_threads
 from pdmd.ml.model import PDCNN, CNNConfig
+from pdmd.store.files import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _fingerprint(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> str:
+    """Identity of a training job; epochs and the time budget may change between resumptions."""
+    settings = {k: v for k, v in config.as_dict().items() if k not in ("epochs", "max_minutes", "device")}
+    return content_hash(x, y) + json.dumps([cnn.as_dict(), settings], sort_keys=True)
+
+
 def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return list(torch.randperm(n, generator=gen).split(batch_size))
@@ -86,7 +94,8 @@ def train_network(
     """Train on standardized images x (N,S,S) and normalized targets y (N,); returns the best model.
 
     A validation part (`val_fraction`) of the given data steers the schedule and early stopping.
-    `workdir/checkpoint.pt` is written every epoch; if present, training resumes from it.
+    `workdir/checkpoint.pt` is written every epoch; training resumes from it when it was made from
+    the same data, architecture and settings (a fingerprint is compared), else starts afresh.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -108,8 +117,12 @@ def train_network(
     state = TrainState()
     best_weights = {k: v.clone() for k, v in model.state_dict().items()}
     ckpt = workdir / "checkpoint.pt"
-    if ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
+    fingerprint = _fingerprint(x, y, cnn, config)
+    saved = torch.load(ckpt, map_location=device, weights_only=False) if ckpt.exists() else None
+    if saved is not None and saved.get("fingerprint") != fingerprint:
+        log.warning("checkpoint %s was made from other data or settings: starting afresh", ckpt)
+        saved = None
+    if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
@@ -156,6 +169,7 @@ def train_network(
                 "scheduler": sched.state_dict(),
                 "best_weights": best_weights,
                 "state": asdict(state),
+                "fingerprint": fingerprint,
             },
             ckpt,
         )
