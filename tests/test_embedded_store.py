@@ -13,6 +13,14 @@ def reset_and_add(cwd, workflow="workflows/agr_tiny.yaml"):
     fw(["lpad", "add", workflow], cwd)
 
 
+def wait_until_holding(proc: subprocess.Popen, cwd, timeout_s: float = 60.0) -> None:
+    """Wait until `proc` has taken the embedded store's lock (its PID is in the lock file)."""
+    lock = cwd / ".pdmd" / "fireworks_store.json.lock"
+    deadline = time.time() + timeout_s
+    while (not lock.exists() or f"PID {proc.pid}" not in lock.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def fw_states(cwd) -> list[str]:
     code = "from fireworks import LaunchPad; print(sorted(f['state'] for f in LaunchPad.auto_load().fireworks.find()))"
     return eval(fw(["python", "-c", code], cwd).stdout.strip().splitlines()[-1])  # noqa: S307 - our own output
@@ -24,10 +32,7 @@ def test_concurrent_launchers_and_lpad_add_during_a_run_are_refused(fw_checkout)
         [str(BIN / "rlaunch"), "rapidfire"], cwd=fw_checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        lock = fw_checkout / ".pdmd" / "fireworks_store.json.lock"
-        deadline = time.time() + 60
-        while (not lock.exists() or f"PID {first.pid}" not in lock.read_text()) and time.time() < deadline:
-            time.sleep(0.05)
+        wait_until_holding(first, fw_checkout)
         second = fw(["rlaunch", "rapidfire"], fw_checkout, check=False)
         assert second.returncode != 0 and "allows one FireWorks process at a time" in second.stderr
         add = fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout, check=False)
@@ -54,10 +59,7 @@ def test_webgui_holds_the_store_and_stopping_it_loses_nothing(fw_checkout):
         stderr=subprocess.DEVNULL,
     )
     try:
-        lock = fw_checkout / ".pdmd" / "fireworks_store.json.lock"
-        deadline = time.time() + 60
-        while (not lock.exists() or f"PID {gui.pid}" not in lock.read_text()) and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until_holding(gui, fw_checkout)
         run = fw(["rlaunch", "rapidfire"], fw_checkout, check=False)
         assert run.returncode != 0 and "allows one FireWorks process at a time" in run.stderr
     finally:

@@ -11,6 +11,7 @@ from pdmd.descriptor.persistence import alpha_diagram
 from pdmd.errors import InputError
 from pdmd.ml.fit import LabelledImages
 from pdmd.progress import ProgressLog
+from pdmd.store.datastore import descriptor_settings
 from pdmd.structure import Frame, read_frames
 
 SYSTEM_DIMS = {"agr": 2, "2d": 2, "ac": 3, "3d": 3}
@@ -54,13 +55,6 @@ def labelled_images_from_file(
         notes.add(note)
         elements |= {int(z) for z in np.unique(frame.numbers)}
         progress.step()
-    descriptor = {
-        "system": system,
-        "dim": dim,
-        "degree": 1,
-        "backend": "homcloud",
-        "elements": sorted(elements),
-        **spec.as_dict(),
-    }
+    descriptor = descriptor_settings(system, dim, sorted(elements), spec)
     data = LabelledImages(np.stack(images), np.asarray(energies), groups, ids, descriptor)
     return data, f"energies read as: {', '.join(sorted(notes))}"

@@ -60,6 +60,20 @@ def descriptor_id(backend: str, degree: int, spec: HistogramSpec) -> str:
     return f"{backend}-h{degree}-{spec.lo_A2:g}-{spec.hi_A2:g}-{spec.bins}"
 
 
+def descriptor_settings(
+    system: str, dim: int, elements: list[int], spec: HistogramSpec, degree: int = 1, backend: str = "homcloud"
+) -> dict:
+    """What a model card records about its input images, and what `predict` checks structures against."""
+    return {
+        "system": system,
+        "dim": dim,
+        "degree": degree,
+        "backend": backend,
+        "elements": sorted(elements),
+        **spec.as_dict(),
+    }
+
+
 class DataStore:
     """Files under `root`, mirrored into `db` (a pymongo/mongomock Database) when one is given."""
 

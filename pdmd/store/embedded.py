@@ -37,25 +37,15 @@ import weakref
 from pathlib import Path
 
 from pdmd.errors import StoreBusyError
+from pdmd.store.files import atomic_write_bytes
 
 MAX_BSON_BYTES = 16 * 1024 * 1024
 _OPEN: dict[str, _StoreState] = {}
-_REPLAYING = threading.local()
 ONE_PROCESS_HELP = (
     "The embedded store allows one FireWorks process at a time (mongomock keeps the whole database "
     "in memory). Wait for that process to finish, or use MongoDB for parallel launches: see README, "
     "'Running on the embedded store vs MongoDB'."
 )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class _StoreState:
@@ -125,7 +115,7 @@ class _StoreState:
         merged = read_store(self.path)
         replay_journal(merged, self.journal_path)
         data = bson.json_util.dumps({k: v.to_dict() for k, v in merged.items()}).encode()
-        write_atomic(self.path, data)
+        atomic_write_bytes(self.path, data)
         with open(self.journal_path, "wb"):
             pass
 
@@ -161,32 +151,28 @@ def replay_journal(databases: dict, journal: Path) -> int:
     if not journal.exists():
         return 0
     n = 0
-    _REPLAYING.on = True
-    try:
-        for line in journal.read_bytes().splitlines():
-            try:
-                e = bson.json_util.loads(line)
-            except ValueError:
-                continue
-            db = databases.setdefault(e["db"], DatabaseStore())
-            col = db[e["col"]]
-            op = e["op"]
-            if op == "set":
-                col[e["key"]] = e["doc"]
-            elif op == "del":
-                if e["key"] in col._documents:
-                    del col[e["key"]]
-            elif op == "drop":
-                col.drop()
-            elif op == "create":
-                col.create()
-            elif op == "index":
-                col.create_index(e["name"], e["spec"])
-            elif op == "drop_index":
-                col.indexes.pop(e["name"], None)
-            n += 1
-    finally:
-        _REPLAYING.on = False
+    for line in journal.read_bytes().splitlines():
+        try:
+            e = bson.json_util.loads(line)
+        except ValueError:
+            continue
+        db = databases.setdefault(e["db"], DatabaseStore())
+        col = db[e["col"]]
+        op = e["op"]
+        if op == "set":
+            col[e["key"]] = e["doc"]
+        elif op == "del":
+            if e["key"] in col._documents:
+                del col[e["key"]]
+        elif op == "drop":
+            col.drop()
+        elif op == "create":
+            col.create()
+        elif op == "index":
+            col.create_index(e["name"], e["spec"])
+        elif op == "drop_index":
+            col.indexes.pop(e["name"], None)
+        n += 1
     return n
 
 
@@ -197,7 +183,7 @@ def _attach(col_store, state: _StoreState, db_name: str) -> None:
 
 def _journal(col_store, **entry) -> None:
     tag = getattr(col_store, "_pdmd", None)
-    if tag is None or getattr(_REPLAYING, "on", False):
+    if tag is None:  # not a store opened through this module (e.g. one rebuilt by replay_journal)
         return
     state, db_name = tag
     state.append({"db": db_name, "col": col_store.name, **entry})

@@ -17,7 +17,7 @@ from pdmd.md.lammps_melt_quench import default_threads
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.settings import data_dir
-from pdmd.store.datastore import DataStore, descriptor_id
+from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PersistenceDescriptorTask(FiretaskBase):
 def _descriptor_settings(task: FiretaskBase) -> tuple[HistogramSpec, dict, str]:
     lo, hi = task.get("range_A2", [0.0, 4.0])
     spec = HistogramSpec(float(lo), float(hi), int(task.get("bins", 128)))
-    desc = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements": [6], **spec.as_dict()}
+    desc = descriptor_settings("agr", 2, [6], spec)
     return spec, desc, descriptor_id("homcloud", 1, spec)
 
 
