@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 from pathlib import Path
 
-from pdmd.campaign import plan_runs
+from pdmd.campaign import PLANS, plan_runs
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
@@ -37,10 +37,11 @@ def run_plan(
     data_dir: str | Path,
     workers: int = 2,
     include_validation: bool = True,
-    spec: HistogramSpec = HistogramSpec(),
+    spec: HistogramSpec | None = None,
 ) -> list[dict]:
-    """Run every melt-quench + descriptor job of plan `name` into `data_dir`."""
+    """Run every melt-quench + descriptor job of plan `name` into `data_dir` (histogram: the plan's range)."""
     train, valid = plan_runs(name)
+    spec = spec or HistogramSpec(*PLANS[name].range_A2)
     return run_protocols(train + (valid if include_validation else []), data_dir, workers, spec, f"plan {name}")
 
 

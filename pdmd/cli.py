@@ -172,7 +172,7 @@ def cmd_pd(args: argparse.Namespace) -> int:
         frame = Frame(frame.positions, frame.cell, frame.numbers, (frame.pbc[0], frame.pbc[1], False))
     spec = HistogramSpec(args.range[0], args.range[1], args.bins)
     t0 = time.perf_counter()
-    diagram = alpha_diagram(frame, dim, args.degree, label=str(args.structure))
+    diagram = alpha_diagram(frame, dim, args.degree, backend=args.backend, label=str(args.structure))
     ms = 1000 * (time.perf_counter() - t0)
     image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
     print(
@@ -306,7 +306,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pdmd.ml.train import TrainConfig
     from pdmd.settings import data_dir
 
-    data, energy_note = labelled_images_from_file(Path(args.data), args.system, tuple(args.range), args.bins)
+    data, energy_note = labelled_images_from_file(
+        Path(args.data), args.system, tuple(args.range), args.bins, backend=args.backend
+    )
     print(energy_note)
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
     train = TrainConfig(
@@ -373,13 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="histogram window in Å² (squared alpha radii), default 0 4",
     )
     s.add_argument("--bins", type=int, default=128)
+    s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
     s.add_argument("--png", help="draw the histogram to this PNG")
     s.add_argument("--npz", help="save pairs (Å²) and image to this .npz")
     s.set_defaults(func=cmd_pd)
     s = sub.add_parser("reindex", help="rebuild the database index of structures/descriptors from the result files")
     s.set_defaults(func=cmd_reindex)
     s = sub.add_parser("campaign", help="fill the store for a plan without FireWorks (parallel, resumable)")
-    s.add_argument("plan", help="agr-paper | agr-demo | agr-tiny")
+    s.add_argument("plan", help="agr-paper | agr-demo | agr-tiny | ac-paper | ac-demo")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--data-dir")
     s.add_argument("--no-validation", action="store_true")
@@ -410,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="histogram window Å² (default 0 4 for 2D, 0 8 for 3D)",
     )
     s.add_argument("--bins", type=int, default=128)
+    s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
     s.add_argument("--split", default="run", choices=["run", "snapshot"])
     s.add_argument("--test-fraction", type=float, default=0.2)
     s.add_argument("--epochs", type=int, default=100)

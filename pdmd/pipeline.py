@@ -6,22 +6,26 @@ so rerunning a firework (or a whole campaign after a crash) repeats no finished 
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import multiprocessing
 import time
 from pathlib import Path
 
-from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.descriptor.persistence import alpha_diagram
+from pdmd.descriptor.histogram import HistogramSpec, PDImage, pd_histogram
+from pdmd.descriptor.persistence import DEFAULT_BACKEND, PersistenceDiagram, alpha_diagram
 from pdmd.errors import DescriptorError
 from pdmd.md.lammps_melt_quench import Snapshot, run_melt_quench
 from pdmd.md.network import network_stats
-from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore, descriptor_id
+from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
 
-SYSTEM_DIM = {"agr": 2, "ac": 3}
+MIN_PARALLEL_STRUCTURES = 48
+"""Fewer structures than this are computed serially: starting worker processes would cost more."""
 
 
 def melt_quench_to_store(
@@ -44,8 +48,15 @@ def melt_quench_to_store(
         "run_id": protocol.run_id,
         "seed": protocol.seed,
         "cooling_rate_K_per_ps": protocol.cooling_rate_K_per_ps,
+        "density_g_cm3": protocol.density_g_cm3 if protocol.system == "ac" else None,
         "protocol": protocol.as_dict(),
-        "potential": {"name": pot.name, "pair_style": pot.pair_style, "file": pot.file, "reference": pot.reference},
+        "potential": {
+            "name": pot.name,
+            "pair_style": pot.pair_style,
+            "file": pot.file,
+            "files": list(pot.files),
+            "reference": pot.reference,
+        },
         "code": "LAMMPS (python module)",
     }
     ids: list[str] = []
@@ -59,18 +70,20 @@ def melt_quench_to_store(
             "setpoint_K": snap.setpoint_K,
             "temperature_K": snap.temperature_K,
             "energy_eV_per_atom": snap.energy_eV_per_atom,
-            "network": network_stats(snap.frame).as_dict(),
+            "network": network_stats(snap.frame, protocol.dim).as_dict(),
         }
         doc = store.save_structure(snap.frame, meta)
         ids.append(doc["_id"])
+        fold = "3" if protocol.dim == 2 else "4"
         log.info(
-            "%s: stored %s snapshot step %d, T_set %.0f K, E %.4f eV/atom, %.1f%% 3-fold",
+            "%s: stored %s snapshot step %d, T_set %.0f K, E %.4f eV/atom, %.1f%% %s-fold",
             protocol.run_id,
             snap.kind,
             snap.step,
             snap.setpoint_K,
             snap.energy_eV_per_atom,
-            100 * meta["network"]["coordination_fractions"].get("3", 0.0),
+            100 * meta["network"]["coordination_fractions"].get(fold, 0.0),
+            fold,
         )
 
     result = run_melt_quench(protocol, workdir, on_snapshot, omp_threads=omp_threads)
@@ -95,54 +108,100 @@ def melt_quench_to_store(
     return summary
 
 
+def _diagram_job(
+    frame: Frame, dim: int, degree: int, backend: str, spec: HistogramSpec, isolate: bool, label: str
+) -> tuple[PersistenceDiagram, PDImage, float]:
+    """Diagram + histogram image of one structure and the diagram's wall time (ms)."""
+    t0 = time.perf_counter()
+    diagram = alpha_diagram(frame, dim, degree, backend=backend, isolate=isolate, label=label)
+    elapsed_ms = 1000 * (time.perf_counter() - t0)
+    image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
+    if image.n_pairs == 0:
+        raise DescriptorError(f"{label}: empty persistence diagram (no finite H{degree} pairs)")
+    return diagram, image, elapsed_ms
+
+
 def descriptors_for_structures(
     store: DataStore,
     structure_docs: list[dict],
     spec: HistogramSpec = HistogramSpec(),
     degree: int = 1,
-    backend: str = "homcloud",
+    backend: str | None = None,
     label: str = "descriptors",
     isolate: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Compute (or reuse) the PD and its histogram image for each structure document.
 
-    A structure whose diagram fails is recorded in `failed` with the reason; the others go on.
-    `isolate=False` runs the backend in this process (for callers that are themselves a
-    disposable worker process).
+    backend: "homcloud" | "delaunay" (default: the fastest correct one for the structures'
+    dimension, `DEFAULT_BACKEND`). `workers` > 1 computes diagrams in that many processes
+    (results are stored by this process as they arrive). A structure whose diagram fails is
+    recorded in `failed` with the reason; the others go on. `isolate=False` runs the backend in
+    this process (for callers that are themselves a disposable worker process).
     """
+    systems = {doc.get("system", "agr") for doc in structure_docs}
+    if len(systems) > 1:
+        raise DescriptorError(f"{label}: structures of several systems {sorted(systems)} in one descriptor job")
+    dim = SYSTEM_DIM.get(systems.pop() if systems else "agr", 2)
+    backend = backend or DEFAULT_BACKEND[dim]
     desc_id = descriptor_id(backend, degree, spec)
     progress = ProgressLog(len(structure_docs), label, log)
-    computed = reused = 0
-    failed: dict[str, str] = {}
-    ms: list[float] = []
+    todo = []
+    reused = 0
     for doc in structure_docs:
         if store.find_descriptor(doc["_id"], desc_id) is not None:
             reused += 1
             progress.step()
-            continue
-        dim = SYSTEM_DIM.get(doc.get("system", "agr"), 2)
-        try:
-            t0 = time.perf_counter()
-            diagram = alpha_diagram(
-                store.load_frame(doc), dim, degree, isolate=isolate, label=f"{doc.get('run_id')}/{doc['_id'][:12]}"
-            )
-            elapsed_ms = 1000 * (time.perf_counter() - t0)
-            image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
-            if image.n_pairs == 0:
-                raise DescriptorError(f"{doc['_id'][:12]}: empty persistence diagram (no finite H{degree} pairs)")
-        except DescriptorError as err:
-            failed[doc["_id"]] = str(err)
-            log.error("descriptor failed: %s", err)
-            progress.step()
-            continue
-        store.save_descriptor(doc, diagram, image, spec, backend, elapsed_ms)
-        ms.append(elapsed_ms)
-        computed += 1
+        else:
+            todo.append(doc)
+    failed: dict[str, str] = {}
+    ms: list[float] = []
+
+    def record(doc: dict, outcome: tuple | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            failed[doc["_id"]] = str(outcome)
+            log.error("descriptor failed: %s", outcome)
+        else:
+            diagram, image, elapsed_ms = outcome
+            store.save_descriptor(doc, diagram, image, spec, backend, elapsed_ms)
+            ms.append(elapsed_ms)
         progress.step()
+
+    def job_args(doc: dict, isolated: bool) -> tuple:
+        return (store.load_frame(doc), dim, degree, backend, spec, isolated, f"{doc.get('run_id')}/{doc['_id'][:12]}")
+
+    if workers > 1 and len(todo) >= MIN_PARALLEL_STRUCTURES:
+        todo = _parallel_descriptors(todo, job_args, record, workers)
+    for doc in todo:  # serial path, and what a crashed pool left over (isolated, so a crash names its structure)
+        try:
+            record(doc, _diagram_job(*job_args(doc, isolate)))
+        except DescriptorError as err:
+            record(doc, err)
     return {
         "descriptor_id": desc_id,
-        "computed": computed,
+        "backend": backend,
+        "computed": len(ms),
         "reused": reused,
         "failed": failed,
         "mean_ms_per_pd": sum(ms) / len(ms) if ms else None,
     }
+
+
+def _parallel_descriptors(todo: list[dict], job_args, record, workers: int) -> list[dict]:
+    """Run `_diagram_job` for `todo` in a spawn pool; returns the documents a worker crash left undone."""
+    ctx = multiprocessing.get_context("spawn")
+    left = {doc["_id"]: doc for doc in todo}
+    try:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_diagram_job, *job_args(doc, False)): doc for doc in todo}
+            for fut in cf.as_completed(futures):
+                doc = futures[fut]
+                try:
+                    outcome = fut.result()
+                except DescriptorError as err:
+                    outcome = err
+                record(doc, outcome)
+                left.pop(doc["_id"])
+    except cf.process.BrokenProcessPool:
+        log.error("a descriptor worker crashed; computing the %d remaining structures one by one", len(left))
+    return list(left.values())

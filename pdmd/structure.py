@@ -17,6 +17,8 @@ from pdmd.errors import InputError
 
 CARBON_BOND_RANGE_A = (1.0, 2.0)
 """Nearest-neighbour distances (Å) that a carbon structure in Å must have; else units are wrong."""
+MIN_SEPARATION_A = 0.5
+"""Atoms closer than this (Å) overlap: an input error for any element."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ def validate_frame(frame: Frame, dim: int, *, check_bond_units: bool = True, lab
     """Check a frame for descriptor input and return it with atoms wrapped into the cell.
 
     dim = 2: a periodic sheet in the xy plane (z is ignored but must be flat within 0.5 Å);
-    dim = 3: a 3D periodic cell. Atoms slightly outside a periodic cell are wrapped; atoms more
-    than one cell length outside mean a wrong cell or wrong units and are an error.
+    dim = 3: a 3D periodic cell (any lattice; backends that need an orthorhombic one check that).
+    Atoms slightly outside a periodic cell are wrapped; atoms more than one cell length outside
+    mean a wrong cell or wrong units and are an error.
     """
     pos = np.asarray(frame.positions, dtype=float)
     cell = np.asarray(frame.cell, dtype=float)
@@ -90,47 +93,65 @@ def validate_frame(frame: Frame, dim: int, *, check_bond_units: bool = True, lab
     if not np.isfinite(cell).all():
         raise InputError(f"{label}: cell has non-finite entries")
     axes = range(dim)
-    lengths = np.array([cell[i, i] for i in axes])
-    if not is_axis_aligned(cell[:dim, :dim]) or np.any(lengths <= 0):
+    lattice = cell[:dim, :dim]
+    volume = float(np.linalg.det(lattice)) if dim > 0 else 0.0
+    in_plane = dim == 3 or np.allclose(cell[:2, 2], 0.0, atol=1e-6)
+    if not in_plane or volume <= 1e-6 * max(1.0, float(np.abs(lattice).max())) ** dim:
         raise InputError(
-            f"{label}: cell must be axis-aligned (orthorhombic) with positive lengths in the first {dim} axes; "
-            f"got {cell.tolist()}"
+            f"{label}: the first {dim} lattice vectors must span a right-handed cell of positive "
+            f"{'area in the xy plane' if dim == 2 else 'volume'}; got cell {cell.tolist()}"
         )
     if not all(frame.pbc[i] for i in axes):
         raise InputError(f"{label}: must be periodic along the first {dim} axes, pbc={frame.pbc}")
-    frac = pos[:, :dim] / lengths
+    frac = pos[:, :dim] @ np.linalg.inv(lattice)
     far = np.flatnonzero(((frac < -1.0) | (frac > 2.0)).any(axis=1))
     if far.size:
         raise InputError(
             f"{label}: atom {far[0]} at {pos[far[0]].round(3).tolist()} Å lies more than a cell length outside the "
-            f"cell {lengths.round(3).tolist()} Å ({far.size} such atoms): wrong cell or wrong units?"
+            f"cell {np.linalg.norm(lattice, axis=1).round(3).tolist()} Å ({far.size} such atoms): wrong cell or "
+            "wrong units?"
         )
+    frac = frac % 1.0
+    frac[frac >= 1.0] = 0.0
     wrapped = pos.copy()
-    wrapped[:, :dim] = (frac % 1.0) * lengths
-    wrapped[:, :dim] = np.where(wrapped[:, :dim] >= lengths, 0.0, wrapped[:, :dim])
+    wrapped[:, :dim] = frac @ lattice
     if dim == 2 and len(pos) > 1 and np.ptp(pos[:, 2]) > 0.5:
         raise InputError(f"{label}: a 2D structure must be flat in z; z spans {np.ptp(pos[:, 2]):.3f} Å")
     out = Frame(positions=wrapped, cell=cell, numbers=np.asarray(frame.numbers, int), pbc=frame.pbc)
-    if check_bond_units and len(pos) > 1:
-        check_length_units(out, dim, label=label)
+    if len(pos) > 1:
+        nn = nearest_neighbour_distances(out, dim)
+        if check_bond_units:
+            check_length_units(out, nn, label=label)
+        close = int(np.argmin(nn))
+        if nn[close] < MIN_SEPARATION_A:
+            raise InputError(
+                f"{label}: atom {close} is {nn[close]:.3f} Å from its nearest neighbour (< {MIN_SEPARATION_A} Å): "
+                f"overlapping atoms ({int(np.sum(nn < MIN_SEPARATION_A))} atoms this close)"
+            )
     return out
 
 
 def nearest_neighbour_distances(frame: Frame, dim: int) -> np.ndarray:
-    """Minimum-image nearest-neighbour distance of each atom (Å) in an orthorhombic periodic cell."""
+    """Nearest-neighbour distance of each atom (Å), with periodic images, for any lattice."""
     from scipy.spatial import cKDTree
 
-    lengths = np.diag(frame.cell)[:dim]
-    tree = cKDTree(frame.positions[:, :dim], boxsize=lengths)
-    d, _ = tree.query(frame.positions[:, :dim], k=2)
+    lattice = frame.cell[:dim, :dim]
+    pos = frame.positions[:, :dim]
+    if is_axis_aligned(lattice):
+        tree = cKDTree(pos % np.diag(lattice), boxsize=np.diag(lattice))
+        d, _ = tree.query(pos % np.diag(lattice), k=2)
+        return d[:, 1]
+    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
+    images = (pos[None, :, :] + (shifts @ lattice)[:, None, :]).reshape(-1, dim)
+    d, _ = cKDTree(images).query(pos, k=2)
     return d[:, 1]
 
 
-def check_length_units(frame: Frame, dim: int, label: str = "structure") -> None:
-    """Raise if carbon nearest-neighbour distances say the coordinates are not in Å."""
+def check_length_units(frame: Frame, nn_distances_A: np.ndarray, label: str = "structure") -> None:
+    """Raise if carbon nearest-neighbour distances (Å, per atom) say the coordinates are not in Å."""
     if not np.all(frame.numbers == 6):
         return
-    median = float(np.median(nearest_neighbour_distances(frame, dim)))
+    median = float(np.median(nn_distances_A))
     low, high = CARBON_BOND_RANGE_A
     if not low <= median <= high:
         raise InputError(

@@ -84,8 +84,12 @@ def test_bad_structures_give_clear_errors():
         alpha_diagram(sheet(pts / 10, L / 10), 2)  # nm-like input
     with pytest.raises(InputError, match="zero atoms"):
         alpha_diagram(sheet(np.zeros((0, 2)), L), 2)
-    one = alpha_diagram(sheet(pts[:1], L), 2)
-    assert one.n_pairs == 0  # empty diagram, not a crash
+    with pytest.raises(DescriptorError, match="too few for a periodic alpha triangulation"):
+        alpha_diagram(sheet(pts[:2], L), 2)
+    overlapping = pts.copy()
+    overlapping[7] = overlapping[3] + [0.05, 0.0]
+    with pytest.raises(InputError, match="overlapping atoms"):
+        alpha_diagram(sheet(overlapping, L), 2)
 
 
 def test_anisotropic_cell_is_refused_before_homcloud_can_crash():

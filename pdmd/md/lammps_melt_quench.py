@@ -1,4 +1,4 @@
-"""Run the 2D melt-quench LAMMPS template and stream the structures it produces.
+"""Run the melt-quench LAMMPS template of a system (2D aGr, 3D aC) and stream its structures.
 
 LAMMPS runs in the calling thread (the ctypes calls release the GIL); a watcher thread picks up
 each dump file as soon as the next one exists and hands the kept snapshots to `on_snapshot`, so
@@ -26,10 +26,11 @@ from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lammps_inputs" / "agr_melt_quench.in"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "lammps_inputs"
+TEMPLATES = {"agr": "agr_melt_quench.in", "ac": "ac_melt_quench.in"}
 BOLTZMANN_eV_per_K = 8.617333262e-5
 SNAPSHOTS_PER_QUENCH = 200
-"""The quench is dumped about this many times; the snapshots nearest the requested temperatures are kept."""
+"""The quench is dumped at least this many times; the snapshots nearest the requested set-points are kept."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,15 @@ def default_threads() -> int:
 
 def _lammps_args(protocol: MeltQuenchProtocol, workdir: Path, snap_every: int, omp_threads: int) -> list[str]:
     pot = protocol.potential_spec
+    density = (
+        {"density_g_cm3": repr(protocol.density_g_cm3)}
+        if protocol.system == "ac"
+        else {"density_per_A2": repr(protocol.density_per_A2)}
+    )
     variables = {
         "seed": protocol.seed,
         "natoms": protocol.n_atoms,
-        "density_per_A2": repr(protocol.density_per_A2),
+        **density,
         "T_melt_K": protocol.T_melt_K,
         "T_final_K": protocol.T_final_K,
         "melt_ps": protocol.melt_ps,
@@ -81,8 +87,7 @@ def _lammps_args(protocol: MeltQuenchProtocol, workdir: Path, snap_every: int, o
         "thermo_every": max(snap_every, 1000),
         "outdir": str(workdir),
         "pair_style": pot.pair_style,
-        "potential_file": str(potential_path(pot.file)),
-        "potential_elem": pot.element,
+        "potential_args": " ".join([*(str(potential_path(f)) for f in pot.files), pot.element]),
     }
     args = ["-log", str(workdir / "log.lammps"), "-screen", "none", "-nocite"]
     for key, value in variables.items():
@@ -96,19 +101,21 @@ def _to_snapshot(path: Path, protocol: MeltQuenchProtocol, kind: str, setpoint_K
     dump = read_custom_dump(path)
     cols = dump.columns
     order = np.argsort(cols["id"])
-    pos = np.column_stack([cols["x"], cols["y"], np.zeros_like(cols["x"])])[order]
+    dim = protocol.dim
+    z = cols["z"] if dim == 3 else np.zeros_like(cols["x"])
+    pos = np.column_stack([cols["x"], cols["y"], z])[order]
     lengths = dump.box_hi_A - dump.box_lo_A
-    pos[:, :2] -= dump.box_lo_A[:2]
-    cell = np.diag([lengths[0], lengths[1], 10.0])
+    pos[:, :dim] -= dump.box_lo_A[:dim]
+    cell = np.diag([lengths[0], lengths[1], lengths[2] if dim == 3 else 10.0])
     n = len(pos)
     if n != protocol.n_atoms:
         raise MeltQuenchError(f"{path}: LAMMPS lost atoms ({n} of {protocol.n_atoms} remain)")
     energy = float(cols["c_pe_atom"].sum()) / n
     ke = float(cols["c_ke_atom"].sum())
-    temperature = 2.0 * ke / ((2 * n - 2) * BOLTZMANN_eV_per_K)  # 2D, momentum conserved
+    temperature = 2.0 * ke / ((dim * n - dim) * BOLTZMANN_eV_per_K)  # momentum conserved
     if not np.isfinite(pos).all() or not np.isfinite(energy):
         raise MeltQuenchError(f"{path}: non-finite positions or energy: the run blew up")
-    frame = Frame(positions=pos, cell=cell, numbers=np.full(n, 6), pbc=(True, True, False))
+    frame = Frame(positions=pos, cell=cell, numbers=np.full(n, 6), pbc=(True, True, dim == 3))
     return Snapshot(
         frame=frame,
         kind=kind,
@@ -180,7 +187,7 @@ def run_melt_quench(
     for stale in workdir.glob("quench.*.dump"):
         stale.unlink()
     threads = omp_threads or default_threads()
-    snap_every = max(1, protocol.quench_steps // SNAPSHOTS_PER_QUENCH)
+    snap_every = max(1, protocol.quench_steps // max(SNAPSHOTS_PER_QUENCH, protocol.n_quench_snapshots))
     keep = protocol.snapshot_quench_steps(snap_every)
     melt_steps = round(protocol.melt_ps / (protocol.timestep_fs / 1000.0))
     lammps = load_lammps()
@@ -198,7 +205,7 @@ def run_melt_quench(
     watcher.start()
     try:
         try:
-            lmp.file(str(TEMPLATE))
+            lmp.file(str(TEMPLATES_DIR / TEMPLATES[protocol.system]))
             steps = int(lmp.extract_global("ntimestep"))
         except Exception as err:
             raise MeltQuenchError(

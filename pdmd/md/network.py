@@ -1,4 +1,4 @@
-"""Bond-network measures of a periodic 2D carbon sheet: coordination, rings, bond length.
+"""Bond-network measures of periodic carbon: coordination (sp/sp²/sp³), rings (2D), bond length.
 
 Bonds are pairs closer than `BOND_CUTOFF_A` (between the first, 1.42 Å, and second, 2.46 Å,
 neighbour shells of graphene). Rings are the faces of the planar bond graph on the torus: each
@@ -35,10 +35,13 @@ class NetworkStats:
         return asdict(self)
 
 
-def bond_pairs(frame: Frame, cutoff_A: float = BOND_CUTOFF_A) -> tuple[np.ndarray, np.ndarray]:
-    """Unique bonded pairs (i<j) and their minimum-image bond vectors (Å) in the xy plane."""
-    lengths = np.diag(frame.cell)[:2]
-    xy = np.mod(frame.positions[:, :2], lengths)
+def bond_pairs(frame: Frame, cutoff_A: float = BOND_CUTOFF_A, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Unique bonded pairs (i<j) and their minimum-image bond vectors (Å) in an orthorhombic cell.
+
+    dim = 2 uses the xy plane of a sheet, dim = 3 the full cell.
+    """
+    lengths = np.diag(frame.cell)[:dim]
+    xy = np.mod(frame.positions[:, :dim], lengths)
     pairs = cKDTree(xy, boxsize=lengths).query_pairs(cutoff_A, output_type="ndarray")
     vec = xy[pairs[:, 1]] - xy[pairs[:, 0]]
     vec -= lengths * np.round(vec / lengths)
@@ -78,13 +81,16 @@ def ring_sizes(n_atoms: int, pairs: np.ndarray, vec: np.ndarray) -> np.ndarray:
     return np.asarray(sizes, dtype=int)
 
 
-def network_stats(frame: Frame, cutoff_A: float = BOND_CUTOFF_A) -> NetworkStats:
-    """Coordination fractions, ring-size fractions and mean bond length of a 2D periodic frame."""
+def network_stats(frame: Frame, dim: int = 2, cutoff_A: float = BOND_CUTOFF_A) -> NetworkStats:
+    """Coordination fractions, mean bond length and, for a 2D sheet (dim = 2), ring-size fractions.
+
+    In 3D the "4" coordination fraction is the sp³ fraction; rings are not counted there.
+    """
     n = frame.n_atoms
-    pairs, vec = bond_pairs(frame, cutoff_A)
+    pairs, vec = bond_pairs(frame, cutoff_A, dim)
     coord = np.bincount(pairs.ravel(), minlength=n)
     cf = {str(k): float(np.mean(coord == k)) for k in range(int(coord.max(initial=0)) + 1) if np.any(coord == k)}
-    sizes = ring_sizes(n, pairs, vec) if len(pairs) else np.zeros(0, int)
+    sizes = ring_sizes(n, pairs, vec) if len(pairs) and dim == 2 else np.zeros(0, int)
     rf = {str(k): float(np.mean(sizes == k)) for k in np.unique(sizes)}
     mean_bond = float(np.linalg.norm(vec, axis=1).mean()) if len(vec) else float("nan")
     return NetworkStats(coordination_fractions=cf, ring_fractions=rf, n_rings=int(len(sizes)), mean_bond_A=mean_bond)

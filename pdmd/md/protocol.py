@@ -12,15 +12,27 @@ GRAPHENE_DENSITY_PER_A2 = 2.0 / (3.0 * math.sqrt(3.0) / 2.0 * 1.42**2)
 """Areal number density of graphene with a 1.42 Å bond (atoms/Å²)."""
 
 
+SYSTEM_DIM = {"agr": 2, "ac": 3}
+"""Periodic dimension of each system: 2D amorphous graphene, 3D amorphous carbon."""
+
+AC_DENSITY_RANGE_G_CM3 = (1.0, 3.6)
+"""Densities (g/cm³) accepted for amorphous carbon: below is a foam, above is denser than diamond (3.52)."""
+
+
 @dataclass(frozen=True)
 class PotentialSpec:
-    """A LAMMPS interatomic potential: pair style, parameter file and the element it maps."""
+    """A LAMMPS interatomic potential: pair style, parameter files (the first is `file`) and element."""
 
     name: str
     pair_style: str
     file: str
     element: str
     reference: str
+    extra_files: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.file, *self.extra_files)
 
 
 POTENTIALS: dict[str, PotentialSpec] = {
@@ -31,16 +43,34 @@ POTENTIALS: dict[str, PotentialSpec] = {
         element="C",
         reference="J. Tersoff, Phys. Rev. B 39, 5566 (1989): C entry of LAMMPS' SiC.tersoff",
     ),
+    "edip": PotentialSpec(
+        name="edip",
+        pair_style="edip/multi",
+        file="SiC.edip",
+        element="C",
+        reference=(
+            "EDIP, C-C-C entry of LAMMPS' SiC.edip (C. Jiang, D. Morgan, I. Szlufarska, Phys. Rev. B 86, 144118 (2012))"
+        ),
+    ),
+    "snap2021": PotentialSpec(
+        name="snap2021",
+        pair_style="snap",
+        file="C_SNAP_2021.10.15.quadratic.snapcoeff",
+        extra_files=("C_SNAP_2021.10.15.quadratic.snapparam",),
+        element="C",
+        reference="quadratic SNAP carbon fitted to DFT (J. T. Willman et al., Phys. Rev. B 106, L180101 (2022))",
+    ),
 }
 
 
 @dataclass(frozen=True)
 class MeltQuenchProtocol:
-    """One 2D melt-quench run: random gas -> liquid at T_melt_K -> linear quench -> relaxation.
+    """One melt-quench run: random gas -> liquid at T_melt_K -> linear quench -> hold -> relaxation.
 
-    Intermediate snapshots are kept at the set-point temperatures in
-    `snapshot_temperatures_K` (K, between T_final_K and T_melt_K); the relaxed final state is
-    always kept.
+    system "agr": 2D sheet at `density_per_A2` (atoms/Å²); "ac": cubic 3D cell at
+    `density_g_cm3`. Intermediate snapshots are kept at the set-point temperatures in
+    `snapshot_temperatures_K` (K, between T_final_K and T_melt_K) and at
+    `n_quench_snapshots` evenly spaced quench steps; the relaxed final state is always kept.
     """
 
     seed: int
@@ -56,6 +86,8 @@ class MeltQuenchProtocol:
     snapshot_temperatures_K: tuple[float, ...] = ()
     potential: str = "tersoff1989"
     system: str = "agr"
+    density_g_cm3: float = 0.0
+    n_quench_snapshots: int = 0
 
     def __post_init__(self) -> None:
         positive = ("cooling_rate_K_per_ps", "density_per_A2", "T_melt_K", "T_final_K", "timestep_fs", "tdamp_fs")
@@ -82,8 +114,17 @@ class MeltQuenchProtocol:
                 )
         if self.potential not in POTENTIALS:
             raise InputError(f"unknown potential {self.potential!r}; choose one of {sorted(POTENTIALS)}")
-        if self.system != "agr":
-            raise InputError(f"system {self.system!r} has no LAMMPS melt-quench template yet (only 'agr')")
+        if self.system not in SYSTEM_DIM:
+            raise InputError(f"unknown system {self.system!r}; choose one of {sorted(SYSTEM_DIM)}")
+        if self.system == "ac":
+            lo, hi = AC_DENSITY_RANGE_G_CM3
+            if not (isinstance(self.density_g_cm3, (int, float)) and lo <= self.density_g_cm3 <= hi):
+                raise InputError(
+                    f"density_g_cm3={self.density_g_cm3!r} is outside the sane range {lo}-{hi} g/cm³ for amorphous "
+                    "carbon (diamond is 3.52)"
+                )
+        if not isinstance(self.n_quench_snapshots, int) or self.n_quench_snapshots < 0:
+            raise InputError(f"n_quench_snapshots must be an integer >= 0, got {self.n_quench_snapshots!r}")
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> MeltQuenchProtocol:
@@ -108,13 +149,23 @@ class MeltQuenchProtocol:
         return POTENTIALS[self.potential]
 
     @property
+    def dim(self) -> int:
+        return SYSTEM_DIM[self.system]
+
+    @property
     def run_id(self) -> str:
-        """Stable name of the run: system, size, seed and cooling rate."""
-        return f"{self.system}-n{self.n_atoms}-s{self.seed}-r{self.cooling_rate_K_per_ps:g}"
+        """Stable name of the run: system, size, (density,) seed, cooling rate (and a non-default potential)."""
+        density = f"-d{self.density_g_cm3:g}" if self.system == "ac" else ""
+        potential = "" if self.potential == "tersoff1989" else f"-{self.potential}"
+        return f"{self.system}-n{self.n_atoms}{density}-s{self.seed}-r{self.cooling_rate_K_per_ps:g}{potential}"
 
     @property
     def box_length_A(self) -> float:
-        """Side of the square periodic cell (Å)."""
+        """Side of the square (agr) or cubic (ac) periodic cell (Å)."""
+        if self.system == "ac":
+            from pdmd.md.random_cell import cubic_cell_length_A
+
+            return cubic_cell_length_A(self.n_atoms, self.density_g_cm3)
         return math.sqrt(self.n_atoms / self.density_per_A2)
 
     @property
@@ -127,9 +178,14 @@ class MeltQuenchProtocol:
         return self.T_melt_K + frac * (self.T_final_K - self.T_melt_K)
 
     def snapshot_quench_steps(self, every: int) -> dict[int, float]:
-        """Quench steps (multiples of `every`) nearest to each snapshot temperature -> target K."""
+        """Quench steps (multiples of `every`) to keep -> set-point K: the listed temperatures and
+        `n_quench_snapshots` evenly spaced steps (the last at the end of the quench).
+        """
         out: dict[int, float] = {}
         for T in self.snapshot_temperatures_K:
             exact = (self.T_melt_K - T) / (self.T_melt_K - self.T_final_K) * self.quench_steps
             out[int(round(exact / every)) * every] = T
+        for i in range(1, self.n_quench_snapshots + 1):
+            step = int(round(i * self.quench_steps / self.n_quench_snapshots / every)) * every
+            out.setdefault(step, self.setpoint_K(step))
         return out

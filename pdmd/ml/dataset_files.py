@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.descriptor.persistence import alpha_diagram
+from pdmd.descriptor.persistence import DEFAULT_BACKEND, alpha_diagram
 from pdmd.errors import InputError
 from pdmd.ml.fit import LabelledImages
 from pdmd.progress import ProgressLog
@@ -33,10 +33,11 @@ def energy_per_atom(atoms, label: str) -> tuple[float, str]:
 
 
 def labelled_images_from_file(
-    path: Path, system: str, range_A2: tuple[float, float], bins: int
+    path: Path, system: str, range_A2: tuple[float, float], bins: int, backend: str | None = None
 ) -> tuple[LabelledImages, str]:
     """Compute PD images of every structure in `path`; returns the data and how energies were read."""
     dim = SYSTEM_DIMS[system]
+    backend = backend or DEFAULT_BACKEND[dim]
     spec = HistogramSpec(range_A2[0], range_A2[1], bins)
     images, energies, groups, ids, notes, elements = [], [], [], [], set(), set()
     frames = read_frames(path)
@@ -47,7 +48,7 @@ def labelled_images_from_file(
         if dim == 2:
             frame = Frame(frame.positions, frame.cell, frame.numbers, (frame.pbc[0], frame.pbc[1], False))
         energy, note = energy_per_atom(atoms, label)
-        diagram = alpha_diagram(frame, dim, 1, label=label)
+        diagram = alpha_diagram(frame, dim, 1, backend=backend, label=label)
         images.append(pd_histogram(diagram.births_A2, diagram.deaths_A2, spec).image)
         energies.append(energy)
         groups.append(str(atoms.info.get("run_id", label)))
@@ -55,6 +56,6 @@ def labelled_images_from_file(
         notes.add(note)
         elements |= {int(z) for z in np.unique(frame.numbers)}
         progress.step()
-    descriptor = descriptor_settings(system, dim, sorted(elements), spec)
+    descriptor = descriptor_settings(system, dim, sorted(elements), spec, backend=backend)
     data = LabelledImages(np.stack(images), np.asarray(energies), groups, ids, descriptor)
     return data, f"energies read as: {', '.join(sorted(notes))}"

@@ -65,7 +65,7 @@ class Potential:
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
         self.check_fits(frame, label)
         d = self.card["descriptor"]
-        diagram = alpha_diagram(frame, self.dim, d["degree"], label=label)
+        diagram = alpha_diagram(frame, self.dim, d["degree"], backend=d.get("backend"), label=label)
         return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram_spec).image
 
     def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]:

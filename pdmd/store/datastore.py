@@ -61,9 +61,12 @@ def descriptor_id(backend: str, degree: int, spec: HistogramSpec) -> str:
 
 
 def descriptor_settings(
-    system: str, dim: int, elements: list[int], spec: HistogramSpec, degree: int = 1, backend: str = "homcloud"
+    system: str, dim: int, elements: list[int], spec: HistogramSpec, degree: int = 1, backend: str | None = None
 ) -> dict:
     """What a model card records about its input images, and what `predict` checks structures against."""
+    from pdmd.descriptor.persistence import DEFAULT_BACKEND
+
+    backend = backend or DEFAULT_BACKEND[dim]
     return {
         "system": system,
         "dim": dim,

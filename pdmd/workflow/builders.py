@@ -1,4 +1,4 @@
-"""Build the aGr FireWorks workflows and write them as the YAML files in `workflows/`.
+"""Build the aGr and aC FireWorks workflows and write them as the YAML files in `workflows/`.
 
 Shape: per training run a melt-quench firework and a PD-descriptor firework depending on it
 (PD fireworks have higher priority, so a launcher computes a run's descriptors as soon as its
@@ -6,7 +6,7 @@ trajectory is done, while other melt-quench runs are still waiting); one trainin
 all PD fireworks; melt-quench + PD fireworks for the 4× larger validation cells; a final
 validation firework after training and those.
 
-`python -m pdmd.workflow.builders` regenerates `workflows/agr.yaml` and `workflows/agr_demo.yaml`.
+`python -m pdmd.workflow.builders` regenerates every file in `WORKFLOW_FILES`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from fireworks import Firework, Workflow
 from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 
 from pdmd.campaign import PLANS, plan_runs
-from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.descriptor.persistence import DEFAULT_BACKEND
+from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
 from pdmd.workflow.tasks import MeltQuenchTask, PersistenceDescriptorTask, TrainPotentialTask, ValidatePotentialTask
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
@@ -26,6 +27,18 @@ TRAIN_SETTINGS = {
     "agr-paper": {"train": {"epochs": 150, "batch_size": 32}, "split": "run"},
     "agr-demo": {
         "train": {"epochs": 80, "batch_size": 16, "early_stopping_patience": 20, "lr_patience": 6, "max_minutes": 4.0},
+        "split": "run",
+    },
+    "ac-paper": {"train": {"epochs": 150, "batch_size": 32, "standardization": "zscore"}, "split": "run"},
+    "ac-demo": {
+        "train": {
+            "epochs": 60,
+            "batch_size": 16,
+            "early_stopping_patience": 20,
+            "lr_patience": 6,
+            "max_minutes": 4.0,
+            "standardization": "zscore",
+        },
         "split": "run",
     },
     "agr-tiny": {
@@ -44,12 +57,24 @@ def _spec(category: str, priority: int, dupefinder: bool) -> dict:
     return spec
 
 
-def _data_fireworks(protocols: list[MeltQuenchProtocol]) -> tuple[list[Firework], list[Firework]]:
+def _descriptor_params(plan: str) -> dict:
+    """Descriptor settings shared by the PD, training and validation fireworks of a plan."""
+    spec = PLANS[plan]
+    return {
+        "system": spec.system,
+        "range_A2": list(spec.range_A2),
+        "bins": 128,
+        "backend": DEFAULT_BACKEND[SYSTEM_DIM[spec.system]],
+    }
+
+
+def _data_fireworks(protocols: list[MeltQuenchProtocol], plan: str) -> tuple[list[Firework], list[Firework]]:
     md_fws, pd_fws = [], []
+    desc = {k: v for k, v in _descriptor_params(plan).items() if k != "system"}
     for p in protocols:
         mq = Firework([MeltQuenchTask(protocol=p.as_dict())], name=f"melt-quench {p.run_id}", spec=_spec("md", 1, True))
         pd = Firework(
-            [PersistenceDescriptorTask(run_id=p.run_id, range_A2=[0.0, 4.0], bins=128)],
+            [PersistenceDescriptorTask(run_id=p.run_id, **desc)],
             name=f"PD {p.run_id}",
             parents=[mq],
             spec=_spec("descriptor", 2, True),
@@ -59,19 +84,20 @@ def _data_fireworks(protocols: list[MeltQuenchProtocol]) -> tuple[list[Firework]
     return md_fws, pd_fws
 
 
-def agr_workflow(plan: str) -> Workflow:
-    """The whole aGr loop for a named plan (see `pdmd.campaign.PLANS`)."""
+def plan_workflow(plan: str) -> Workflow:
+    """The whole loop (melt-quench -> PD -> CNN -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`)."""
     train_runs, valid_runs = plan_runs(plan)
     settings = TRAIN_SETTINGS[plan]
+    desc = _descriptor_params(plan)
     model = f"{plan}-cnn"
-    md_fws, pd_fws = _data_fireworks(train_runs)
+    md_fws, pd_fws = _data_fireworks(train_runs, plan)
     train_fw = Firework(
-        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings)],
+        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings, **desc)],
         name=f"train {model}",
         parents=pd_fws,
         spec=_spec("train", 3, False),
     )
-    vmd_fws, vpd_fws = _data_fireworks(valid_runs)
+    vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan)
     fws = md_fws + pd_fws + [train_fw] + vmd_fws + vpd_fws
     if valid_runs:
         n = valid_runs[0].n_atoms
@@ -79,7 +105,7 @@ def agr_workflow(plan: str) -> Workflow:
             Firework(
                 [
                     ValidatePotentialTask(
-                        run_ids=[p.run_id for p in valid_runs], name=model, label=f"{n}-atom validation"
+                        run_ids=[p.run_id for p in valid_runs], name=model, label=f"{n}-atom validation", **desc
                     )
                 ],
                 name=f"validate {model} on {n} atoms",
@@ -100,7 +126,13 @@ def agr_workflow(plan: str) -> Workflow:
     )
 
 
-WORKFLOW_FILES = {"agr-paper": "agr.yaml", "agr-demo": "agr_demo.yaml", "agr-tiny": "agr_tiny.yaml"}
+WORKFLOW_FILES = {
+    "agr-paper": "agr.yaml",
+    "agr-demo": "agr_demo.yaml",
+    "agr-tiny": "agr_tiny.yaml",
+    "ac-paper": "ac.yaml",
+    "ac-demo": "ac_demo.yaml",
+}
 
 
 def _without_timestamps(obj):
@@ -130,7 +162,7 @@ def workflow_yaml(plan: str) -> str:
     yaml.default_flow_style = False
     buf = io.StringIO()
     header = f"# pdmd workflow for plan {plan!r}; generated by `python -m pdmd.workflow.builders`, do not edit.\n"
-    yaml.dump(_renumbered(_without_timestamps(agr_workflow(plan).to_dict())), buf)
+    yaml.dump(_renumbered(_without_timestamps(plan_workflow(plan).to_dict())), buf)
     return header + buf.getvalue()
 
 

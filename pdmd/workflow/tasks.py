@@ -14,7 +14,7 @@ from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.md.lammps_melt_quench import default_threads
-from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.settings import data_dir
 from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
@@ -40,7 +40,7 @@ def task_store(task: FiretaskBase, fw_spec: dict) -> DataStore:
 
 @explicit_serialize
 class MeltQuenchTask(FiretaskBase):
-    """Melt-quench one aGr cell with LAMMPS; stream its snapshots into the store.
+    """Melt-quench one aGr (2D) or aC (3D) cell with LAMMPS; stream its snapshots into the store.
 
     Params: protocol (dict of MeltQuenchProtocol fields: seed, cooling_rate_K_per_ps, ...),
     omp_threads (int, default: all cores), data_dir (optional override).
@@ -64,11 +64,12 @@ class PersistenceDescriptorTask(FiretaskBase):
     """Compute the degree-1 alpha PD and its histogram image for every structure of a run.
 
     Params: run_id; optional range_A2 ([lo, hi], default [0, 4]), bins (128), degree (1),
-    data_dir.
+    backend ("homcloud" | "delaunay"; default: the fastest correct one for the dimension),
+    workers (processes; default: all cores), data_dir.
     """
 
     required_params = ["run_id"]
-    optional_params = ["range_A2", "bins", "degree", "data_dir"]
+    optional_params = ["range_A2", "bins", "degree", "backend", "workers", "data_dir"]
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
@@ -81,7 +82,13 @@ class PersistenceDescriptorTask(FiretaskBase):
                 "did its melt-quench firework complete?"
             )
         summary = descriptors_for_structures(
-            store, docs, spec, degree=int(self.get("degree", 1)), label=f"PD {self['run_id']}"
+            store,
+            docs,
+            spec,
+            degree=int(self.get("degree", 1)),
+            backend=self.get("backend"),
+            label=f"PD {self['run_id']}",
+            workers=int(self.get("workers") or default_threads()),
         )
         if summary["failed"] and len(summary["failed"]) == len(docs):
             raise RuntimeError(f"every descriptor of run {self['run_id']} failed: {summary['failed']}")
@@ -89,10 +96,11 @@ class PersistenceDescriptorTask(FiretaskBase):
 
 
 def _descriptor_settings(task: FiretaskBase) -> tuple[HistogramSpec, dict, str]:
+    system = task.get("system", "agr")
     lo, hi = task.get("range_A2", [0.0, 4.0])
     spec = HistogramSpec(float(lo), float(hi), int(task.get("bins", 128)))
-    desc = descriptor_settings("agr", 2, [6], spec)
-    return spec, desc, descriptor_id("homcloud", 1, spec)
+    desc = descriptor_settings(system, SYSTEM_DIM[system], [6], spec, backend=task.get("backend"))
+    return spec, desc, descriptor_id(desc["backend"], 1, spec)
 
 
 @explicit_serialize
@@ -100,11 +108,21 @@ class TrainPotentialTask(FiretaskBase):
     """Train the PD-CNN on the stored descriptors of `run_ids`; store weights, card, plots.
 
     Params: run_ids, name; optional train (TrainConfig fields), cnn (CNNConfig fields), split
-    ("run" | "snapshot"), test_fraction, range_A2, bins, data_dir.
+    ("run" | "snapshot"), test_fraction, system ("agr" | "ac"), range_A2, bins, backend, data_dir.
     """
 
     required_params = ["run_ids", "name"]
-    optional_params = ["train", "cnn", "split", "test_fraction", "range_A2", "bins", "data_dir"]
+    optional_params = [
+        "train",
+        "cnn",
+        "split",
+        "test_fraction",
+        "system",
+        "range_A2",
+        "bins",
+        "backend",
+        "data_dir",
+    ]
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import fit_potential, load_store_dataset, register_model
@@ -141,11 +159,11 @@ class TrainPotentialTask(FiretaskBase):
 class ValidatePotentialTask(FiretaskBase):
     """Predict the structures of `run_ids` (larger cells) with the trained model; store RMSE + plot.
 
-    Params: run_ids, name (the model); optional label, range_A2, bins, data_dir.
+    Params: run_ids, name (the model); optional label, system, range_A2, bins, backend, data_dir.
     """
 
     required_params = ["run_ids", "name"]
-    optional_params = ["label", "range_A2", "bins", "data_dir"]
+    optional_params = ["label", "system", "range_A2", "bins", "backend", "data_dir"]
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import load_store_dataset, register_model, validate_potential
