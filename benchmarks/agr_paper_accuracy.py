@@ -52,7 +52,8 @@ def main() -> None:
     card = validate_potential(out, valid, "2720-atom validation")
     m, v = card["metrics"], card["validation"]["2720-atom validation"]
     print(
-        f"{args.plan}: {len(data.energies_eV)} structures of 680 atoms ({len(set(data.groups))} runs); {args.split} split"
+        f"{args.plan}: {len(data.energies_eV)} structures of 680 atoms ({len(set(data.groups))} runs); "
+        f"{args.split} split"
     )
     print(
         f"train RMSE {m['train_rmse_meV_per_atom']:.2f} meV/atom (paper 7.9), "

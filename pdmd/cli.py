@@ -49,10 +49,10 @@ def _fireworks_cli(name: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Lpad reset -> lpad add workflows/<file> -> rlaunch rapidfire -> print results."""
-    from pdmd.workflow.builders import WORKFLOW_FILES
+    from pdmd.workflow.builders import workflow_file
 
     cmd_init(args)
-    wf_file = REPO_ROOT / "workflows" / WORKFLOW_FILES[args.plan]
+    wf_file = workflow_file(args.plan)
     lpad, rlaunch = _fireworks_cli("lpad"), _fireworks_cli("rlaunch")
     t0 = time.perf_counter()
     steps = [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pdmd.descriptor.histogram import HistogramSpec, PDImage, pd_histogram
 from pdmd.descriptor.persistence import DEFAULT_BACKEND, PersistenceDiagram, alpha_diagram
-from pdmd.errors import DescriptorError
+from pdmd.errors import DescriptorError, InputError
 from pdmd.md.lammps_melt_quench import Snapshot, run_melt_quench
 from pdmd.md.network import network_stats
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
@@ -29,10 +29,16 @@ MIN_PARALLEL_STRUCTURES = 48
 
 
 def melt_quench_to_store(
-    protocol: MeltQuenchProtocol, store: DataStore, workdir: str | Path, omp_threads: int | None = None
+    protocol: MeltQuenchProtocol,
+    store: DataStore,
+    workdir: str | Path,
+    omp_threads: int | None = None,
+    vasp: dict | None = None,
 ) -> dict:
-    """Run (or reuse) one melt-quench; every kept snapshot is stored as soon as LAMMPS writes it.
+    """Run (or reuse) one melt-quench; every kept snapshot is stored as soon as the MD code writes it.
 
+    The protocol's potential decides the code: LAMMPS, or VASP (`engine` "vasp"), which needs
+    `vasp` = keyword arguments of `run_vasp_melt_quench` (vasp_cmd, templates_dir, write_potcar, ...).
     Returns the run summary with the stored structure ids (content hashes).
     """
     done = store.run_summary(protocol.run_id)
@@ -57,8 +63,21 @@ def melt_quench_to_store(
             "files": list(pot.files),
             "reference": pot.reference,
         },
-        "code": "LAMMPS (python module)",
+        "code": "LAMMPS (python module)" if pot.engine == "lammps" else "VASP",
     }
+    if pot.engine == "vasp":
+        if not vasp or not vasp.get("vasp_cmd"):
+            raise InputError(f"{protocol.run_id}: potential {pot.name!r} runs VASP; give vasp_cmd")
+        from pdmd.vasp.inputs import load_templates
+
+        templates = load_templates(vasp.get("templates_dir"))
+        provenance["vasp"] = {
+            "incar_md": templates.md_incar,
+            "incar_relax": templates.relax_incar,
+            "kpoints": templates.kpoints_text,
+            "potcar": {"functional": templates.functional, "symbols": templates.potcar_symbols},
+            "energy": "e_fr_energy (TOTEN, free energy) per atom",
+        }
     ids: list[str] = []
 
     def on_snapshot(snap: Snapshot) -> None:
@@ -86,11 +105,16 @@ def melt_quench_to_store(
             fold,
         )
 
-    result = run_melt_quench(protocol, workdir, on_snapshot, omp_threads=omp_threads)
+    if pot.engine == "vasp":
+        from pdmd.vasp.melt_quench import run_vasp_melt_quench
+
+        result = run_vasp_melt_quench(protocol, workdir, on_snapshot=on_snapshot, **vasp)
+    else:
+        result = run_melt_quench(protocol, workdir, on_snapshot, omp_threads=omp_threads)
     summary = {
         "run_id": protocol.run_id,
         "structure_ids": ids,
-        "n_structures": len(ids),
+        "n_structures": len(store.run_structures(protocol.run_id)),  # with those of earlier attempts (VASP stages)
         "wall_s": result.wall_s,
         "md_steps_per_s": result.steps_per_s,
         "final_energy_eV_per_atom": result.final_energy_eV_per_atom,

@@ -132,8 +132,8 @@ def test_malformed_workflow_yaml_is_rejected(fw_checkout):
 def test_committed_workflows_match_the_generator():
     from pdmd.workflow.builders import WORKFLOW_FILES, WORKFLOWS_DIR, workflow_yaml
 
-    for plan, fname in WORKFLOW_FILES.items():
-        assert (WORKFLOWS_DIR / fname).read_text() == workflow_yaml(plan), f"regenerate {fname}"
+    for fname, (plan, engine) in WORKFLOW_FILES.items():
+        assert (WORKFLOWS_DIR / fname).read_text() == workflow_yaml(plan, engine), f"regenerate {fname}"
 
 
 def test_cli_pd_and_structures(small_store, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pdmd._lammps import load_lammps, potential_path
-from pdmd.errors import MeltQuenchError
+from pdmd.errors import InputError, MeltQuenchError
 from pdmd.md.lammps_dump import read_custom_dump
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.progress import ProgressLog
@@ -182,6 +182,11 @@ def run_melt_quench(
     omp_threads: int | None = None,
 ) -> MeltQuenchResult:
     """Run one melt-quench in `workdir`; call `on_snapshot` for each kept snapshot, final last."""
+    if protocol.potential_spec.engine != "lammps":
+        raise InputError(
+            f"potential {protocol.potential!r} is computed with {protocol.potential_spec.engine}, not LAMMPS: "
+            "run it with the VASP firework (VaspMeltQuenchTask) or pick a LAMMPS potential"
+        )
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("quench.*.dump"):

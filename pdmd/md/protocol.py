@@ -21,7 +21,9 @@ AC_DENSITY_RANGE_G_CM3 = (1.0, 3.6)
 
 @dataclass(frozen=True)
 class PotentialSpec:
-    """A LAMMPS interatomic potential: pair style, parameter files (the first is `file`) and element."""
+    """What labels the energies: a LAMMPS potential (pair style, parameter files, the first is `file`)
+    or DFT with VASP (`engine` "vasp", no files: the settings are the VASP templates).
+    """
 
     name: str
     pair_style: str
@@ -29,10 +31,11 @@ class PotentialSpec:
     element: str
     reference: str
     extra_files: tuple[str, ...] = ()
+    engine: str = "lammps"
 
     @property
     def files(self) -> tuple[str, ...]:
-        return (self.file, *self.extra_files)
+        return (self.file, *self.extra_files) if self.file else ()
 
 
 POTENTIALS: dict[str, PotentialSpec] = {
@@ -59,6 +62,14 @@ POTENTIALS: dict[str, PotentialSpec] = {
         extra_files=("C_SNAP_2021.10.15.quadratic.snapparam",),
         element="C",
         reference="quadratic SNAP carbon fitted to DFT (J. T. Willman et al., Phys. Rev. B 106, L180101 (2022))",
+    ),
+    "vasp-pbe": PotentialSpec(
+        name="vasp-pbe",
+        pair_style="",
+        file="",
+        element="C",
+        reference="DFT (PBE, PAW) ab-initio MD with VASP, as in the paper; settings in vasp_templates/",
+        engine="vasp",
     ),
 }
 

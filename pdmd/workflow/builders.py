@@ -11,6 +11,7 @@ validation firework after training and those.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fireworks import Firework, Workflow
@@ -19,7 +20,13 @@ from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 from pdmd.campaign import PLANS, plan_runs
 from pdmd.descriptor.persistence import DEFAULT_BACKEND
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
-from pdmd.workflow.tasks import MeltQuenchTask, PersistenceDescriptorTask, TrainPotentialTask, ValidatePotentialTask
+from pdmd.workflow.tasks import (
+    MeltQuenchTask,
+    PersistenceDescriptorTask,
+    TrainPotentialTask,
+    ValidatePotentialTask,
+    VaspMeltQuenchTask,
+)
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 
@@ -68,11 +75,22 @@ def _descriptor_params(plan: str) -> dict:
     }
 
 
-def _data_fireworks(protocols: list[MeltQuenchProtocol], plan: str) -> tuple[list[Firework], list[Firework]]:
+def _melt_quench_firework(protocol: MeltQuenchProtocol, engine: str) -> Firework:
+    """LAMMPS (category "md") or VASP (category "vasp", `>>vasp_cmd<<` from the FWorker) melt-quench."""
+    if engine == "vasp":
+        task = VaspMeltQuenchTask(protocol=protocol.as_dict(), vasp_cmd=">>vasp_cmd<<")
+        return Firework([task], name=f"VASP melt-quench {protocol.run_id}", spec=_spec("vasp", 1, True))
+    task = MeltQuenchTask(protocol=protocol.as_dict())
+    return Firework([task], name=f"melt-quench {protocol.run_id}", spec=_spec("md", 1, True))
+
+
+def _data_fireworks(
+    protocols: list[MeltQuenchProtocol], plan: str, engine: str = "lammps"
+) -> tuple[list[Firework], list[Firework]]:
     md_fws, pd_fws = [], []
     desc = {k: v for k, v in _descriptor_params(plan).items() if k != "system"}
     for p in protocols:
-        mq = Firework([MeltQuenchTask(protocol=p.as_dict())], name=f"melt-quench {p.run_id}", spec=_spec("md", 1, True))
+        mq = _melt_quench_firework(p, engine)
         pd = Firework(
             [PersistenceDescriptorTask(run_id=p.run_id, **desc)],
             name=f"PD {p.run_id}",
@@ -84,20 +102,30 @@ def _data_fireworks(protocols: list[MeltQuenchProtocol], plan: str) -> tuple[lis
     return md_fws, pd_fws
 
 
-def plan_workflow(plan: str) -> Workflow:
-    """The whole loop (melt-quench -> PD -> CNN -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`)."""
+def plan_workflow(plan: str, engine: str = "lammps") -> Workflow:
+    """The whole loop (melt-quench -> PD -> CNN -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`).
+
+    engine "lammps": the plan's classical potential; "vasp": AIMD with VASP (aC plans only).
+    """
+    if engine not in ("lammps", "vasp"):
+        raise ValueError(f"engine must be 'lammps' or 'vasp', got {engine!r}")
+    if engine == "vasp" and PLANS[plan].system != "ac":
+        raise ValueError(f"the VASP engine is for the aC plans, not {plan!r}")
     train_runs, valid_runs = plan_runs(plan)
+    if engine == "vasp":
+        train_runs = [replace(p, potential="vasp-pbe") for p in train_runs]
+        valid_runs = [replace(p, potential="vasp-pbe") for p in valid_runs]
     settings = TRAIN_SETTINGS[plan]
     desc = _descriptor_params(plan)
-    model = f"{plan}-cnn"
-    md_fws, pd_fws = _data_fireworks(train_runs, plan)
+    model = f"{plan}-cnn" if engine == "lammps" else f"{plan}-{engine}-cnn"
+    md_fws, pd_fws = _data_fireworks(train_runs, plan, engine)
     train_fw = Firework(
         [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings, **desc)],
         name=f"train {model}",
         parents=pd_fws,
         spec=_spec("train", 3, False),
     )
-    vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan)
+    vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan, engine)
     fws = md_fws + pd_fws + [train_fw] + vmd_fws + vpd_fws
     if valid_runs:
         n = valid_runs[0].n_atoms
@@ -116,9 +144,10 @@ def plan_workflow(plan: str) -> Workflow:
     spec = PLANS[plan]
     return Workflow(
         fws,
-        name=f"pdmd {plan}",
+        name=f"pdmd {plan}" if engine == "lammps" else f"pdmd {plan} ({engine})",
         metadata={
             "pdmd_plan": plan,
+            "engine": engine,
             "model": model,
             "n_runs": spec.n_runs,
             "n_validation_runs": spec.n_validation_runs,
@@ -127,12 +156,22 @@ def plan_workflow(plan: str) -> Workflow:
 
 
 WORKFLOW_FILES = {
-    "agr-paper": "agr.yaml",
-    "agr-demo": "agr_demo.yaml",
-    "agr-tiny": "agr_tiny.yaml",
-    "ac-paper": "ac.yaml",
-    "ac-demo": "ac_demo.yaml",
+    "agr.yaml": ("agr-paper", "lammps"),
+    "agr_demo.yaml": ("agr-demo", "lammps"),
+    "agr_tiny.yaml": ("agr-tiny", "lammps"),
+    "ac.yaml": ("ac-paper", "vasp"),
+    "ac_lammps.yaml": ("ac-paper", "lammps"),
+    "ac_demo.yaml": ("ac-demo", "lammps"),
 }
+"""File name in `workflows/` -> (plan, MD engine)."""
+
+
+def workflow_file(plan: str, engine: str = "lammps") -> Path:
+    """The committed YAML of a plan and engine."""
+    for fname, key in WORKFLOW_FILES.items():
+        if key == (plan, engine):
+            return WORKFLOWS_DIR / fname
+    raise KeyError(f"no workflow file for plan {plan!r} with engine {engine!r}")
 
 
 def _without_timestamps(obj):
@@ -152,7 +191,7 @@ def _renumbered(wf: dict) -> dict:
     return wf
 
 
-def workflow_yaml(plan: str) -> str:
+def workflow_yaml(plan: str, engine: str = "lammps") -> str:
     """The YAML text `lpad add` takes, without timestamps so that regeneration is reproducible."""
     import io
 
@@ -161,17 +200,20 @@ def workflow_yaml(plan: str) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     buf = io.StringIO()
-    header = f"# pdmd workflow for plan {plan!r}; generated by `python -m pdmd.workflow.builders`, do not edit.\n"
-    yaml.dump(_renumbered(_without_timestamps(plan_workflow(plan).to_dict())), buf)
+    header = (
+        f"# pdmd workflow for plan {plan!r}, MD with {engine}; generated by `python -m pdmd.workflow.builders`, "
+        "do not edit.\n"
+    )
+    yaml.dump(_renumbered(_without_timestamps(plan_workflow(plan, engine).to_dict())), buf)
     return header + buf.getvalue()
 
 
 def write_workflows(folder: Path = WORKFLOWS_DIR) -> list[Path]:
     """Regenerate the committed workflow YAML files."""
     out = []
-    for plan, fname in WORKFLOW_FILES.items():
+    for fname, (plan, engine) in WORKFLOW_FILES.items():
         path = folder / fname
-        path.write_text(workflow_yaml(plan))
+        path.write_text(workflow_yaml(plan, engine))
         out.append(path)
     return out
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.errors import InputError
 from pdmd.md.lammps_melt_quench import default_threads
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
@@ -55,6 +56,53 @@ class MeltQuenchTask(FiretaskBase):
         summary = melt_quench_to_store(
             protocol, store, Path.cwd() / "lammps", omp_threads=self.get("omp_threads") or default_threads()
         )
+        stored = {k: v for k, v in summary.items() if k != "structure_ids"}
+        return FWAction(stored_data={**stored, "data_dir": str(store.root)})
+
+
+def env_chk(value, fw_spec: dict, name: str):
+    """Resolve a `>>key<<` value from the FWorker's env (FireWorks' `_fw_env`), as atomate does.
+
+    Any other value is returned as is; an unset key is an error that says where to set it.
+    """
+    if isinstance(value, str) and value.startswith(">>") and value.endswith("<<"):
+        key = value[2:-2]
+        env = fw_spec.get("_fw_env", {})
+        if key not in env:
+            raise InputError(
+                f"{name} is {value!r} but this FWorker's env has no {key!r}: add it to my_fworker.yaml "
+                f"(env: {{{key}: ...}}) and restart the launcher"
+            )
+        return env[key]
+    return value
+
+
+@explicit_serialize
+class VaspMeltQuenchTask(FiretaskBase):
+    """AIMD melt-quench of one aC cell with VASP (the paper's labels); streams snapshots into the store.
+
+    Params: protocol (MeltQuenchProtocol fields; potential "vasp-pbe"); optional vasp_cmd (default
+    ">>vasp_cmd<<": from the FWorker's env), templates_dir (default: the packaged vasp_templates/),
+    write_potcar (default True: pymatgen assembles POTCAR from PMG_VASP_PSP_DIR), relax_steps,
+    workdir (default: DATA_DIR/vasp_runs/RUN_ID, so that a rerun of the firework (`lpad rerun_fws`)
+    finds the finished VASP stages and does not repeat them), data_dir.
+    """
+
+    required_params = ["protocol"]
+    optional_params = ["vasp_cmd", "templates_dir", "write_potcar", "relax_steps", "workdir", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        protocol = MeltQuenchProtocol.from_dict({"potential": "vasp-pbe", **self["protocol"]})
+        vasp = {
+            "vasp_cmd": env_chk(self.get("vasp_cmd", ">>vasp_cmd<<"), fw_spec, "vasp_cmd"),
+            "templates_dir": self.get("templates_dir"),
+            "write_potcar": bool(self.get("write_potcar", True)),
+        }
+        if self.get("relax_steps") is not None:
+            vasp["relax_steps"] = int(self["relax_steps"])
+        store = task_store(self, fw_spec)
+        workdir = Path(self.get("workdir") or store.root / "vasp_runs" / protocol.run_id)
+        summary = melt_quench_to_store(protocol, store, workdir, vasp=vasp)
         stored = {k: v for k, v in summary.items() if k != "structure_ids"}
         return FWAction(stored_data={**stored, "data_dir": str(store.root)})
 
