@@ -12,6 +12,7 @@ import fireworks.fw_config  # noqa: F401 - reads this checkout's FW_config.yaml 
 import pytest
 
 from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.ml.model import CNNConfig
 
 # FireWorks' config sets MONGOMOCK_SERVERSTORE_FILE for this process; the tests' own mongomock clients
 # must stay in memory, and subprocesses get their store from their own folder's FW_config.yaml
@@ -63,3 +64,38 @@ def fw(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.Comple
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+DESC = {
+    "system": "agr",
+    "dim": 2,
+    "degree": 1,
+    "backend": "homcloud",
+    "elements": [6],
+    "lo_A2": 0.0,
+    "hi_A2": 4.0,
+    "bins": 128,
+}
+SMALL_CNN = CNNConfig(channels=(8, 8, 8), fc_hidden=32)
+
+
+@pytest.fixture(scope="session")
+def data(small_store):
+    """PD images + energies of SMALL_RUNS (48 structures)."""
+    from pdmd.ml.fit import load_store_dataset
+    from pdmd.store.datastore import DataStore
+
+    return load_store_dataset(DataStore(small_store), [p.run_id for p in SMALL_RUNS], "homcloud-h1-0-4-128", DESC)
+
+
+@pytest.fixture(scope="session")
+def trained(data, tmp_path_factory):
+    """A small PD-CNN trained on `data` (run split): (model folder, card)."""
+    from pdmd.ml.fit import fit_potential
+    from pdmd.ml.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("model")
+    card = fit_potential(
+        data, out, "test-cnn", TrainConfig(epochs=60, batch_size=8, seed=1), SMALL_CNN, split="run", test_fraction=0.25
+    )
+    return out, card

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
-from ase.neighborlist import neighbor_list
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.neighborlist import neighbor_list
 from ase.optimize import FIRE
 from pymatgen.io.vasp import Incar, Poscar
 

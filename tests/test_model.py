@@ -4,41 +4,14 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import BIN, SMALL_RUNS
+from conftest import BIN, SMALL_CNN, SMALL_RUNS
 
-from pdmd.ml.fit import fit_potential, load_store_dataset
-from pdmd.ml.model import CNNConfig
+from pdmd.ml.fit import fit_potential
 from pdmd.ml.potential import load_potential
 from pdmd.ml.split import train_test_split
 from pdmd.ml.standardize import ImageScaler
 from pdmd.ml.train import TrainConfig
 from pdmd.store.datastore import DataStore
-
-DESC = {
-    "system": "agr",
-    "dim": 2,
-    "degree": 1,
-    "backend": "homcloud",
-    "elements": [6],
-    "lo_A2": 0.0,
-    "hi_A2": 4.0,
-    "bins": 128,
-}
-SMALL_CNN = CNNConfig(channels=(8, 8, 8), fc_hidden=32)
-
-
-@pytest.fixture(scope="module")
-def data(small_store):
-    return load_store_dataset(DataStore(small_store), [p.run_id for p in SMALL_RUNS], "homcloud-h1-0-4-128", DESC)
-
-
-@pytest.fixture(scope="module")
-def trained(data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("model")
-    card = fit_potential(
-        data, out, "test-cnn", TrainConfig(epochs=60, batch_size=8, seed=1), SMALL_CNN, split="run", test_fraction=0.25
-    )
-    return out, card
 
 
 def test_model_learns_energies_well_below_their_spread(data, trained):

@@ -73,11 +73,18 @@ def fit_potential(
     split: str = "run",
     test_fraction: float = 0.2,
     provenance: dict | None = None,
+    split_indices: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """Split, standardize on the training part, train, evaluate, save weights + card + PNGs."""
+    """Split, standardize on the training part, train, evaluate, save weights + card + PNGs.
+
+    `split_indices` (train, test) overrides the split (e.g. the interpolation test); `split` then names it.
+    """
     if data.images.shape[1] != cnn.image_size:
         cnn = CNNConfig(image_size=data.images.shape[1], channels=cnn.channels, fc_hidden=cnn.fc_hidden)
-    train_idx, test_idx = train_test_split(data.groups, test_fraction, train.seed, split)
+    if split_indices is not None:
+        train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
+    else:
+        train_idx, test_idx = train_test_split(data.groups, test_fraction, train.seed, split)
     image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization)
     target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
     x = image_scaler.transform(data.images)
@@ -190,9 +197,13 @@ def validate_potential(model_dir: Path, data: LabelledImages, label: str = "larg
 
 
 def register_model(store: DataStore, card: dict) -> None:
+    """Put the model card (without per-sample id lists) into the store's database, if it has one."""
+    if store.db is not None:
+        upsert_model_card(store.db, card)
+
+
+def upsert_model_card(db, card: dict) -> None:
     """Put the model card (without per-sample id lists) into the database's model collection."""
-    if store.db is None:
-        return
     doc = {k: v for k, v in card.items() if k != "split"}
     doc["split"] = {k: v for k, v in card["split"].items() if not k.endswith("_ids")}
-    store.db[MODELS].replace_one({"_id": card["_id"]}, doc, upsert=True)
+    db[MODELS].replace_one({"_id": card["_id"]}, doc, upsert=True)

@@ -71,3 +71,52 @@ def pd_image_plot(path: Path, image: np.ndarray, lo_A2: float, hi_A2: float, tit
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def gradcam_plot(
+    path: Path, image: np.ndarray, cam: np.ndarray, lo_A2: float, hi_A2: float, title: str, hot: np.ndarray
+) -> Path:
+    """PD histogram (grey, log scale) with the Grad-CAM map over it and the hot pairs (birth, death Å²) circled."""
+    from matplotlib.colors import LogNorm
+
+    fig, ax = plt.subplots(figsize=(5.4, 4.6), dpi=120)
+    extent = [lo_A2, hi_A2, lo_A2, hi_A2]
+    shown = np.ma.masked_equal(image.T, 0)
+    if shown.count():
+        ax.imshow(shown, origin="lower", extent=extent, cmap="Greys", norm=LogNorm(), aspect="equal")
+    im = ax.imshow(
+        np.ma.masked_less(cam.T, 0.05), origin="lower", extent=extent, cmap="jet", alpha=0.45, vmin=0, vmax=1
+    )
+    if len(hot):
+        ax.scatter(hot[:, 0], hot[:, 1], s=30, facecolors="none", edgecolors="k", lw=0.8, label="hot pairs")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.plot([lo_A2, hi_A2], [lo_A2, hi_A2], "k-", lw=0.5)
+    ax.set_xlabel("birth (Å²)")
+    ax.set_ylabel("death (Å²)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="Grad-CAM activation")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def pca_panels_plot(path: Path, projections: dict[str, np.ndarray], highlight: np.ndarray, numbers: dict) -> Path:
+    """One 3D scatter per descriptor (first 3 PCs), the same configurations highlighted in each."""
+    fig = plt.figure(figsize=(4.2 * len(projections), 4.6), dpi=110)
+    colours = plt.cm.tab20(np.linspace(0, 1, len(highlight)))
+    for k, (name, proj) in enumerate(projections.items()):
+        ax = fig.add_subplot(1, len(projections), k + 1, projection="3d")
+        ax.scatter(proj[:, 0], proj[:, 1], proj[:, 2], s=1, c="0.6", alpha=0.3, depthshade=False)
+        ax.scatter(*proj[highlight].T, s=28, c=colours, edgecolors="k", linewidths=0.4, depthshade=False)
+        n = numbers[name]
+        ax.set_title(f"{name.upper()}\ntrustworthiness {n['trustworthiness_k10']:.3f}, "
+                     f"TwoNN dim {n['twonn_dimension']:.1f}", fontsize=8)  # fmt: skip
+        ax.set_xlabel("PC1", fontsize=7)
+        ax.set_ylabel("PC2", fontsize=7)
+        ax.set_zlabel("PC3", fontsize=7)
+        ax.tick_params(labelsize=5)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Analyses of trained models and data sets: Grad-CAM, interpolation test, descriptor comparison, baselines."""

@@ -1,0 +1,151 @@
+"""Same-data baselines: SOAP or ACSF (DScribe, averaged over atoms) with kernel ridge regression or an MLP.
+
+What a user would try instead of the PD-CNN, on exactly its split (the model card's train/test
+structure ids) and its 4× larger validation cells. Descriptor settings (carbon):
+- SOAP: r_cut 5 Å, n_max 8, l_max 6, Gaussian width 0.5 Å, periodic, `average="inner"` (the
+  average of the atoms' power spectra): 252 features.
+- ACSF: r_cut 6 Å; G2 (eta Å⁻², R_s Å) = (0.01, 0), (0.1, 0), (0.5, 0), (1, 1.4), (2, 1.4), (2, 2.5),
+  (1, 3.5), (0.5, 4.5); G4 (eta, zeta, lambda) = (0.005, 1, ±1), (0.005, 4, ±1), (0.05, 1, ±1),
+  (0.05, 4, ±1): 17 features per atom, averaged.
+Models (scikit-learn, features standardized on the training part, target too):
+- krr: RBF kernel ridge, alpha and gamma by 4-fold grid search on the training part.
+- mlp: 2 hidden layers (128, 64), ReLU, Adam, early stopping on 10 % of the training part.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from pdmd.errors import InputError
+from pdmd.ml.plots import rmse_meV
+from pdmd.progress import ProgressLog
+from pdmd.structure import Frame
+
+log = logging.getLogger(__name__)
+
+DESCRIPTORS = ("soap", "acsf")
+MODELS = ("krr", "mlp")
+ACSF_G2 = [[0.01, 0.0], [0.1, 0.0], [0.5, 0.0], [1.0, 1.4], [2.0, 1.4], [2.0, 2.5], [1.0, 3.5], [0.5, 4.5]]
+ACSF_G4 = [[0.005, 1, 1], [0.005, 1, -1], [0.005, 4, 1], [0.005, 4, -1],
+           [0.05, 1, 1], [0.05, 1, -1], [0.05, 4, 1], [0.05, 4, -1]]  # fmt: skip
+
+
+def make_descriptor(kind: str, species: list[str], periodic: bool = True):
+    """The DScribe descriptor object of `kind` ("soap" | "acsf") with the settings in the module docstring."""
+    from dscribe.descriptors import ACSF, SOAP
+
+    if kind == "soap":
+        return SOAP(species=species, r_cut=5.0, n_max=8, l_max=6, sigma=0.5, periodic=periodic, average="inner")
+    if kind == "acsf":
+        return ACSF(species=species, r_cut=6.0, g2_params=ACSF_G2, g4_params=ACSF_G4, periodic=periodic)
+    raise InputError(f"unknown descriptor {kind!r}; choose one of {DESCRIPTORS}")
+
+
+def structure_features(kind: str, frames: list[Frame], label: str = "features") -> tuple[np.ndarray, float]:
+    """Global feature vectors (N, F), averaged over atoms, and seconds per structure."""
+    from ase.data import chemical_symbols
+
+    species = sorted({chemical_symbols[int(z)] for f in frames for z in np.unique(f.numbers)})
+    periodic = all(any(f.pbc) for f in frames)
+    desc = make_descriptor(kind, species, periodic)
+    progress = ProgressLog(len(frames), f"{label} ({kind})", log)
+    t0 = time.perf_counter()
+    rows = []
+    for frame in frames:
+        x = desc.create(frame.to_ase())
+        rows.append(x if x.ndim == 1 else x.mean(axis=0))
+        progress.step()
+    return np.asarray(rows, float), (time.perf_counter() - t0) / max(len(frames), 1)
+
+
+def make_regressor(kind: str, n_train: int, seed: int = 0):
+    """scikit-learn pipeline: standardize features, then KRR (grid-searched) or an MLP."""
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "krr":
+        grid = {"kernelridge__alpha": [1e-6, 1e-4, 1e-2, 1.0], "kernelridge__gamma": [1e-4, 1e-3, 1e-2, 1e-1]}
+        folds = KFold(n_splits=min(4, n_train), shuffle=True, random_state=seed)
+        pipe = make_pipeline(StandardScaler(), KernelRidge(kernel="rbf"))
+        return GridSearchCV(pipe, grid, cv=folds, scoring="neg_mean_squared_error")
+    if kind == "mlp":
+        mlp = MLPRegressor(
+            hidden_layer_sizes=(128, 64), early_stopping=True, max_iter=2000, random_state=seed, learning_rate_init=1e-3
+        )
+        return make_pipeline(StandardScaler(), mlp)
+    raise InputError(f"unknown model {kind!r}; choose one of {MODELS}")
+
+
+@dataclass
+class BaselineResult:
+    """Errors (meV/atom), timings and predictions of one descriptor + model baseline."""
+
+    descriptor: str
+    model: str
+    n_features: int
+    train_rmse: float
+    test_rmse: float
+    test_std: float
+    transfer_rmse: float | None
+    train_seconds: float
+    predict_ms_per_structure: float
+    descriptor_ms_per_structure: float
+    predictions: dict
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "predictions"}
+
+
+def fit_baseline(
+    descriptor: str,
+    model: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    transfer: tuple[np.ndarray, np.ndarray] | None = None,
+    descriptor_ms: float = float("nan"),
+    seed: int = 0,
+) -> BaselineResult:
+    """Fit `model` on (features, energies eV/atom) of `train`; RMSEs on train/test/transfer (meV/atom), timings."""
+    x_train, y_train = train
+    x_test, y_test = test
+    if len(x_train) < 4 or len(x_test) < 1:
+        raise InputError(f"baseline needs >= 4 training and >= 1 test structures, got {len(x_train)}/{len(x_test)}")
+    y_mean, y_std = float(y_train.mean()), float(y_train.std() or 1.0)
+    reg = make_regressor(model, len(x_train), seed)
+    t0 = time.perf_counter()
+    reg.fit(x_train, (y_train - y_mean) / y_std)
+    train_s = time.perf_counter() - t0
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return reg.predict(x) * y_std + y_mean
+
+    t1 = time.perf_counter()
+    p_test = predict(x_test)
+    predict_ms = 1000 * (time.perf_counter() - t1) / len(x_test)
+    p_train = predict(x_train)
+    preds = {"train": (y_train, p_train), "test": (y_test, p_test)}
+    transfer_rmse = None
+    if transfer is not None and len(transfer[0]):
+        p_big = predict(transfer[0])
+        preds["transfer"] = (transfer[1], p_big)
+        transfer_rmse = rmse_meV(p_big, transfer[1])
+    return BaselineResult(
+        descriptor=descriptor,
+        model=model,
+        n_features=int(x_train.shape[1]),
+        train_rmse=rmse_meV(p_train, y_train),
+        test_rmse=rmse_meV(p_test, y_test),
+        test_std=float(y_test.std() * 1000),
+        transfer_rmse=transfer_rmse,
+        train_seconds=train_s,
+        predict_ms_per_structure=predict_ms,
+        descriptor_ms_per_structure=descriptor_ms,
+        predictions=preds,
+    )

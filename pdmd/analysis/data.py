@@ -1,0 +1,98 @@
+"""The DATA argument of the analysis commands: a pdmd data folder with a plan, or a labelled structure file.
+
+A data folder (`pdmd_data`, or a campaign's `--data-dir`) is read through the plan's run lists:
+the training runs, and the plan's 4× larger validation runs for transfer. A structure file is
+anything ASE reads with energies (see `pdmd.ml.dataset_files.energy_per_atom`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pdmd.errors import InputError
+from pdmd.ml.dataset_files import SYSTEM_DIMS, energy_per_atom
+from pdmd.structure import Frame, read_frames
+
+
+@dataclass
+class LabelledStructures:
+    """Structures with energies (eV/atom), run id (group) and id (content hash) of each."""
+
+    frames: list[Frame]
+    energies_eV: np.ndarray
+    groups: list[str]
+    ids: list[str]
+    system: str
+
+
+def is_data_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "structures").is_dir()
+
+
+def _plan_runs(plan: str | None, data: Path) -> tuple[list[str], list[str], str]:
+    from pdmd.campaign import PLANS, plan_runs
+
+    if plan is None:
+        raise InputError(f"{data} is a pdmd data folder: say which plan's runs to use with --plan ({sorted(PLANS)})")
+    train, valid = plan_runs(plan)
+    return [p.run_id for p in train], [p.run_id for p in valid], PLANS[plan].system
+
+
+def load_structures(data: Path, plan: str | None = None, system: str | None = None, validation: bool = False):
+    """Labelled structures from a data folder (plan's training or validation runs) or a file."""
+    data = Path(data)
+    if is_data_dir(data):
+        from pdmd.store.datastore import DataStore
+
+        train, valid, plan_system = _plan_runs(plan, data)
+        store = DataStore(data)
+        frames, energies, groups, ids = [], [], [], []
+        for run_id in valid if validation else train:
+            for doc in store.run_structures(run_id):
+                frames.append(store.load_frame(doc))
+                energies.append(doc["energy_eV_per_atom"])
+                groups.append(run_id)
+                ids.append(doc["_id"])
+        if not frames:
+            raise InputError(f"{data}: no stored structures for the {'validation' if validation else 'training'} "
+                             f"runs of plan {plan!r}")  # fmt: skip
+        return LabelledStructures(frames, np.asarray(energies, float), groups, ids, plan_system)
+    if not data.is_file():
+        raise InputError(f"{data}: neither a pdmd data folder nor a structure file")
+    if system not in SYSTEM_DIMS:
+        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
+    frames, energies, groups, ids = [], [], [], []
+    for i, atoms in enumerate(read_frames(data)):
+        label = f"{data.name}@{i}"
+        frames.append(Frame.from_ase(atoms))
+        energies.append(energy_per_atom(atoms, label)[0])
+        groups.append(str(atoms.info.get("run_id", label)))
+        ids.append(str(atoms.info.get("id", label)))
+    return LabelledStructures(frames, np.asarray(energies, float), groups, ids, system)
+
+
+def load_images(data: Path, plan: str | None = None, system: str | None = None, backend: str | None = None):
+    """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file."""
+    data = Path(data)
+    if is_data_dir(data):
+        from pdmd.campaign import PLANS
+        from pdmd.descriptor.histogram import HistogramSpec
+        from pdmd.descriptor.persistence import DEFAULT_BACKEND
+        from pdmd.ml.fit import load_store_dataset
+        from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+
+        train, _, plan_system = _plan_runs(plan, data)
+        spec = HistogramSpec(*PLANS[plan].range_A2)
+        dim = SYSTEM_DIMS[plan_system]
+        backend = backend or DEFAULT_BACKEND[dim]
+        desc = descriptor_settings(plan_system, dim, [6], spec, backend=backend)
+        return load_store_dataset(DataStore(data), train, descriptor_id(backend, 1, spec), desc)
+    from pdmd.ml.dataset_files import labelled_images_from_file
+
+    if system not in SYSTEM_DIMS:
+        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
+    lo_hi = (0.0, 4.0) if SYSTEM_DIMS[system] == 2 else (0.0, 8.0)
+    return labelled_images_from_file(data, system, lo_hi, 128, backend=backend)[0]
