@@ -345,7 +345,7 @@ def _analysis_db():
     from pdmd.settings import is_embedded, open_launchpad
 
     if not (fw_config.LAUNCHPAD_LOC or is_embedded()):
-        print("(no LaunchPad configured here: the results are recorded in the model's model.json only)", file=sys.stderr)
+        print("(no LaunchPad configured here: the results are recorded in model.json only)", file=sys.stderr)
         return None
     lp = open_launchpad(read_only_if_busy=True)
     if getattr(lp, "read_only", False):
