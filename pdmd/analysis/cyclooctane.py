@@ -7,8 +7,9 @@ Descriptors per conformation (8 ring carbons, open boundaries):
   and 2, birth/death range [0.5, 3.5] Å² in 32×32 bins, Gaussian sigma 0.05 Å², no weight (an
   atan(10 · persistence) weight or sigma 0.1 Å² merged about twice as many conformations), the two
   images concatenated.
-Each descriptor is standardized (per feature; constant features dropped) and projected on its first
-3 principal components. Numbers: variance explained by the 3 PCs, trustworthiness of the 3D
+Constant features are dropped; SOAP and ACSF features are standardized (z-score per feature: mixed
+units), coordinates and PI pixels only centred (one unit each, and z-scores would blow up the
+rarely-lit PI pixels); then each is projected on its first 3 principal components. Numbers: variance explained by the 3 PCs, trustworthiness of the 3D
 projection (k = 10 neighbours; 1 = the neighbourhoods of the descriptor space are kept), the
 TwoNN intrinsic dimension of the descriptor space (Facco et al., Sci. Rep. 7, 12140 (2017); the
 conformation space is a 2D surface), and how many conformations the descriptor tells apart
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTORS = ("raw", "soap", "acsf", "pi")
 PI_RANGE_A2, PI_BINS, PI_SIGMA_A2 = (0.5, 3.5), 32, 0.05
+STANDARDIZE = {"raw": False, "soap": True, "acsf": True, "pi": False}
+"""Per-feature z-scores for descriptors whose features have mixed units; coordinates (Å) and PI pixels share one."""
 
 
 def load_conformations() -> np.ndarray:
@@ -112,7 +115,7 @@ def compare_descriptors(out_dir: Path, n_highlight: int = 20, seed: int = 0, sub
         log.info("descriptor %s for %d conformations", kind, len(conf))
         x = descriptor_matrix(kind, conf)
         x = x[:, x.std(0) > 1e-12]
-        z = StandardScaler().fit_transform(x)
+        z = StandardScaler().fit_transform(x) if STANDARDIZE[kind] else x - x.mean(0)
         pca = PCA(n_components=3, random_state=seed).fit(z)
         proj = pca.transform(z)
         projections[kind] = proj
