@@ -117,3 +117,17 @@ def test_degenerate_crystal_matches_homcloud_without_zero_persistence_pairs():
     # one chair-ring class per independent cycle: 2N bonds - N atoms + 1 - 3 torus classes
     assert ours.n_pairs == 2 * 216 - 216 + 1 - 3
     np.testing.assert_allclose(ours.births_A2, (3.567 * np.sqrt(3) / 4 / 2) ** 2)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2])
+def test_quench_snapshot_where_qhull_output_is_not_delaunay_equals_homcloud(degree):
+    # a 216-atom aC snapshot (2.2 g/cm³) on which qhull returned 6 non-Delaunay tetrahedra near the padding:
+    # revision 1 of the backend gave one extra H1 and one extra H2 pair around 7.1-7.3 Å²
+    from pathlib import Path
+
+    arrays = np.load(Path(__file__).with_name("data") / "ac216_qhull_non_delaunay.npz")
+    frame = bulk(arrays["positions"], arrays["cell"])
+    ours = alpha_diagram(frame, 3, degree, backend="delaunay", isolate=False)
+    ref = alpha_diagram(frame, 3, degree, backend="homcloud", isolate=False)
+    assert ours.computed_by == "delaunay"
+    assert_same(ours, ref)

@@ -9,11 +9,12 @@ Descriptors per conformation (8 ring carbons, open boundaries):
   images concatenated.
 Constant features are dropped; SOAP and ACSF features are standardized (z-score per feature: mixed
 units), coordinates and PI pixels only centred (one unit each, and z-scores would blow up the
-rarely-lit PI pixels); then each is projected on its first 3 principal components. Numbers: variance explained by the 3 PCs, trustworthiness of the 3D
-projection (k = 10 neighbours; 1 = the neighbourhoods of the descriptor space are kept), the
-TwoNN intrinsic dimension of the descriptor space (Facco et al., Sci. Rep. 7, 12140 (2017); the
-conformation space is a 2D surface), and how many conformations the descriptor tells apart
-(connected groups of vectors closer than 1e-4 of the descriptor's RMS spread).
+rarely-lit PI pixels); then each is projected on its first 3 principal components.
+Numbers: variance explained by the 3 PCs; trustworthiness of the 3D projection (k = 10
+neighbours; 1 = the neighbourhoods of the descriptor space are kept); the TwoNN intrinsic
+dimension of the descriptor space (Facco et al., Sci. Rep. 7, 12140 (2017); the conformation
+space is a 2D surface); and how many conformations the descriptor tells apart (connected groups
+of vectors closer than 1e-4 of the descriptor's RMS spread).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, cKDTree
 
 from pdmd.errors import DescriptorError
 
@@ -129,6 +129,12 @@ def _periodic_delaunay_tops(
         reach = np.sqrt(r2)[:, None] / spacing
         cfrac = centres @ np.linalg.inv(cell)
         if np.all(cfrac - reach >= -margin_frac) and np.all(cfrac + reach <= 1.0 + margin_frac):
+            # qhull's floating-point output is not always Delaunay near the hull of the padded set: verify
+            # that every circumsphere is empty (a point strictly inside means a wrong simplex; retry wider)
+            inside = cKDTree(images @ cell).query_ball_point(centres, np.sqrt(r2) * (1 - 1e-9), return_length=True)
+            if np.any(inside > 0):
+                margin *= 1.3
+                continue
             if len(np.unique(tops.atoms)) != n:
                 raise DescriptorError("some atoms are in no Delaunay simplex: overlapping (coincident) atoms")
             return tops, centres, r2

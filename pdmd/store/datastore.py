@@ -56,8 +56,16 @@ def frame_hash(frame: Frame) -> str:
 
 
 def descriptor_id(backend: str, degree: int, spec: HistogramSpec) -> str:
-    """Name of a descriptor setting, e.g. `homcloud-h1-0-4-128`."""
-    return f"{backend}-h{degree}-{spec.lo_A2:g}-{spec.hi_A2:g}-{spec.bins}"
+    """Name of a descriptor setting, e.g. `homcloud-h1-0-4-128`, `delaunay.r2-h1-0-8-128`.
+
+    A backend revision above 1 (`BACKEND_REVISION`) is part of the name, so descriptors computed by
+    an earlier, corrected revision are never reused (they stay on disk under their old name).
+    """
+    from pdmd.descriptor.persistence import BACKEND_REVISION
+
+    revision = BACKEND_REVISION.get(backend, 1)
+    name = backend if revision == 1 else f"{backend}.r{revision}"
+    return f"{name}-h{degree}-{spec.lo_A2:g}-{spec.hi_A2:g}-{spec.bins}"
 
 
 def descriptor_settings(

@@ -1,0 +1,110 @@
+"""Paper-scale accuracy: train the PD-CNN on a plan's data and validate on its 4× larger cells.
+
+Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `ac_lammps.yaml` reuse it):
+
+    .venv/bin/pdmd campaign agr-paper --data-dir DATA          # or ac-paper
+    .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
+        [--max-minutes M] [--every K]
+
+Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
+large-cell RMSE next to the paper's (aGr 2,720 atoms 3.1, aC 512 atoms 33.6), the energy spreads,
+seconds per epoch and predict time per structure. `--every K` keeps every K-th intermediate
+snapshot of each run (final states always): consecutive quench snapshots are strongly correlated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pdmd.campaign import PLANS, plan_runs
+from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.descriptor.persistence import DEFAULT_BACKEND
+from pdmd.md.protocol import SYSTEM_DIM
+from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset, validate_potential
+from pdmd.ml.train import TrainConfig
+from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+
+PAPER = {"agr": (7.9, 8.3, 3.1), "ac": (27.7, 33.3, 33.6)}
+STANDARDIZATION = {"agr": "minmax", "ac": "zscore"}
+
+
+def thin(data: LabelledImages, every: int) -> LabelledImages:
+    """Every `every`-th structure of each run (in stored order: intermediates by step, final last) + finals."""
+    if every <= 1:
+        return data
+    keep, seen = [], {}
+    for i, g in enumerate(data.groups):
+        k = seen.get(g, 0)
+        seen[g] = k + 1
+        last = i + 1 == len(data.groups) or data.groups[i + 1] != g
+        if k % every == 0 or last:
+            keep.append(i)
+    idx = np.asarray(keep)
+    return LabelledImages(
+        data.images[idx], data.energies_eV[idx], [data.groups[i] for i in idx], [data.ids[i] for i in idx],
+        data.descriptor,
+    )  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data_dir")
+    p.add_argument("--plan", default="agr-paper", help="agr-paper, ac-paper (or the demo plans)")
+    p.add_argument("--split", default="run", choices=["run", "snapshot"])
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--every", type=int, default=1, help="keep every K-th intermediate snapshot of each run")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    plan = PLANS[args.plan]
+    dim = SYSTEM_DIM[plan.system]
+    spec = HistogramSpec(*plan.range_A2)
+    backend = DEFAULT_BACKEND[dim]
+    desc = descriptor_settings(plan.system, dim, [6], spec, backend=backend)
+    desc_id = descriptor_id(backend, 1, spec)
+    store = DataStore(args.data_dir)
+    train_runs, valid_runs = plan_runs(args.plan)
+    data = thin(load_store_dataset(store, [r.run_id for r in train_runs], desc_id, desc), args.every)
+    suffix = f"-every{args.every}" if args.every > 1 else ""
+    name = f"{args.plan}-cnn-{args.split}-split{suffix}"
+    out = Path(args.data_dir) / "models" / name
+    train = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_minutes=args.max_minutes,
+        standardization=STANDARDIZATION[plan.system],
+    )
+    card = fit_potential(data, out, name, train, split=args.split)
+    n_big = valid_runs[0].n_atoms
+    label = f"{n_big}-atom validation"
+    valid = load_store_dataset(store, [r.run_id for r in valid_runs], desc_id, desc)
+    card = validate_potential(out, valid, label)
+    m, v = card["metrics"], card["validation"][label]
+    paper_train, paper_test, paper_big = PAPER[plan.system]
+    print(
+        f"{args.plan}: {len(data.energies_eV)} structures of {train_runs[0].n_atoms} atoms "
+        f"({len(set(data.groups))} runs); {args.split} split"
+    )
+    print(
+        f"train RMSE {m['train_rmse_meV_per_atom']:.2f} meV/atom (paper {paper_train}), "
+        f"test RMSE {m['test_rmse_meV_per_atom']:.2f} meV/atom (paper {paper_test}); "
+        f"test energy std {m['test_energy_std_meV_per_atom']:.1f}"
+    )
+    print(
+        f"{n_big}-atom validation RMSE {v['rmse_meV_per_atom']:.2f} meV/atom (paper {paper_big}) on "
+        f"{v['n_structures']} structures, energy std {v['energy_std_meV_per_atom']:.1f}, "
+        f"bias {v['bias_meV_per_atom']:.2f}"
+    )
+    print(
+        f"{m['epochs_run']} epochs (best {m['best_epoch']}), {m['seconds_per_epoch']:.1f} s/epoch, "
+        f"CNN {m['cnn_ms_per_structure']:.2f} ms per structure; plots in {out}"
+    )
+
+
+if __name__ == "__main__":
+    main()
