@@ -132,8 +132,8 @@ def test_malformed_workflow_yaml_is_rejected(fw_checkout):
 def test_committed_workflows_match_the_generator():
     from pdmd.workflow.builders import WORKFLOW_FILES, WORKFLOWS_DIR, workflow_yaml
 
-    for fname, (plan, engine) in WORKFLOW_FILES.items():
-        assert (WORKFLOWS_DIR / fname).read_text() == workflow_yaml(plan, engine), f"regenerate {fname}"
+    for fname, (plan, engine, analyses) in WORKFLOW_FILES.items():
+        assert (WORKFLOWS_DIR / fname).read_text() == workflow_yaml(plan, engine, analyses), f"regenerate {fname}"
 
 
 def test_cli_pd_and_structures(small_store, tmp_path):
@@ -160,3 +160,26 @@ def test_cli_pd_and_structures(small_store, tmp_path):
     bad = fw(["pdmd", "pd", str(tmp_path / "junk.xyz")], tmp_path, check=False)
     assert bad.returncode == 2 and "cannot read structure file" in bad.stderr
     assert sys.executable
+
+
+def test_analysis_fireworks_run_after_validation_and_record_in_the_model(fw_checkout):
+    from pdmd.workflow.builders import plan_workflow
+    from pdmd.workflow.tasks import ANALYSES
+
+    wf = plan_workflow("agr-tiny", analyses=ANALYSES)
+    last_validation = [f for f in wf.fws if f.name.startswith("validate")][0]
+    analyses = [f for f in wf.fws if f.spec.get("_category") == "analysis"]
+    assert len(analyses) == 4 and all(wf.links.parent_links[f.fw_id] == [last_validation.fw_id] for f in analyses)
+    wf.to_file(str(fw_checkout / "tiny_analyses.yaml"))
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    fw(["lpad", "add", "tiny_analyses.yaml"], fw_checkout)
+    fw(["rlaunch", "rapidfire"], fw_checkout, timeout=900)
+    counts = launchpad_counts(fw_checkout)
+    assert counts["states"] == ["COMPLETED"] * 14
+    card = json.loads((fw_checkout / "pdmd_data" / "models" / "agr-tiny-cnn" / "model.json").read_text())
+    assert set(card["analyses"]) == {"baselines", "interpolation_test", "explain", "compare_descriptors"}
+    code = (
+        "from pdmd.settings import open_launchpad as o; lp=o(); "
+        "print(sorted(lp.db.pdmd_models.find_one({'_id': 'agr-tiny-cnn'})['analyses']))"
+    )
+    assert "baselines" in fw(["python", "-c", code], fw_checkout).stdout

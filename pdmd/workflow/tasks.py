@@ -232,3 +232,69 @@ class ValidatePotentialTask(FiretaskBase):
             result["energy_std_meV_per_atom"],
         )
         return FWAction(stored_data={"model": self["name"], label: result})
+
+
+ANALYSES = ("baseline", "interpolation-test", "explain", "compare-descriptors")
+
+
+@explicit_serialize
+class AnalysisTask(FiretaskBase):
+    """One analysis of a trained model or data set at the end of a workflow; numbers go into the model's card.
+
+    Params: analysis (one of ANALYSES), name (the model), plan; optional options (keyword arguments of
+    the analysis: e.g. descriptors/models for baseline, band for interpolation-test, n_structures
+    for explain), data_dir.
+    """
+
+    required_params = ["analysis", "name", "plan"]
+    optional_params = ["options", "data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        from pdmd.analysis.record import record_analysis
+
+        store = task_store(self, fw_spec)
+        kind, options = self["analysis"], dict(self.get("options", {}))
+        if kind not in ANALYSES:
+            raise InputError(f"unknown analysis {kind!r}; choose one of {ANALYSES}")
+        model_dir = store.root / "models" / self["name"]
+        out = store.root / "analyses" / f"{kind}-{self['name']}"
+        if kind == "baseline":
+            from pdmd.analysis.baseline_run import run_baselines
+
+            result = run_baselines(
+                store.root, options.get("descriptors", ["soap", "acsf"]), options.get("models", ["krr", "mlp"]), out,
+                self["plan"], model_dir=model_dir, db=store.db,
+            )  # fmt: skip
+            summary = {r["descriptor"] + "+" + r["model"]: r["test_rmse"] for r in result["rows"]}
+        elif kind == "interpolation-test":
+            from pdmd.analysis.data import load_images
+            from pdmd.analysis.interpolation import interpolation_test
+            from pdmd.ml.model import CNNConfig
+            from pdmd.ml.train import TrainConfig
+            from pdmd.store.files import read_json
+
+            card = read_json(model_dir / "model.json")
+            data = load_images(store.root, self["plan"], backend=card["descriptor"].get("backend"))
+            train = TrainConfig(**{**card["training"], **options.get("train", {})})
+            band = tuple(options.get("band", (0.4, 0.6)))
+            result = interpolation_test(data, out, band, train, CNNConfig.from_dict(card["architecture"]))
+            record_analysis(model_dir, "interpolation_test", result, store.db)
+            summary = {k: v for k, v in result.items() if k.startswith("rmse_")}
+        elif kind == "explain":
+            from pdmd.analysis.explain import explain
+            from pdmd.campaign import plan_runs
+
+            runs = [p.run_id for p in plan_runs(self["plan"])[1] or plan_runs(self["plan"])[0]]
+            docs = [d for r in runs for d in store.run_structures(r) if d["kind"] == "final"]
+            docs = docs[: int(options.get("n_structures", 2))]
+            frames, labels = [store.load_frame(d) for d in docs], [d["run_id"] for d in docs]
+            result = explain(model_dir, frames, labels, out, float(options.get("threshold", 0.5)))
+            record_analysis(model_dir, "explain", result, store.db)
+            summary = {e["structure"]: e["n_hot_pairs"] for e in result["structures"]}
+        else:
+            from pdmd.analysis.cyclooctane import compare_descriptors
+
+            result = compare_descriptors(out, subset=options.get("subset"))
+            record_analysis(model_dir, "compare_descriptors", result, store.db)
+            summary = {k: v["trustworthiness_k10"] for k, v in result["descriptors"].items()}
+        return FWAction(stored_data={"analysis": kind, "model": self["name"], "out": str(out), "summary": summary})
