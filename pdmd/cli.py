@@ -338,6 +338,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # -- analyses ---------------------------------------------------------------------------------
+def _register_card(model_dir: Path) -> None:
+    """Put the model's card (with its analyses) into the database, when there is one and it is free.
+
+    Called after the analysis, so the embedded store is not held while it computes.
+    """
+    from pdmd.ml.fit import upsert_model_card
+    from pdmd.store.files import read_json
+
+    db = _analysis_db()
+    if db is not None:
+        upsert_model_card(db, read_json(model_dir / "model.json"))
+
+
 def _analysis_db():
     """The database to record analyses in; None (files only, said why) without a LaunchPad or when it is busy."""
     from fireworks import fw_config
@@ -367,7 +380,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             labels.append(f"{Path(path).stem}@{i}")
     out = Path(args.out) if args.out else model_dir / "explain"
     result = explain(model_dir, frames, labels, out, args.threshold, args.max_pairs, args.sign)
-    record_analysis(model_dir, "explain", result, _analysis_db())
+    record_analysis(model_dir, "explain", result)
+    _register_card(model_dir)
     for e in result["structures"]:
         rings = [h.get("ring_size") for h in e["hot_pairs"]]
         print(
@@ -429,9 +443,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     model_dir = _model_dir(args.model) if args.model else None
     name = args.plan or Path(args.data).stem
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"baselines-{name}"
-    table = run_baselines(
-        Path(args.data), args.descriptor, args.regressor, out, args.plan, args.system, model_dir, db=_analysis_db()
-    )
+    table = run_baselines(Path(args.data), args.descriptor, args.regressor, out, args.plan, args.system, model_dir)
+    if model_dir is not None:
+        _register_card(model_dir)
     print(format_table(table))
     print(f"plots and numbers: {out}")
     return 0
