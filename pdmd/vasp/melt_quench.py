@@ -81,7 +81,7 @@ class _StageRunner:
         self.last: IonicStep | None = None
         self.kept = 0
 
-    def _snapshot(self, stage: VaspStage, step: IonicStep, symbols: list[str], kind: str, setpoint: float) -> Snapshot:
+    def snapshot(self, stage: VaspStage, step: IonicStep, symbols: list[str], kind: str, setpoint: float) -> Snapshot:
         n = len(symbols)
         numbers = np.array([atomic_numbers[s] for s in symbols])
         frame = Frame(positions=step.positions_A, cell=step.cell_A, numbers=numbers, pbc=(True, True, True))
@@ -98,7 +98,7 @@ class _StageRunner:
         for step in steps:
             self.last = step
             if step.index in keep:
-                self.on_snapshot(self._snapshot(stage, step, symbols, "intermediate", keep[step.index]))
+                self.on_snapshot(self.snapshot(stage, step, symbols, "intermediate", keep[step.index]))
                 self.kept += 1
 
     def run(
@@ -184,7 +184,7 @@ def run_vasp_melt_quench(
             symbols, last = runner.run(stage, folder, argv, keep, poll_s)
             snapshots += runner.kept
             if i == len(stages) - 1:
-                on_snapshot(runner._snapshot(stage, last, symbols, "final", protocol.T_final_K))
+                on_snapshot(runner.snapshot(stage, last, symbols, "final", protocol.T_final_K))
                 snapshots += 1
             final = {"steps": last.index, "energy_eV_per_atom": last.free_energy_eV / len(symbols)}
             done_path.write_text(json.dumps(final))
