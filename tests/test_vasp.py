@@ -73,7 +73,7 @@ def vasp_run(tmp_path_factory):
     return work, snaps, result
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pymatgen: the capped relaxation did not reach EDIFFG
+@pytest.mark.filterwarnings("ignore:.*unconverged VASP run")  # pymatgen: the capped relaxation stops before EDIFFG
 def test_vasp_melt_quench_streams_the_protocol_snapshots(vasp_run):
     work, snaps, result = vasp_run
     assert [s.kind for s in snaps] == ["intermediate"] * 6 + ["final"]

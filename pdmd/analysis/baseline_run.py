@@ -63,7 +63,10 @@ def run_baselines(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for descriptor in descriptors:
-        x_all, seconds = structure_features(descriptor, data.frames, "features")
+        used = np.concatenate([train, test])  # only the structures of the split are featurized
+        x_used, seconds = structure_features(descriptor, [data.frames[i] for i in used], "features")
+        x_all = np.zeros((len(data.frames), x_used.shape[1]))
+        x_all[used] = x_used
         x_big = structure_features(descriptor, big.frames, "larger-cell features")[0] if big is not None else None
         for model in models:
             log.info("baseline %s + %s on %d train / %d test structures (%s)", descriptor, model, len(train),
