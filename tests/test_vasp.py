@@ -198,3 +198,20 @@ def test_missing_vasp_cmd_fizzles_the_firework_with_how_to_fix(fw_checkout):
     fw(["rlaunch", "singleshot"], fw_checkout)
     states, n_structures, _, trace = _states_and_structures(fw_checkout)
     assert "FIZZLED" in states and "'no_such_vasp_gam' not found on PATH" in trace and n_structures == 0
+
+
+def test_ac_yaml_is_the_vasp_study_and_loads(fw_checkout):
+    from fireworks import Workflow
+
+    wf = Workflow.from_file(str(fw_checkout / "workflows" / "ac.yaml"))
+    vasp = [f for f in wf.fws if f.spec.get("_category") == "vasp"]
+    assert len(vasp) == 48 + 8  # 48 training runs of 216 atoms, 8 validation runs of 512
+    task = vasp[0].tasks[0]
+    assert type(task).__name__ == "VaspMeltQuenchTask" and task["vasp_cmd"] == ">>vasp_cmd<<"
+    protocol = MeltQuenchProtocol.from_dict(task["protocol"])
+    assert protocol.potential == "vasp-pbe" and protocol.n_atoms == 216 and 2.0 <= protocol.density_g_cm3 <= 3.4
+    assert sum(MeltQuenchProtocol.from_dict(f.tasks[0]["protocol"]).n_quench_snapshots + 1 for f in vasp[:48]) == 12960
+    fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
+    fw(["lpad", "add", "workflows/ac.yaml"], fw_checkout)  # fails the test if lpad refuses it
+    listing = fw(["lpad", "get_wflows", "-d", "more"], fw_checkout).stdout
+    assert "pdmd ac-paper (vasp)" in listing and "VASP melt-quench" in listing
