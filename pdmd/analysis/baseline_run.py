@@ -120,7 +120,7 @@ def format_table(table: dict) -> str:
         f"{table['split']}: {table['n_train']} train / {table['n_test']} test structures, "
         f"{table['n_transfer']} larger-cell structures",
         "",
-        "| descriptor | model | train RMSE | test RMSE | test std | 4× transfer RMSE | train time (s) "
+        "| descriptor | model | train RMSE | test RMSE | test std | larger-cell RMSE | train time (s) "
         "| descriptor (ms) | model predict (ms) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
