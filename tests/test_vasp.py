@@ -156,7 +156,8 @@ def _vasp_workflow(folder: Path) -> None:
 def _states_and_structures(folder: Path) -> tuple[list[str], int, int, str]:
     code = (
         "from pdmd.settings import open_launchpad as o; lp=o(); import json; "
-        "l=[x for x in lp.launches.find() if x['state']=='FIZZLED']; "
+        "fz=[f for f in lp.fireworks.find() if f['state']=='FIZZLED']; "
+        "l=[lp.launches.find_one({'launch_id': f['launches'][-1]}) for f in fz]; "
         "print(json.dumps([sorted(f['state'] for f in lp.fireworks.find()), lp.db.pdmd_structures.count_documents({}),"
         " lp.db.pdmd_descriptors.count_documents({}), l[-1]['action']['stored_data']['_exception']['_stacktrace']"
         " if l else '']))"
@@ -173,7 +174,10 @@ def test_vasp_firework_through_rlaunch_fizzles_with_vasps_reason_and_rerun_compl
     monkeypatch.setenv("FAKE_VASP_FAIL", "quench:120")  # VASP dies mid-quench
     fw(["rlaunch", "rapidfire"], fw_checkout)
     states, n_structures, _, trace = _states_and_structures(fw_checkout)
-    assert "FIZZLED" in states and "Error EDDDAV" in trace and "stage quench" in trace and "exit status 1" in trace
+    assert "FIZZLED" in states and "Error EDDDAV" in trace and "stage quench" in trace and "exit status 1" in trace, (
+        states,
+        trace[-1500:],
+    )
     assert n_structures == 3  # the quench snapshots before the crash are stored, not lost
     monkeypatch.delenv("FAKE_VASP_FAIL")
     fw(["lpad", "rerun_fws", "-s", "FIZZLED"], fw_checkout)
