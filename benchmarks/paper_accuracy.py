@@ -20,16 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.campaign import PLANS, plan_runs
-from pdmd.descriptor.histogram import HistogramSpec
-from pdmd.descriptor.persistence import DEFAULT_BACKEND
+from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.md.protocol import SYSTEM_DIM
 from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset, validate_potential
+from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
 from pdmd.ml.train import TrainConfig
-from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+from pdmd.store.datastore import DataStore
 
 PAPER = {"agr": (7.9, 8.3, 3.1), "ac": (27.7, 33.3, 33.6)}
-STANDARDIZATION = {"agr": "minmax", "ac": "zscore"}
 
 
 def thin(data: LabelledImages, every: int) -> LabelledImages:
@@ -62,11 +60,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     plan = PLANS[args.plan]
-    dim = SYSTEM_DIM[plan.system]
-    spec = HistogramSpec(*plan.range_A2)
-    backend = DEFAULT_BACKEND[dim]
-    desc = descriptor_settings(plan.system, dim, [6], spec, backend=backend)
-    desc_id = descriptor_id(backend, 1, spec)
+    _, desc, desc_id = plan_descriptor(args.plan)
     store = DataStore(args.data_dir)
     train_runs, valid_runs = plan_runs(args.plan)
     data = thin(load_store_dataset(store, [r.run_id for r in train_runs], desc_id, desc), args.every)
@@ -77,7 +71,7 @@ def main() -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
-        standardization=STANDARDIZATION[plan.system],
+        standardization=DEFAULT_STANDARDIZATION[SYSTEM_DIM[plan.system]],
     )
     card = fit_potential(data, out, name, train, split=args.split)
     n_big = valid_runs[0].n_atoms

@@ -141,6 +141,25 @@ def _runs(
     return out
 
 
+def plan_descriptor(name: str, backend: str | None = None) -> tuple:
+    """(HistogramSpec, descriptor settings, descriptor id) of a plan's PD images (default backend by dimension)."""
+    from pdmd.descriptor.histogram import HistogramSpec
+    from pdmd.descriptor.persistence import DEFAULT_BACKEND
+    from pdmd.md.protocol import SYSTEM_DIM
+    from pdmd.store.datastore import descriptor_id, descriptor_settings
+
+    if name not in PLANS:
+        raise InputError(f"unknown plan {name!r}; choose one of {sorted(PLANS)}")
+    system = PLANS[name].system
+    spec = HistogramSpec(*PLANS[name].range_A2)
+    backend = backend or DEFAULT_BACKEND[SYSTEM_DIM[system]]
+    return (
+        spec,
+        descriptor_settings(system, SYSTEM_DIM[system], [6], spec, backend=backend),
+        descriptor_id(backend, 1, spec),
+    )
+
+
 def plan_runs(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol]]:
     """(training runs, large-cell validation runs) of a named plan."""
     if name not in PLANS:

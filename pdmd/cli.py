@@ -303,6 +303,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pdmd.ml.dataset_files import labelled_images_from_file
     from pdmd.ml.fit import fit_potential
     from pdmd.ml.model import CNNConfig
+    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
     from pdmd.ml.train import TrainConfig
     from pdmd.settings import data_dir
 
@@ -316,7 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         seed=args.seed,
-        standardization=args.standardization or ("minmax" if data.descriptor["dim"] == 2 else "zscore"),
+        standardization=args.standardization or DEFAULT_STANDARDIZATION[data.descriptor["dim"]],
         max_minutes=args.max_minutes,
     )
     card = fit_potential(
@@ -396,6 +397,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_interpolation_test(args: argparse.Namespace) -> int:
     from pdmd.analysis.data import load_images
     from pdmd.analysis.interpolation import interpolation_test
+    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
     from pdmd.ml.train import TrainConfig
     from pdmd.settings import data_dir
 
@@ -404,7 +406,7 @@ def cmd_interpolation_test(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
-        standardization="minmax" if data.descriptor["dim"] == 2 else "zscore",
+        standardization=DEFAULT_STANDARDIZATION[data.descriptor["dim"]],
     )
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"interpolation-{args.plan or Path(args.data).stem}"
     r = interpolation_test(data, out, (args.band[0], args.band[1]), train)
@@ -590,7 +592,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if getattr(args, "range", 0) is None:
-        args.range = [0.0, 4.0] if args.system in ("agr", "2d") else [0.0, 8.0]
+        from pdmd.descriptor.histogram import DEFAULT_RANGE_A2
+        from pdmd.ml.dataset_files import SYSTEM_DIMS
+
+        args.range = list(DEFAULT_RANGE_A2[SYSTEM_DIMS[args.system]])
     try:
         return args.func(args)
     except PdmdError as err:

@@ -81,7 +81,7 @@ def run_baselines(
             )
             png = parity_plot(
                 out_dir / f"baseline_{descriptor}_{model}_parity.png",
-                {k: v for k, v in result.predictions.items()},
+                result.predictions,
                 f"{descriptor.upper()} + {model.upper()} ({how})",
             )
             rows.append({**result.summary(), "parity_png": str(png)})

@@ -78,21 +78,16 @@ def load_images(data: Path, plan: str | None = None, system: str | None = None, 
     """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file."""
     data = Path(data)
     if is_data_dir(data):
-        from pdmd.campaign import PLANS
-        from pdmd.descriptor.histogram import HistogramSpec
-        from pdmd.descriptor.persistence import DEFAULT_BACKEND
+        from pdmd.campaign import plan_descriptor
         from pdmd.ml.fit import load_store_dataset
-        from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+        from pdmd.store.datastore import DataStore
 
-        train, _, plan_system = _plan_runs(plan, data)
-        spec = HistogramSpec(*PLANS[plan].range_A2)
-        dim = SYSTEM_DIMS[plan_system]
-        backend = backend or DEFAULT_BACKEND[dim]
-        desc = descriptor_settings(plan_system, dim, [6], spec, backend=backend)
-        return load_store_dataset(DataStore(data), train, descriptor_id(backend, 1, spec), desc)
+        train, _, _ = _plan_runs(plan, data)
+        _, desc, desc_id = plan_descriptor(plan, backend)
+        return load_store_dataset(DataStore(data), train, desc_id, desc)
+    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2
     from pdmd.ml.dataset_files import labelled_images_from_file
 
     if system not in SYSTEM_DIMS:
         raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
-    lo_hi = (0.0, 4.0) if SYSTEM_DIMS[system] == 2 else (0.0, 8.0)
-    return labelled_images_from_file(data, system, lo_hi, 128, backend=backend)[0]
+    return labelled_images_from_file(data, system, DEFAULT_RANGE_A2[SYSTEM_DIMS[system]], 128, backend=backend)[0]

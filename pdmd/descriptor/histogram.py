@@ -14,6 +14,9 @@ import numpy as np
 
 from pdmd.errors import DescriptorError
 
+DEFAULT_RANGE_A2 = {2: (0.0, 4.0), 3: (0.0, 8.0)}
+"""Histogram window (Å²) by periodic dimension: the paper's [0,4]² for aGr sheets and [0,8]² for aC cells."""
+
 
 @dataclass(frozen=True)
 class HistogramSpec:

@@ -41,9 +41,9 @@ MAX_ASPECT_RATIO = 1.3
 
 BACKENDS = ("homcloud", "delaunay")
 DEFAULT_BACKEND = {2: "homcloud", 3: "delaunay"}
+"""Fastest correct backend per dimension (HomCloud stays the aGr default so stored 2D descriptors keep their ids)."""
 BACKEND_REVISION = {"homcloud": 1, "delaunay": 2}
 """Revision of each backend's results; r2 of delaunay verifies qhull's simplices (empty circumspheres)."""
-"""Fastest correct backend per dimension (HomCloud stays the aGr default so stored 2D descriptors keep their ids)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
+"""Image standardization by periodic dimension, as in the paper: min-max for aGr, z-score for aC."""
+
 
 @dataclass(frozen=True)
 class ImageScaler:

@@ -284,7 +284,8 @@ class AnalysisTask(FiretaskBase):
             from pdmd.analysis.explain import explain
             from pdmd.campaign import plan_runs
 
-            runs = [p.run_id for p in plan_runs(self["plan"])[1] or plan_runs(self["plan"])[0]]
+            train_runs, valid_runs = plan_runs(self["plan"])
+            runs = [p.run_id for p in valid_runs or train_runs]
             docs = [d for r in runs for d in store.run_structures(r) if d["kind"] == "final"]
             docs = docs[: int(options.get("n_structures", 2))]
             frames, labels = [store.load_frame(d) for d in docs], [d["run_id"] for d in docs]
