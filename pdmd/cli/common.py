@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helpers shared by the command modules: the store, model folders, the analysis database."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from pdmd.errors import PdmdError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def open_store(read_only: bool = True):
+    """(LaunchPad, DataStore) of this folder's configuration; read-only view while a launcher holds the store."""
+    from pdmd.settings import data_dir, open_launchpad
+    from pdmd.store.datastore import DataStore
+
+    lp = open_launchpad(read_only_if_busy=read_only)
+    if getattr(lp, "read_only", False):
+        print(
+            "(the embedded store is in use by a running FireWorks process: showing its current state read-only)",
+            file=sys.stderr,
+        )
+    return lp, DataStore(data_dir(), db=lp.db)
+
+
+def fireworks_cli(name: str) -> str:
+    """Path of a FireWorks console script of this environment (lpad, rlaunch)."""
+    exe = Path(sys.executable).with_name(name)
+    return str(exe) if exe.exists() else (shutil.which(name) or name)
+
+
+def model_dir(name_or_path: str) -> Path:
+    """A model folder given as a path or as a name under DATA_DIR/models."""
+    path = Path(name_or_path)
+    if (path / "model.json").exists():
+        return path
+    from pdmd.settings import data_dir
+
+    candidate = data_dir() / "models" / name_or_path
+    if (candidate / "model.json").exists():
+        return candidate
+    raise PdmdError(f"no model {name_or_path!r}: not a model folder and not under {data_dir() / 'models'}")
+
+
+def register_card(model_dir: Path) -> None:
+    """Put the model's card (with its analyses) into the database, when there is one and it is free.
+
+    Called after the analysis, so the embedded store is not held while it computes.
+    """
+    from pdmd.ml.fit import upsert_model_card
+    from pdmd.store.files import read_json
+
+    db = analysis_db()
+    if db is not None:
+        upsert_model_card(db, read_json(model_dir / "model.json"))
+
+
+def analysis_db():
+    """The database to record analyses in; None (files only, said why) without a LaunchPad or when it is busy."""
+    from fireworks import fw_config
+
+    from pdmd.settings import is_embedded, open_launchpad
+
+    if not (fw_config.LAUNCHPAD_LOC or is_embedded()):
+        print("(no LaunchPad configured here: the results are recorded in model.json only)", file=sys.stderr)
+        return None
+    lp = open_launchpad(read_only_if_busy=True)
+    if getattr(lp, "read_only", False):
+        print("(the embedded store is busy: the results are recorded in model.json only)", file=sys.stderr)
+        return None
+    return lp.db
