@@ -1,16 +1,18 @@
 """Cost of pdmd's safe embedded store (lock + write-ahead journal + atomic compaction) per firework.
 
-Runs the same workflow of N trivial fireworks with `rlaunch rapidfire` twice, side by side in one
-run: once with mongomock-persistence as FireWorks ships it (PDMD_EMBEDDED_GUARD=off, unsafe) and
-once with pdmd's guard, and prints both wall times, the ratio and the overhead per firework.
+Runs the same workflow of N trivial fireworks with `rlaunch rapidfire`, alternately with
+mongomock-persistence as FireWorks ships it (PDMD_EMBEDDED_GUARD=off, unsafe) and with pdmd's
+guard, R times each, and prints both wall times side by side, the ratio of the medians (and of
+the fastest runs) and the overhead per firework.
 
-    .venv/bin/python benchmarks/embedded_store_overhead.py [N]
+    .venv/bin/python benchmarks/embedded_store_overhead.py [N] [R]
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,10 +46,23 @@ def run(n: int, guard: bool) -> float:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 90
-    plain = run(n, guard=False)
-    guarded = run(n, guard=True)
-    print(f"{n} fireworks, rlaunch rapidfire: plain mongomock-persistence {plain:.2f} s, pdmd guard {guarded:.2f} s")
-    print(f"ratio {guarded / plain:.3f}; overhead {1000 * (guarded - plain) / n:.1f} ms per firework")
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    plain, guarded = [], []
+    for i in range(repeats):  # alternate, so that load from other processes hits both alike
+        plain.append(run(n, guard=False))
+        guarded.append(run(n, guard=True))
+        print(
+            f"repeat {i + 1}: plain mongomock-persistence {plain[-1]:.2f} s, pdmd guard {guarded[-1]:.2f} s", flush=True
+        )
+    p, g = statistics.median(plain), statistics.median(guarded)
+    print(
+        f"{n} fireworks, rlaunch rapidfire, median of {repeats}: "
+        f"plain mongomock-persistence {p:.2f} s, pdmd guard {g:.2f} s"
+    )
+    print(
+        f"ratio {g / p:.3f} (fastest: {min(guarded) / min(plain):.3f}); "
+        f"overhead {1000 * (g - p) / n:.1f} ms per firework"
+    )
 
 
 if __name__ == "__main__":

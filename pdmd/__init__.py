@@ -7,3 +7,18 @@ persistence birth/death values are squared alpha radii in Å².
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+__all__ = ["PDPotential", "load_potential"]
+
+
+def __getattr__(name: str):
+    """Lazy re-exports: `from pdmd import load_potential, PDPotential` without importing torch/ASE up front."""
+    if name == "load_potential":
+        from pdmd.api import load_potential
+
+        return load_potential
+    if name == "PDPotential":
+        from pdmd.calculator import PDPotential
+
+        return PDPotential
+    raise AttributeError(f"module 'pdmd' has no attribute {name!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import multiprocessing
 from pathlib import Path
 
 from pdmd.campaign import PLANS, plan_runs
@@ -19,6 +18,7 @@ from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore
+from pdmd.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,8 @@ def run_protocols(
     """Melt-quench + descriptors for each protocol, `workers` at a time; finished runs are reused."""
     progress = ProgressLog(len(runs), label, log, every_s=30.0)
     results = []
-    ctx = multiprocessing.get_context("spawn")
     threads = 1 if workers > 1 else 0
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with process_pool(workers) as pool:
         futures = {pool.submit(_one_run, p, str(data_dir), spec, threads or None): p for p in runs}
         for fut in cf.as_completed(futures):
             try:

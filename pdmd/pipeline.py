@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import multiprocessing
 import time
 from pathlib import Path
 
 from pdmd.descriptor.histogram import HistogramSpec, PDImage, pd_histogram
 from pdmd.descriptor.persistence import DEFAULT_BACKEND, PersistenceDiagram, alpha_diagram
 from pdmd.errors import DescriptorError, InputError
-from pdmd.md.lammps_melt_quench import Snapshot, run_melt_quench
+from pdmd.md.lammps_melt_quench import run_melt_quench
 from pdmd.md.network import network_stats
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
+from pdmd.md.results import Snapshot
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore, descriptor_id
 from pdmd.structure import Frame
+from pdmd.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def melt_quench_to_store(
             "network": network_stats(snap.frame, protocol.dim).as_dict(),
         }
         doc = store.save_structure(snap.frame, meta)
+        if snap.forces_eV_per_A is not None and "forces" not in doc["files"]:
+            doc = store.save_forces(doc, snap.forces_eV_per_A, f"{pot.name} forces of the same MD step")
         ids.append(doc["_id"])
         fold = "3" if protocol.dim == 2 else "4"
         log.info(
@@ -170,14 +173,16 @@ def descriptors_for_structures(
     backend = backend or DEFAULT_BACKEND[dim]
     desc_id = descriptor_id(backend, degree, spec)
     progress = ProgressLog(len(structure_docs), label, log)
-    todo = []
-    reused = 0
+    todo, found = [], []
     for doc in structure_docs:
-        if store.find_descriptor(doc["_id"], desc_id) is not None:
-            reused += 1
+        existing = store.find_descriptor(doc["_id"], desc_id)
+        if existing is not None:
+            found.append(existing)
             progress.step()
         else:
             todo.append(doc)
+    reused = len(found)
+    store.index_descriptors(found)  # a rerun after `lpad reset` finds the files but not the index
     failed: dict[str, str] = {}
     ms: list[float] = []
 
@@ -213,10 +218,9 @@ def descriptors_for_structures(
 
 def _parallel_descriptors(todo: list[dict], job_args, record, workers: int) -> list[dict]:
     """Run `_diagram_job` for `todo` in a spawn pool; returns the documents a worker crash left undone."""
-    ctx = multiprocessing.get_context("spawn")
     left = {doc["_id"]: doc for doc in todo}
     try:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with process_pool(workers) as pool:
             futures = {pool.submit(_diagram_job, *job_args(doc, False)): doc for doc in todo}
             for fut in cf.as_completed(futures):
                 doc = futures[fut]

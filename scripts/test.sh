@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check pdmd tests
-exec .venv/bin/python -m pytest "$@"
+# coverage of the package in the output, so gaps are visible (code run in subprocesses is not counted)
+exec .venv/bin/python -m pytest --cov=pdmd --cov-report=term:skip-covered "$@"

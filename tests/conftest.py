@@ -57,6 +57,15 @@ def fw_checkout(tmp_path) -> Path:
     return tmp_path
 
 
+def assert_png_shows_something(path: Path, min_std: float = 0.02) -> None:
+    """The file decodes as a PNG image whose pixels vary (not blank, not one flat colour)."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(path))
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) >= 100, pixels.shape
+    assert float(pixels[..., :3].std()) > min_std, f"{path} is (nearly) blank: pixel std {pixels[..., :3].std():.4f}"
+
+
 def fw(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run a FireWorks/pdmd console script of this environment in `cwd` (no extra env vars)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}

@@ -9,11 +9,11 @@ from pdmd.structure import Frame
 
 def frame(seed=0):
     rng = np.random.default_rng(seed)
-    L = 16.0
-    xy = np.array([[i * 1.42 * 1.5 % L, j * 1.42 * 1.2] for i in range(6) for j in range(8)]) + rng.normal(
-        0, 0.05, (48, 2)
-    )
-    return Frame(np.column_stack([xy % L, np.zeros(48)]), np.diag([L, L, 10]), np.full(48, 6), (True, True, False))
+    a, b = 1.42 * 1.5, 1.42 * 1.2  # a rattled rectangular net of 6 × 8 atoms filling its periodic cell
+    lx, ly = 6 * a, 8 * b
+    xy = np.array([[i * a, j * b] for i in range(6) for j in range(8)]) + rng.normal(0, 0.05, (48, 2))
+    cell = np.diag([lx, ly, 10.0])
+    return Frame(np.column_stack([xy % [lx, ly], np.zeros(48)]), cell, np.full(48, 6), (True, True, False))
 
 
 def meta(step=10):
@@ -49,3 +49,21 @@ def test_no_temporary_files_left_and_documents_stay_small(tmp_path):
 
     for path in tmp_path.rglob("*.json"):
         assert len(json.dumps(json.loads(path.read_text()))) < 20_000  # arrays live in npz files
+
+
+def test_loading_a_data_set_reads_without_writing_and_a_rerun_restores_the_index(tmp_path):
+    from pdmd.ml.fit import load_store_dataset
+    from pdmd.store.datastore import descriptor_id
+
+    store = DataStore(tmp_path, db=mongomock.MongoClient().db)
+    for i in range(3):
+        store.save_structure(frame(i), meta(10 * (i + 1)))
+    descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    store.db[DESCRIPTORS].drop()
+    desc = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements": [6], "lo_A2": 0.0,
+            "hi_A2": 4.0, "bins": 128}  # fmt: skip
+    data = load_store_dataset(store, ["r1"], descriptor_id("homcloud", 1, HistogramSpec()), desc)
+    assert len(data.energies_eV) == 3
+    assert store.db[DESCRIPTORS].count_documents({}) == 0  # reading a data set wrote nothing
+    again = descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    assert again["reused"] == 3 and store.db[DESCRIPTORS].count_documents({}) == 3  # the rerun re-indexes

@@ -1,4 +1,4 @@
-"""`pdmd baseline`: baselines on the PD-CNN's own split, side by side with it; PNG, JSON, database."""
+"""`pdmd baseline`: baselines and the PD model kinds on one split (a given model's), side by side; PNG, JSON, DB."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from pdmd.analysis.baselines import fit_baseline, structure_features
 from pdmd.analysis.data import LabelledStructures, load_structures
 from pdmd.analysis.record import record_analysis
 from pdmd.errors import InputError
-from pdmd.ml.plots import parity_plot
-from pdmd.ml.potential import load_potential
+from pdmd.ml.plots import parity_plot, rmse_meV
 from pdmd.ml.split import train_test_split
 from pdmd.store.files import read_json, write_json_atomic
 
@@ -39,6 +38,68 @@ def split_like_model(data: LabelledStructures, card: dict | None, seed: int = 0)
     return np.asarray(train), np.asarray(test), f"the split of model {card['name']} ({split['kind']})"
 
 
+KIND_ROWS = ("pd-kernel", "pd-hybrid")
+"""PD-based model kinds that `pdmd baseline` trains on the same split by default (`pdmd.ml.kinds`)."""
+
+
+def _pd_ms(frames: list, descriptor: dict) -> float:
+    """Milliseconds per structure of the persistence diagram (the PD models' descriptor), on up to 20 frames."""
+    from pdmd.descriptor.persistence import alpha_diagram
+
+    sample = frames[:20]
+    dim, degree, backend = int(descriptor["dim"]), int(descriptor["degree"]), descriptor.get("backend")
+    alpha_diagram(sample[0], dim, degree, backend=backend)  # start the backend's worker process outside the timing
+    t0 = time.perf_counter()
+    for frame in sample:
+        alpha_diagram(frame, dim, degree, backend=backend)
+    return 1000 * (time.perf_counter() - t0) / len(sample)
+
+
+def _pd_descriptor(data_path: Path, plan: str | None, data: LabelledStructures, card: dict | None):
+    """(descriptor settings, store, descriptor id) of the PD models: the card's, else the plan's, else the default."""
+    from pdmd.analysis.data import is_data_dir
+    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec
+    from pdmd.ml.dataset_files import SYSTEM_DIMS
+    from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+
+    if card is not None:
+        desc = card["descriptor"]
+    elif plan is not None:
+        from pdmd.campaign import plan_descriptor
+
+        desc = plan_descriptor(plan)[1]
+    else:
+        dim = SYSTEM_DIMS[data.system]
+        elements = sorted({int(z) for f in data.frames for z in np.unique(f.numbers)})
+        desc = descriptor_settings(data.system, dim, elements, HistogramSpec(*DEFAULT_RANGE_A2[dim]))
+    if not is_data_dir(Path(data_path)):
+        return desc, None, None
+    spec = HistogramSpec(desc["lo_A2"], desc["hi_A2"], desc["bins"])
+    return desc, DataStore(data_path), descriptor_id(desc["backend"], int(desc["degree"]), spec)
+
+
+def _model_row(card: dict, pd_ms: float | None) -> dict:
+    """A table row from a model card of any kind (its own test and larger-cell numbers)."""
+    from pdmd.ml.kinds import model_kind_of
+
+    kind = model_kind_of(card)
+    m = card["metrics"]
+    labels = {"pd-cnn": ("PD image", "CNN"), "pd-kernel": ("PD diagram", "KRR (pd-kernel)")}
+    if kind == "pd-hybrid":
+        labels[kind] = ("PD + " + "+".join(card["training"]["descriptors"]).upper(), "KRR (pd-hybrid)")
+    descriptor, model = labels.get(kind, (kind, kind))
+    big = next(iter((card.get("validation") or {}).values()), None)
+    return {
+        "descriptor": descriptor, "model": model, "model_kind": kind, "model_dir": card.get("path"),
+        "chosen": (card.get("kernel_model") or {}).get("candidate"),
+        "train_rmse": m["train_rmse_meV_per_atom"], "test_rmse": m["test_rmse_meV_per_atom"],
+        "test_std": m["test_energy_std_meV_per_atom"], "transfer_rmse": big["rmse_meV_per_atom"] if big else None,
+        "transfer_bias": big.get("bias_meV_per_atom") if big else None, "train_seconds": m.get("train_seconds"),
+        "predict_ms_per_structure": m.get("predict_ms_per_structure", m.get("cnn_ms_per_structure")),
+        "descriptor_ms_per_structure": pd_ms,
+    }  # fmt: skip
+
+
 def run_baselines(
     data_path: Path,
     descriptors: list[str],
@@ -49,11 +110,24 @@ def run_baselines(
     model_dir: Path | None = None,
     transfer: bool = True,
     db=None,
+    kinds: tuple[str, ...] | list[str] = KIND_ROWS,
+    kind_options: dict | None = None,
+    read_options=None,
+    label_keys=None,
 ) -> dict:
-    """Fit every descriptor × model baseline; returns (and writes to baselines.json) the comparison table."""
-    data = load_structures(data_path, plan, system)
+    """Fit every descriptor × model baseline and every PD model kind in `kinds` on one split; returns (and
+    writes to baselines.json) the comparison table, with the mean predictor and the given model as rows.
+
+    The kinds' models are saved under `out_dir/<kind>` (usable by `pdmd predict`); `kind_options`
+    maps a kind to its training options. ACSF/SOAP features computed for the baselines are reused.
+    """
+    from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, get_kind, train_model, validate_model
+
+    data = load_structures(data_path, plan, system, read_options=read_options, label_keys=label_keys)
     card = read_json(model_dir / "model.json") if model_dir else None
     train, test, how = split_like_model(data, card)
+    for kind in kinds:
+        get_kind(kind)
     big = None
     if transfer and plan is not None:
         try:
@@ -62,12 +136,15 @@ def run_baselines(
             log.warning("no transfer set: %s", exc)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    features, big_features = {}, {}
     for descriptor in descriptors:
         used = np.concatenate([train, test])  # only the structures of the split are featurized
         x_used, seconds = structure_features(descriptor, [data.frames[i] for i in used], "features")
         x_all = np.zeros((len(data.frames), x_used.shape[1]))
         x_all[used] = x_used
+        features[descriptor] = x_all
         x_big = structure_features(descriptor, big.frames, "larger-cell features")[0] if big is not None else None
+        big_features[descriptor] = x_big
         for model in models:
             log.info("baseline %s + %s on %d train / %d test structures (%s)", descriptor, model, len(train),
                      len(test), how)  # fmt: skip
@@ -85,22 +162,43 @@ def run_baselines(
                 f"{descriptor.upper()} + {model.upper()} ({how})",
             )
             rows.append({**result.summary(), "parity_png": str(png)})
+    pd_ms = None
+    if kinds or card is not None:
+        desc, store, desc_id = _pd_descriptor(data_path, plan, data, card)
+        pd_ms = _pd_ms([data.frames[i] for i in test], desc)
+    for kind in kinds:
+        needs = MODEL_KINDS[kind].needs
+        mdata = data_from_structures(data, desc, needs, store, desc_id)
+        mdata.features = features
+        folder = out_dir / kind
+        options = dict((kind_options or {}).get(kind) or {})
+        bdata = None
+        if big is not None:
+            bdata = data_from_structures(big, desc, needs, store, desc_id)
+            bdata.features = big_features
+            options["ablation_transfer"] = bdata
+        if kind == "pd-hybrid" and "descriptors" not in options and descriptors:
+            from pdmd.ml.pd_hybrid import DEFAULT_DESCRIPTOR
+
+            preferred = DEFAULT_DESCRIPTOR[int(desc["dim"])]
+            options["descriptors"] = [preferred if preferred in descriptors else descriptors[0]]
+        log.info("%s on %d train / %d test structures (%s)", kind, len(train), len(test), how)
+        provenance = {"baseline_table": str(out_dir), "data": str(data_path), "plan": plan}
+        kcard = train_model(kind, mdata, folder, f"{out_dir.name}-{kind}", split_indices=(train, test),
+                            split=card["split"]["kind"] if card else "run", options=options,
+                            provenance=provenance)  # fmt: skip
+        if bdata is not None:
+            kcard = validate_model(folder, bdata, f"{big.frames[0].n_atoms}-atom validation")
+        rows.append({**_model_row(kcard, pd_ms), "parity_png": kcard["plots"]["parity"]})
+    y = data.energies_eV
+    mean = float(y[train].mean())
+    big_y = big.energies_eV if big is not None else None
+    mean_row = {"descriptor": "–", "model": "mean of training energies", "train_rmse": float(y[train].std() * 1000),
+                "test_rmse": rmse_meV(np.full(len(test), mean), y[test]), "test_std": float(y[test].std() * 1000),
+                "transfer_rmse": rmse_meV(np.full(len(big_y), mean), big_y) if big is not None else None}  # fmt: skip
+    rows.insert(0, mean_row)
     if card is not None:
-        m = card["metrics"]
-        potential = load_potential(model_dir)
-        sample = [data.frames[i] for i in test[:20]]
-        potential.image_of(sample[0])  # start the descriptor's worker process outside the timing
-        t0 = time.perf_counter()
-        for frame in sample:
-            potential.image_of(frame)
-        pd_ms = 1000 * (time.perf_counter() - t0) / len(sample)
-        big_rmse = next((v["rmse_meV_per_atom"] for v in (card.get("validation") or {}).values()), None)
-        rows.insert(0, {
-            "descriptor": "PD image", "model": "CNN", "train_rmse": m["train_rmse_meV_per_atom"],
-            "test_rmse": m["test_rmse_meV_per_atom"], "test_std": m["test_energy_std_meV_per_atom"],
-            "transfer_rmse": big_rmse, "train_seconds": m.get("train_seconds"),
-            "predict_ms_per_structure": m.get("cnn_ms_per_structure"), "descriptor_ms_per_structure": pd_ms,
-        })  # fmt: skip
+        rows.insert(1, _model_row(card, pd_ms))
     table = {"data": str(data_path), "plan": plan, "split": how, "n_train": int(len(train)), "n_test": int(len(test)),
              "n_transfer": len(big.frames) if big is not None else 0, "rows": rows,
              "units": {"rmse": "meV/atom", "time": "s", "predict": "ms per structure (model only)"}}  # fmt: skip

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pdmd.errors import InputError
 from pdmd.progress import ProgressLog
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ def compare_descriptors(out_dir: Path, n_highlight: int = 20, seed: int = 0, sub
     from pdmd.store.files import write_json_atomic
 
     conf = load_conformations()
+    if subset is not None and not max(n_highlight, 20) <= subset <= len(conf):
+        raise InputError(
+            f"subset {subset}: use between {max(n_highlight, 20)} (PCA, trustworthiness with k=10 and the "
+            f"highlighted ones need that many) and {len(conf)} conformations, or leave it out for all of them"
+        )
     if subset:
         conf = conf[np.random.default_rng(seed).choice(len(conf), subset, replace=False)]
     highlight = np.sort(np.random.default_rng(seed + 1).choice(len(conf), n_highlight, replace=False))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.errors import InputError
-from pdmd.ml.dataset_files import SYSTEM_DIMS, energy_per_atom
-from pdmd.structure import Frame, read_frames
+from pdmd.ml.dataset_files import SYSTEM_DIMS
+from pdmd.structure import Frame
 
 
 @dataclass
@@ -41,8 +41,18 @@ def _plan_runs(plan: str | None, data: Path) -> tuple[list[str], list[str], str]
     return [p.run_id for p in train], [p.run_id for p in valid], PLANS[plan].system
 
 
-def load_structures(data: Path, plan: str | None = None, system: str | None = None, validation: bool = False):
-    """Labelled structures from a data folder (plan's training or validation runs) or a file."""
+def load_structures(
+    data: Path,
+    plan: str | None = None,
+    system: str | None = None,
+    validation: bool = False,
+    read_options=None,
+    label_keys=None,
+):
+    """Labelled structures from a data folder (plan's training or validation runs) or a file.
+
+    read_options / label_keys (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file.
+    """
     data = Path(data)
     if is_data_dir(data):
         from pdmd.store.datastore import DataStore
@@ -64,18 +74,24 @@ def load_structures(data: Path, plan: str | None = None, system: str | None = No
         raise InputError(f"{data}: neither a pdmd data folder nor a structure file")
     if system not in SYSTEM_DIMS:
         raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
-    frames, energies, groups, ids = [], [], [], []
-    for i, atoms in enumerate(read_frames(data)):
-        label = f"{data.name}@{i}"
-        frames.append(Frame.from_ase(atoms))
-        energies.append(energy_per_atom(atoms, label)[0])
-        groups.append(str(atoms.info.get("run_id", label)))
-        ids.append(str(atoms.info.get("id", label)))
-    return LabelledStructures(frames, np.asarray(energies, float), groups, ids, system)
+    from pdmd.ml.dataset_files import read_labelled
+
+    labelled = read_labelled(data, read_options, label_keys)  # the one reader: finite energies and coordinates
+    return LabelledStructures(labelled.frames, labelled.energies_eV, labelled.groups, labelled.ids, system)
 
 
-def load_images(data: Path, plan: str | None = None, system: str | None = None, backend: str | None = None):
-    """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file."""
+def load_images(
+    data: Path,
+    plan: str | None = None,
+    system: str | None = None,
+    backend: str | None = None,
+    read_options=None,
+    label_keys=None,
+):
+    """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file.
+
+    read_options / label_keys (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file.
+    """
     data = Path(data)
     if is_data_dir(data):
         from pdmd.campaign import plan_descriptor
@@ -90,4 +106,6 @@ def load_images(data: Path, plan: str | None = None, system: str | None = None, 
 
     if system not in SYSTEM_DIMS:
         raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
-    return labelled_images_from_file(data, system, DEFAULT_RANGE_A2[SYSTEM_DIMS[system]], 128, backend=backend)[0]
+    return labelled_images_from_file(
+        data, system, DEFAULT_RANGE_A2[SYSTEM_DIMS[system]], 128, backend=backend, options=read_options, keys=label_keys
+    )[0]

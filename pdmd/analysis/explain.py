@@ -39,7 +39,9 @@ def explain_structure(
     potential.check_fits(frame, label)
     d = potential.card["descriptor"]
     spec = potential.histogram_spec
-    diagram = alpha_diagram(frame, potential.dim, d["degree"], backend=d.get("backend"), label=label)
+    diagram = alpha_diagram(
+        frame, potential.dim, d["degree"], backend=d.get("backend"), label=label, sheet=d.get("sheet")
+    )
     image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec).image
     energy = float(potential.predict_images(image[None])[0])
     cam = grad_cam(potential, image, sign)

@@ -12,10 +12,10 @@ import argparse
 import logging
 import sys
 
-from pdmd.cli import analysis, data, model, workflow
+from pdmd.cli import analysis, data, md, model, workflow
 from pdmd.errors import PdmdError
 
-GROUPS = (workflow, data, model, analysis)
+GROUPS = (workflow, data, model, analysis, md)
 
 
 def build_parser() -> argparse.ArgumentParser:

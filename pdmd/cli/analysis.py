@@ -6,23 +6,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pdmd.analysis.registry import AnalysisJob, run_analysis
 from pdmd.cli.common import model_dir, register_card
+from pdmd.cli.inputs import add_read_args
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from pdmd.analysis.explain import explain
-    from pdmd.analysis.record import record_analysis
+    from pdmd.cli.inputs import read_options
     from pdmd.structure import Frame, read_frames
 
     folder = model_dir(args.model)
     frames, labels = [], []
     for path in args.structures:
-        for i, atoms in enumerate(read_frames(path)):
+        for i, atoms in enumerate(read_frames(path, options=read_options(args))):
             frames.append(Frame.from_ase(atoms))
             labels.append(f"{Path(path).stem}@{i}")
     out = Path(args.out) if args.out else folder / "explain"
-    result = explain(folder, frames, labels, out, args.threshold, args.max_pairs, args.sign)
-    record_analysis(folder, "explain", result)
+    options = {"threshold": args.threshold, "max_pairs": args.max_pairs, "sign": args.sign}
+    result, _ = run_analysis("explain", AnalysisJob(None, out, folder, frames=frames, labels=labels, options=options))
     register_card(folder)
     for e in result["structures"]:
         rings = [h.get("ring_size") for h in e["hot_pairs"]]
@@ -36,21 +37,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolation_test(args: argparse.Namespace) -> int:
-    from pdmd.analysis.data import load_images
-    from pdmd.analysis.interpolation import interpolation_test
-    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
-    from pdmd.ml.train import TrainConfig
     from pdmd.settings import data_dir
 
-    data = load_images(Path(args.data), args.plan, args.system, args.backend)
-    train = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        max_minutes=args.max_minutes,
-        standardization=DEFAULT_STANDARDIZATION[data.descriptor["dim"]],
-    )
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"interpolation-{args.plan or Path(args.data).stem}"
-    r = interpolation_test(data, out, (args.band[0], args.band[1]), train)
+    options = {
+        "band": args.band,
+        "backend": args.backend,
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "max_minutes": args.max_minutes},
+    }
+    r, _ = run_analysis("interpolation-test", _data_job(args, out, None, options))
     print(
         f"held-out band {r['band_eV_per_atom'][0]:.4f}..{r['band_eV_per_atom'][1]:.4f} eV/atom "
         f"(quantiles {args.band[0]:g}-{args.band[1]:g}, n {r['n_held-out_band']}): RMSE "
@@ -63,11 +58,11 @@ def cmd_interpolation_test(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_descriptors(args: argparse.Namespace) -> int:
-    from pdmd.analysis.cyclooctane import compare_descriptors
     from pdmd.settings import data_dir
 
     out = Path(args.out) if args.out else data_dir() / "analyses" / "cyclooctane"
-    r = compare_descriptors(out, args.highlight, args.seed, args.subset)
+    options = {"highlight": args.highlight, "seed": args.seed, "subset": args.subset}
+    r, _ = run_analysis("compare-descriptors", AnalysisJob(None, out, options=options))
     print(f"{r['n_conformations']} cyclo-octane conformations, first 3 principal components of each descriptor")
     print(f"{'descriptor':10} {'features':>8} {'var(3PC)':>9} {'trustw.':>8} {'TwoNN dim':>9} {'distinct':>9}")
     for name, n in r["descriptors"].items():
@@ -80,13 +75,14 @@ def cmd_compare_descriptors(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from pdmd.analysis.baseline_run import format_table, run_baselines
+    from pdmd.analysis.baseline_run import format_table
     from pdmd.settings import data_dir
 
     folder = model_dir(args.model) if args.model else None
     name = args.plan or Path(args.data).stem
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"baselines-{name}"
-    table = run_baselines(Path(args.data), args.descriptor, args.regressor, out, args.plan, args.system, folder)
+    options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds}
+    table, _ = run_analysis("baseline", _data_job(args, out, folder, options))
     if folder is not None:
         register_card(folder)
     print(format_table(table))
@@ -94,11 +90,22 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_job(args: argparse.Namespace, out: Path, folder: Path | None, options: dict) -> AnalysisJob:
+    """The job of an analysis on a data folder (with --plan) or a labelled structure file (with --system)."""
+    from pdmd.cli.inputs import label_keys, read_options
+
+    return AnalysisJob(
+        Path(args.data), out, folder, args.plan, args.system, options=options, read_options=read_options(args),
+        label_keys=label_keys(args),
+    )  # fmt: skip
+
+
 def _add_data_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("data", help="a pdmd data folder (with --plan) or a labelled structure file (with --system)")
     s.add_argument("--plan", help="plan whose runs to use from a data folder (agr-demo, agr-paper, ac-demo, ...)")
     s.add_argument("--system", choices=["agr", "ac", "2d", "3d"], help="what a structure file holds")
     s.add_argument("--out", help="output folder (default: DATA_DIR/analyses/...)")
+    add_read_args(s, labels=True)
 
 
 def add_parsers(sub) -> None:
@@ -112,6 +119,7 @@ def add_parsers(sub) -> None:
         "--sign", type=int, choices=[0, 1, -1], default=0, help="0: magnitude, +1: raises the energy, -1: lowers it"
     )
     s.add_argument("--out", help="output folder (default: MODEL/explain)")
+    add_read_args(s)
     s.set_defaults(func=cmd_explain)
     s = sub.add_parser("interpolation-test", help="train without the middle-energy band; RMSE on it and on the rest")
     _add_data_args(s)
@@ -131,5 +139,12 @@ def add_parsers(sub) -> None:
     _add_data_args(s)
     s.add_argument("--descriptor", nargs="+", choices=["soap", "acsf"], default=["soap", "acsf"])
     s.add_argument("--model", dest="regressor", nargs="+", choices=["krr", "mlp"], default=["krr", "mlp"])
-    s.add_argument("--cnn", dest="model", help="PD-CNN model whose split to use and to compare with")
+    s.add_argument("--cnn", dest="model", help="model (any kind) whose split to use and to compare with")
+    s.add_argument(
+        "--kinds",
+        nargs="*",
+        choices=["pd-kernel", "pd-hybrid"],
+        default=["pd-kernel", "pd-hybrid"],
+        help="PD model kinds trained on the same split as extra rows (none: --kinds with no value)",
+    )
     s.set_defaults(func=cmd_baseline)

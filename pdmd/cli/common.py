@@ -12,10 +12,25 @@ from pdmd.errors import PdmdError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def require_launchpad_config() -> None:
+    """Refuse at once (instead of a 30 s MongoDB time-out) when no database is configured for this folder."""
+    from fireworks import fw_config
+
+    from pdmd.settings import is_embedded
+
+    if not (fw_config.LAUNCHPAD_LOC or is_embedded()):
+        raise PdmdError(
+            f"no FireWorks database is configured in {Path.cwd()} (no my_launchpad.yaml / FW_config.yaml found): "
+            "run pdmd from your working folder, or set one up with `pdmd init`"
+        )
+
+
 def open_store(read_only: bool = True):
     """(LaunchPad, DataStore) of this folder's configuration; read-only view while a launcher holds the store."""
-    from pdmd.settings import data_dir, open_launchpad
+    require_launchpad_config()
+    from pdmd.settings import data_dir
     from pdmd.store.datastore import DataStore
+    from pdmd.store.launchpad import open_launchpad
 
     lp = open_launchpad(read_only_if_busy=read_only)
     if getattr(lp, "read_only", False):
@@ -62,7 +77,8 @@ def analysis_db():
     """The database to record analyses in; None (files only, said why) without a LaunchPad or when it is busy."""
     from fireworks import fw_config
 
-    from pdmd.settings import is_embedded, open_launchpad
+    from pdmd.settings import is_embedded
+    from pdmd.store.launchpad import open_launchpad
 
     if not (fw_config.LAUNCHPAD_LOC or is_embedded()):
         print("(no LaunchPad configured here: the results are recorded in model.json only)", file=sys.stderr)

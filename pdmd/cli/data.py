@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from pdmd.cli.common import open_store
+from pdmd.cli.common import open_store, require_launchpad_config
+from pdmd.cli.inputs import add_read_args
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -88,37 +89,38 @@ def cmd_structures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guess_dim(frame) -> int:
-    import numpy as np
-
-    return 2 if (not frame.pbc[2] or np.ptp(frame.positions[:, 2]) < 0.5) else 3
-
-
 def cmd_pd(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
+    from pdmd.cli.inputs import read_options
+    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec, pd_histogram
     from pdmd.descriptor.persistence import alpha_diagram
     from pdmd.ml.plots import pd_image_plot
-    from pdmd.structure import Frame, read_frames
+    from pdmd.structure import Frame, read_frames, structure_dim
 
-    atoms = read_frames(args.structure, index=str(args.index))[0]
+    atoms = read_frames(args.structure, index=str(args.index), options=read_options(args))[0]
     frame = Frame.from_ase(atoms)
-    dim = args.dim or _guess_dim(frame)
-    if dim == 2:
-        frame = Frame(frame.positions, frame.cell, frame.numbers, (frame.pbc[0], frame.pbc[1], False))
-    spec = HistogramSpec(args.range[0], args.range[1], args.bins)
+    dim = args.dim or structure_dim(frame, str(args.structure))
+    window = args.window or DEFAULT_RANGE_A2[dim]  # the same defaults as training (by dimension)
+    spec = HistogramSpec(window[0], window[1], args.bins)
     t0 = time.perf_counter()
-    diagram = alpha_diagram(frame, dim, args.degree, backend=args.backend, label=str(args.structure))
+    diagram = alpha_diagram(
+        frame, dim, args.degree, backend=args.backend, label=str(args.structure), sheet=args.sheet
+    )
     ms = 1000 * (time.perf_counter() - t0)
     image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
     print(
-        f"{args.structure}: {frame.n_atoms} atoms, {dim}D periodic, H{args.degree}: {diagram.n_pairs} finite pairs, "
+        f"{args.structure}: {frame.n_atoms} atoms, {'2D sheet' if dim == 2 else '3D periodic cell'}, "
+        f"H{args.degree}: {diagram.n_pairs} finite pairs, "
         f"{len(diagram.essential_births_A2)} essential; {image.n_outside} pairs outside [{spec.lo_A2:g}, "
         f"{spec.hi_A2:g}]² Å² ({100 * image.fraction_outside:.1f}%); {ms:.0f} ms"
     )
     if diagram.n_pairs == 0:
-        print("warning: empty diagram (no finite pairs): the histogram is all zeros", file=sys.stderr)
+        print(
+            f"warning: empty diagram (no finite H{args.degree} pairs: no rings close in the alpha filtration, e.g. "
+            "too few or too sparse atoms): the histogram is all zeros",
+            file=sys.stderr,
+        )
     if args.png:
         pd_image_plot(
             Path(args.png), image.image, spec.lo_A2, spec.hi_A2, f"{Path(args.structure).name}: H{args.degree}"
@@ -137,9 +139,11 @@ def cmd_pd(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from pdmd.settings import data_dir, open_launchpad
+    from pdmd.settings import data_dir
     from pdmd.store.datastore import DataStore
+    from pdmd.store.launchpad import open_launchpad
 
+    require_launchpad_config()
     lp = open_launchpad(read_only_if_busy=False)
     counts = DataStore(data_dir(), db=lp.db).reindex()
     print("re-indexed from files: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -161,19 +165,23 @@ def add_parsers(sub) -> None:
     s.add_argument("structure")
     s.add_argument("--index", default=0, help="which frame of a multi-frame file (ASE index)")
     s.add_argument(
-        "--dim", type=int, choices=[2, 3], help="2 = periodic sheet in xy, 3 = periodic cell (default: guess)"
+        "--dim",
+        type=int,
+        choices=[2, 3],
+        help="2 = periodic sheet (vacuum along any lattice direction), 3 = periodic cell (default: from the vacuum)",
     )
     s.add_argument("--degree", type=int, default=1, help="homology degree (default 1: rings)")
     s.add_argument(
         "--range",
+        dest="window",
         type=float,
         nargs=2,
-        default=[0.0, 4.0],
         metavar=("LO", "HI"),
-        help="histogram window in Å² (squared alpha radii), default 0 4",
+        help="histogram window in Å² (squared alpha radii); default as in training: 0 4 for sheets, 0 8 for 3D cells",
     )
     s.add_argument("--bins", type=int, default=128)
     s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
+    add_read_args(s, sheet=True)
     s.add_argument("--png", help="draw the histogram to this PNG")
     s.add_argument("--npz", help="save pairs (Å²) and image to this .npz")
     s.set_defaults(func=cmd_pd)

@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 from pdmd.cli.common import model_dir, open_store
+from pdmd.cli.inputs import add_read_args
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    from pdmd.ml.quality import quality_flag
     from pdmd.store.datastore import MODELS
 
     lp, _ = open_store()
@@ -21,14 +23,19 @@ def cmd_results(args: argparse.Namespace) -> int:
     for m in models:
         met = m.get("metrics", {})
         line = (
-            f"{m['name']}: train RMSE {met.get('train_rmse_meV_per_atom', float('nan')):.2f}, "
+            f"{m['name']} [{m.get('model_kind', 'pd-cnn')}]: "
+            f"train RMSE {met.get('train_rmse_meV_per_atom', float('nan')):.2f}, "
             f"test RMSE {met.get('test_rmse_meV_per_atom', float('nan')):.2f} meV/atom "
             f"(test energy std {met.get('test_energy_std_meV_per_atom', float('nan')):.1f}; "
             f"{m.get('split', {}).get('kind')} split, n_train {met.get('n_train')}, n_test {met.get('n_test')})"
         )
+        if met.get("mean_predictor_test_rmse_meV_per_atom") is not None:
+            line += f"; mean predictor {met['mean_predictor_test_rmse_meV_per_atom']:.2f}"
         for label, v in (m.get("validation") or {}).items():
             line += f"; {label} RMSE {v['rmse_meV_per_atom']:.2f} meV/atom (n {v['n_structures']})"
         print(line)
+        if quality_flag(m):
+            print(f"  WARNING: {quality_flag(m)}")
         print(f"  folder: {m.get('path')}")
         for name, path in {
             **m.get("plots", {}),
@@ -44,56 +51,80 @@ def cmd_show(args: argparse.Namespace) -> int:
     card = read_json(model_dir(args.model) / "model.json")
     brief = {k: v for k, v in card.items() if k not in ("history", "split")}
     brief["split"] = {k: (len(v) if k.endswith("_ids") else v) for k, v in card["split"].items()}
-    brief["history"] = f"{len(card.get('history', []))} epochs (see learning_curve plot)"
+    if card.get("history"):  # kernel kinds have no epochs
+        brief["history"] = f"{len(card['history'])} epochs (see learning_curve plot)"
     print(json.dumps(brief, indent=1))
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pdmd.ml.potential import load_potential
-    from pdmd.structure import Frame, read_frames
+    """Predict every readable structure; one line per failure (file: reason); exit 2 if any failed."""
+    import sys
+
+    from pdmd.api import load_potential, predict_files
+    from pdmd.cli.inputs import read_options
 
     potential = load_potential(model_dir(args.model))
-    rows = []
-    for path in args.structures:
-        for i, atoms in enumerate(read_frames(path)):
-            frame = Frame.from_ase(atoms)
-            label = f"{Path(path).name}@{i}"
-            energy, seconds = potential.predict_frames([frame], [label])
-            ref = atoms.info.get("energy_eV_per_atom")
-            rows.append((label, frame.n_atoms, float(energy[0]), ref, seconds))
+    rows = predict_files(potential, args.structures, read_options(args))
+    done = [r for r in rows if r.error is None]
+
+    def num(value: float | None, fmt: str) -> str:
+        return "" if value is None else format(value, fmt)
+
+    spread = any(r.spread_eV_per_atom is not None for r in done)  # an ensemble: mean and spread per structure
     if args.csv:
-        print("structure,n_atoms,predicted_eV_per_atom,reference_eV_per_atom,seconds")
-        for r in rows:
-            print(f"{r[0]},{r[1]},{r[2]:.6f},{'' if r[3] is None else f'{r[3]:.6f}'},{r[4]:.4f}")
+        print("structure,n_atoms,predicted_eV_per_atom,reference_eV_per_atom,seconds"
+              + (",spread_meV_per_atom" if spread else ""))  # fmt: skip
+        for r in done:
+            print(f"{r.label},{r.n_atoms},{r.predicted_eV_per_atom:.6f},{num(r.reference_eV_per_atom, '.6f')},"
+                  f"{r.seconds:.4f}" + (f",{1000 * r.spread_eV_per_atom:.3f}" if spread else ""))  # fmt: skip
     else:
-        print(f"{'structure':40} {'atoms':>6} {'E_pred/eV/atom':>15} {'E_ref':>10} {'ms':>6}")
-        for r in rows:
-            ref = "" if r[3] is None else f"{r[3]:.4f}"
-            print(f"{r[0]:40.40} {r[1]:6d} {r[2]:15.4f} {ref:>10} {1000 * r[4]:6.0f}")
-    return 0
+        print(f"{'structure':40} {'atoms':>6} {'E_pred/eV/atom':>15} {'E_ref':>10} {'ms':>6}"
+              + (f" {'spread/meV/atom':>16}" if spread else ""))  # fmt: skip
+        for r in done:
+            print(f"{r.label:40.40} {r.n_atoms:6d} {r.predicted_eV_per_atom:15.4f} "
+                  f"{num(r.reference_eV_per_atom, '.4f'):>10} {1000 * r.seconds:6.0f}"
+                  + (f" {1000 * r.spread_eV_per_atom:16.2f}" if spread else ""))  # fmt: skip
+    for r in done:
+        for w in r.warnings:
+            print(f"pdmd: warning: {r.label}: {w}: outside the training data, the prediction is an extrapolation",
+                  file=sys.stderr)  # fmt: skip
+    failed = [r for r in rows if r.error is not None]
+    for r in failed:
+        print(f"pdmd: error: {r.error}", file=sys.stderr)
+    if failed:
+        print(f"pdmd: {len(failed)} of {len(rows)} structures failed; {len(done)} predicted", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pdmd.ml.dataset_files import labelled_images_from_file
+    if args.model != "pd-cnn":
+        return _train_kind(args)
+    from pdmd.cli.inputs import label_keys, read_options
+    from pdmd.ml.dataset_files import check_split_size, labelled_images, read_labelled
     from pdmd.ml.fit import fit_potential
     from pdmd.ml.model import CNNConfig
     from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
     from pdmd.ml.train import TrainConfig
     from pdmd.settings import data_dir
 
-    data, energy_note = labelled_images_from_file(
-        Path(args.data), args.system, tuple(args.range), args.bins, backend=args.backend
+    labelled = read_labelled(Path(args.data), read_options(args), label_keys(args))  # refuses bad labels first
+    check_split_size(labelled.groups, args.test_fraction, args.split, args.seed, args.data)
+    data, energy_note = labelled_images(
+        labelled, Path(args.data).name, args.system, tuple(args.range), args.bins, args.backend, args.sheet
     )
     print(energy_note)
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
+    chosen = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+        "weight_decay": args.weight_decay, "warmup_epochs": args.warmup_epochs,
+        "early_stopping_patience": args.patience, "precision": args.precision, "representation": args.representation,
+        "threads": args.threads, "device": args.device, "max_minutes": args.max_minutes,
+    }  # fmt: skip
     train = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
         seed=args.seed,
         standardization=args.standardization or DEFAULT_STANDARDIZATION[data.descriptor["dim"]],
-        max_minutes=args.max_minutes,
+        **{k: v for k, v in chosen.items() if v is not None},
     )
     card = fit_potential(
         data,
@@ -104,11 +135,42 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.split,
         args.test_fraction,
         provenance={"data": str(Path(args.data).resolve())},
+        ensemble=args.ensemble,
+        resume=bool(args.resume),
     )
     m = card["metrics"]
     print(
         f"{args.name}: train RMSE {m['train_rmse_meV_per_atom']:.2f}, test RMSE {m['test_rmse_meV_per_atom']:.2f} "
-        f"meV/atom (test energy std {m['test_energy_std_meV_per_atom']:.1f}); model in {out}"
+        f"meV/atom (mean predictor {m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std "
+        f"{m['test_energy_std_meV_per_atom']:.1f}); {card['runtime']['stop_reason'] or ''}; model in {out}"
+    )
+    if "ensemble" in card:
+        e = card["ensemble"]
+        print(
+            f"ensemble of {e['size']}: mean test spread {e['test_spread_mean_meV_per_atom']:.2f} meV/atom, "
+            f"Spearman(spread, |error|) on the test set {e['spread_error_spearman_test']:.2f}"
+        )
+    return 0
+
+
+def _train_kind(args: argparse.Namespace) -> int:
+    """`pdmd train --model pd-kernel|pd-hybrid|...`: `pdmd.ml.kinds.train_from_file`."""
+    from pdmd.cli.inputs import label_keys, read_options
+    from pdmd.ml.kinds import train_from_file
+    from pdmd.settings import data_dir
+
+    out = Path(args.out) if args.out else data_dir() / "models" / args.name
+    options = json.loads(args.model_options) if args.model_options else {}
+    card = train_from_file(Path(args.data), args.system, args.model, out, args.name, tuple(args.range), args.bins,
+                           args.backend, args.split, args.test_fraction, args.seed, options,
+                           read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
+    m = card["metrics"]
+    chosen = (card.get("kernel_model") or {}).get("candidate")
+    print(
+        f"{args.name} ({args.model}{f', {chosen}' if chosen else ''}): train RMSE {m['train_rmse_meV_per_atom']:.2f}, "
+        f"test RMSE {m['test_rmse_meV_per_atom']:.2f} meV/atom (mean predictor "
+        f"{m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std {m['test_energy_std_meV_per_atom']:.1f}); "
+        f"model in {out}"
     )
     return 0
 
@@ -124,8 +186,16 @@ def add_parsers(sub) -> None:
     s.add_argument("model", help="model name or folder")
     s.add_argument("structures", nargs="+")
     s.add_argument("--csv", action="store_true")
+    add_read_args(s)
     s.set_defaults(func=cmd_predict)
-    s = sub.add_parser("train", help="train the PD-CNN on labelled structures (extxyz etc.)")
+    s = sub.add_parser("train", help="train a PD model (default the paper's CNN) on labelled structures (extxyz etc.)")
+    s.add_argument(
+        "--model",
+        default="pd-cnn",
+        choices=["pd-cnn", "pd-kernel", "pd-hybrid", "pd-local"],
+        help="model kind: the paper's CNN (default), kernel ridge on the diagram, or PD + ACSF/SOAP",
+    )
+    s.add_argument("--model-options", help="JSON options of pd-kernel / pd-hybrid, e.g. '{\"folds\": 5}'")
     s.add_argument(
         "--data", required=True, help="file ASE reads with energies (info energy_eV_per_atom, or total energy)"
     )
@@ -144,10 +214,24 @@ def add_parsers(sub) -> None:
     s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
     s.add_argument("--split", default="run", choices=["run", "snapshot"])
     s.add_argument("--test-fraction", type=float, default=0.2)
-    s.add_argument("--epochs", type=int, default=100)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--epochs", type=int, help="epoch cap (a safety net: early stopping ends training; default 150)")
+    s.add_argument("--batch-size", type=int, help="default 32")
+    s.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-3)")
+    s.add_argument("--weight-decay", type=float, help="AdamW weight decay")
+    s.add_argument("--warmup-epochs", type=int, help="linear learning-rate warm-up (epochs)")
+    s.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--standardization", choices=["minmax", "zscore"])
-    s.add_argument("--max-minutes", type=float)
+    s.add_argument(
+        "--representation",
+        choices=["histogram", "sqrt", "log", "smooth"],
+        help="CNN input: the paper's PD histogram (default), its sqrt, log, or Gaussian-smoothed",
+    )
+    s.add_argument("--precision", choices=["bf16", "fp32"], help="training arithmetic (prediction is always fp32)")
+    s.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
+    s.add_argument("--device", help="auto (CUDA when present), cpu or cuda[:N]")
+    s.add_argument("--max-minutes", type=float, help="wall-time cap of this session (a safety net)")
+    s.add_argument("--ensemble", type=int, default=1, metavar="K", help="train K seeds; predict prints mean and spread")
+    s.add_argument("--resume", action="store_true", help="continue the checkpoint in the model folder")
+    add_read_args(s, labels=True, sheet=True)
     s.set_defaults(func=cmd_train)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Workflow commands: init, demo, campaign."""
+"""Workflow commands: init, demo, campaign, check."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ import sys
 import time
 from pathlib import Path
 
-from pdmd.cli.common import REPO_ROOT, fireworks_cli
+from pdmd.cli.common import fireworks_cli
 from pdmd.cli.data import cmd_status
 from pdmd.cli.model import cmd_results
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from pdmd.setup_env import install_embedded_hook
+    """`pdmd init [DIR]`: FireWorks config + workflows into a working folder, and the embedded-store guard."""
+    from pdmd.setup_env import hook_path, init_workdir
 
-    path = install_embedded_hook()
-    (REPO_ROOT / ".pdmd").mkdir(exist_ok=True)
-    print(f"embedded-store guard installed: {path}")
+    folder = Path(getattr(args, "folder", None) or ".")
+    written, kept = init_workdir(folder)
+    for path in written:
+        print(f"wrote {path}")
+    if kept:
+        print(f"kept {len(kept)} existing files in {folder.resolve()}")
+    print(f"embedded-store guard installed: {hook_path()}")
+    print(f"run lpad / rlaunch / pdmd from {folder.resolve()} (e.g. lpad reset; lpad add workflows/agr_tiny.yaml)")
     return 0
 
 
@@ -27,8 +33,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Lpad reset -> lpad add workflows/<file> -> rlaunch rapidfire -> print results."""
     from pdmd.workflow.builders import workflow_file
 
-    cmd_init(args)
     wf_file = workflow_file(args.plan)
+    cmd_init(args)
     lpad, rlaunch = fireworks_cli("lpad"), fireworks_cli("rlaunch")
     t0 = time.perf_counter()
     steps = [
@@ -38,7 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     for step in steps:
         print("+", " ".join(Path(step[0]).name if i == 0 else s for i, s in enumerate(step)), flush=True)
-        rc = subprocess.call(step, cwd=REPO_ROOT)
+        rc = subprocess.call(step, cwd=Path.cwd())  # the folder `pdmd init` just set up
         if rc:
             print(f"pdmd demo: `{' '.join(step[:2])}` failed with exit code {rc}", file=sys.stderr)
             return rc
@@ -63,9 +69,29 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check workflow files before `lpad add`: one line per problem, naming the field; exit 1 if any."""
+    from pdmd.errors import InputError
+    from pdmd.workflow.check import check_workflow_file
+
+    bad = 0
+    for path in args.workflow:
+        try:
+            summary = check_workflow_file(path)
+        except InputError as err:
+            print(err, file=sys.stderr)
+            bad += 1
+            continue
+        print(f"{path}: OK ({summary['fireworks']} fireworks, {summary['tasks']} firetasks)")
+    return 1 if bad else 0
+
+
 def add_parsers(sub) -> None:
     """Register the workflow commands."""
-    s = sub.add_parser("init", help="install the embedded-store guard into this Python environment")
+    s = sub.add_parser(
+        "init", help="set up a working folder (FireWorks config, workflows, embedded store) and the store guard"
+    )
+    s.add_argument("folder", nargs="?", default=".", help="working folder (default: the current folder)")
     s.set_defaults(func=cmd_init)
     s = sub.add_parser("demo", help="lpad reset + lpad add workflows/agr_demo.yaml + rlaunch rapidfire, then results")
     s.add_argument(
@@ -81,3 +107,6 @@ def add_parsers(sub) -> None:
     s.add_argument("--data-dir")
     s.add_argument("--no-validation", action="store_true")
     s.set_defaults(func=cmd_campaign)
+    s = sub.add_parser("check", help="check workflow YAML files (structure, every firework's parameters)")
+    s.add_argument("workflow", nargs="+", help="workflow YAML/JSON files, e.g. workflows/agr_demo.yaml")
+    s.set_defaults(func=cmd_check)

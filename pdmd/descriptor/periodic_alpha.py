@@ -12,9 +12,11 @@ Persistence is computed by gudhi over Z/2, as HomCloud does.
 
 Works for any lattice (orthorhombic, triclinic, any aspect ratio) in 2D and 3D. It needs the
 periodic complex to be simplicial on the atoms (no two simplices with the same atoms but different
-lattice shifts), which holds unless the cell is only a few atoms wide; otherwise, and for
-degenerate (co-spherical, e.g. crystalline) input, it raises `BackendUnsuitable` so a caller can
-fall back to HomCloud.
+lattice shifts), which holds unless the cell is only a few atoms wide; otherwise it raises
+`BackendUnsuitable` so a caller can fall back to HomCloud. Degenerate (co-circular / co-spherical,
+e.g. perfect crystal) input, whose copies qhull may triangulate differently, is detected by the
+Euler characteristic of the folded complex and triangulated once more from slightly displaced
+atoms, with alpha values from the exact positions (`periodic_alpha_persistence`).
 """
 
 from __future__ import annotations
@@ -107,24 +109,36 @@ class _Folded:
 
 
 def _periodic_delaunay_tops(
-    frac: np.ndarray, cell: np.ndarray, initial_margin_A: float
+    frac: np.ndarray, cell: np.ndarray, initial_margin_A: float, frac_tri: np.ndarray | None = None
 ) -> tuple[_Folded, np.ndarray, np.ndarray]:
-    """Top-dimensional periodic Delaunay simplices, their circumcentres and r² (Å²)."""
+    """Top-dimensional periodic Delaunay simplices, their circumcentres and r² (Å²).
+
+    frac_tri: slightly displaced coordinates to triangulate (degenerate input); geometry uses `frac`.
+    """
     n, d = frac.shape
+    frac_tri = frac if frac_tri is None else frac_tri
     cart = frac @ cell
     spacing = _plane_spacings(cell)
     margin = initial_margin_A
+    unsuitable: BackendUnsuitable | None = None
     for _ in range(8):
         margin_frac = margin / spacing
-        images, atom, shift = _padded_images(frac, margin_frac)
+        images, atom, shift = _padded_images(frac_tri, margin_frac)
         try:
             tri = Delaunay(images @ cell)
+            images = frac[atom] + shift  # the exact positions of the triangulated images
         except Exception as err:  # qhull errors on degenerate input
-            raise BackendUnsuitable(f"qhull could not triangulate: {err}") from err
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise BackendUnsuitable(f"qhull could not triangulate the padded cell: {first}") from err
         simplices = tri.simplices
         central = np.all(shift[simplices] == 0, axis=2).any(axis=1)
         simplices = simplices[central]
-        tops, _ = _Folded.canonical(atom[simplices], shift[simplices])
+        try:
+            tops, _ = _Folded.canonical(atom[simplices], shift[simplices])
+        except BackendUnsuitable as err:  # simplices near the padding's hull are not yet the periodic ones
+            unsuitable = err
+            margin *= 1.3
+            continue
         centres, r2 = _circumspheres(tops.coordinates(cart, cell))
         reach = np.sqrt(r2)[:, None] / spacing
         cfrac = centres @ np.linalg.inv(cell)
@@ -139,13 +153,19 @@ def _periodic_delaunay_tops(
                 raise DescriptorError("some atoms are in no Delaunay simplex: overlapping (coincident) atoms")
             return tops, centres, r2
         margin *= 1.3
+    if unsuitable is not None:
+        raise unsuitable
     raise BackendUnsuitable(f"periodic Delaunay did not converge (margin {margin:.1f} Å): too few atoms for the cell")
 
 
-def periodic_alpha_complex(positions: np.ndarray, cell: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def periodic_alpha_complex(
+    positions: np.ndarray, cell: np.ndarray, jitter_A: float = 0.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Simplices of the periodic alpha complex by dimension: [(atom ids (M, k+1), alpha Å²), k = 0..d].
 
-    `positions` (N, d) Cartesian Å, `cell` (d, d) lattice vectors as rows (Å).
+    `positions` (N, d) Cartesian Å, `cell` (d, d) lattice vectors as rows (Å). jitter_A > 0: triangulate
+    atoms displaced by this much (seeded; one Delaunay triangulation of degenerate input), alpha values
+    still from the exact positions.
     """
     positions = np.asarray(positions, float)
     cell = np.asarray(cell, float)
@@ -159,7 +179,10 @@ def periodic_alpha_complex(positions: np.ndarray, cell: np.ndarray) -> list[tupl
     cart = frac @ cell
     volume = abs(np.linalg.det(cell))
     spacing = (volume / n) ** (1.0 / d)
-    tops, _, r2_top = _periodic_delaunay_tops(frac, cell, INITIAL_MARGIN * spacing)
+    frac_tri = None
+    if jitter_A > 0:
+        frac_tri = frac + np.random.default_rng(0).normal(0.0, jitter_A, frac.shape) @ np.linalg.inv(cell)
+    tops, _, r2_top = _periodic_delaunay_tops(frac, cell, INITIAL_MARGIN * spacing, frac_tri)
 
     levels: list[tuple[np.ndarray, np.ndarray]] = [(tops.atoms, r2_top)]
     upper, upper_alpha = tops, r2_top
@@ -190,19 +213,37 @@ def periodic_alpha_complex(positions: np.ndarray, cell: np.ndarray) -> list[tupl
     return levels[::-1]
 
 
+DEGENERATE_JITTER_A = 1e-6
+"""Deterministic displacement (Å) that puts co-circular / co-spherical input (perfect crystals) in general position."""
+
+
+def _euler_characteristic(levels: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    return sum((-1) ** k * len(atoms) for k, (atoms, _) in enumerate(levels))
+
+
 def periodic_alpha_persistence(
     positions: np.ndarray, cell: np.ndarray, degree: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Degree-`degree` diagram of the periodic alpha filtration over Z/2: births, deaths, essential births (Å²).
 
-    Pairs of zero persistence are dropped (as HomCloud does).
+    Pairs of zero persistence are dropped (as HomCloud does). Degenerate input (co-circular or co-spherical
+    atoms, as in perfect crystals) has no unique Delaunay triangulation, and qhull may split the copies of one
+    polygon differently: the folded complex is then not a triangulation of the torus (Euler characteristic
+    != 0). Such input is triangulated once more with the atoms displaced by `DEGENERATE_JITTER_A` (seeded),
+    which picks one valid triangulation; alpha values still come from the exact positions.
     """
     import gudhi
 
+    levels = periodic_alpha_complex(positions, cell)
+    if _euler_characteristic(levels) != 0:
+        levels = periodic_alpha_complex(positions, cell, jitter_A=DEGENERATE_JITTER_A)
+        if _euler_characteristic(levels) != 0:
+            raise BackendUnsuitable("the periodic Delaunay complex is not a torus triangulation (degenerate input)")
     st = gudhi.SimplexTree()
-    for atoms, alpha in periodic_alpha_complex(positions, cell):
+    for atoms, alpha in levels:
         st.insert_batch(np.ascontiguousarray(atoms.T, dtype=np.int32), np.asarray(alpha, float))
     st.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
     intervals = np.asarray(st.persistence_intervals_in_dimension(degree), float).reshape(-1, 2)
     finite = np.isfinite(intervals[:, 1])
-    return intervals[finite, 0], intervals[finite, 1], intervals[~finite, 0]
+    keep = finite & (intervals[:, 1] - intervals[:, 0] > RELATIVE_TOL * np.maximum(1.0, np.abs(intervals[:, 1])))
+    return intervals[keep, 0], intervals[keep, 1], intervals[~finite, 0]

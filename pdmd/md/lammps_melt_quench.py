@@ -8,11 +8,9 @@ results reach storage while the quench is still running.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,48 +19,17 @@ from pdmd._lammps import load_lammps, potential_path
 from pdmd.errors import InputError, MeltQuenchError
 from pdmd.md.lammps_dump import read_custom_dump
 from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.md.results import BOLTZMANN_eV_per_K, MeltQuenchResult, Snapshot
 from pdmd.progress import ProgressLog
+from pdmd.runtime import default_threads
 from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "lammps_inputs"
 TEMPLATES = {"agr": "agr_melt_quench.in", "ac": "ac_melt_quench.in"}
-BOLTZMANN_eV_per_K = 8.617333262e-5
 SNAPSHOTS_PER_QUENCH = 200
 """The quench is dumped at least this many times; the snapshots nearest the requested set-points are kept."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A structure from the run with its potential energy and where in the protocol it was taken."""
-
-    frame: Frame
-    kind: str  # "intermediate" or "final"
-    step: int
-    time_ps: float
-    setpoint_K: float
-    temperature_K: float
-    energy_eV_per_atom: float
-
-
-@dataclass
-class MeltQuenchResult:
-    """Summary of a finished run (the snapshots themselves went to `on_snapshot`)."""
-
-    run_id: str
-    n_snapshots: int
-    wall_s: float
-    steps: int
-    steps_per_s: float
-    final_energy_eV_per_atom: float
-    workdir: str
-    notes: list[str] = field(default_factory=list)
-
-
-def default_threads() -> int:
-    """Cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _lammps_args(protocol: MeltQuenchProtocol, workdir: Path, snap_every: int, omp_threads: int) -> list[str]:
@@ -116,6 +83,9 @@ def _to_snapshot(path: Path, protocol: MeltQuenchProtocol, kind: str, setpoint_K
     if not np.isfinite(pos).all() or not np.isfinite(energy):
         raise MeltQuenchError(f"{path}: non-finite positions or energy: the run blew up")
     frame = Frame(positions=pos, cell=cell, numbers=np.full(n, 6), pbc=(True, True, dim == 3))
+    forces = np.column_stack([cols["fx"], cols["fy"], cols["fz"]])[order] if "fx" in cols else None
+    if forces is not None and dim == 2:
+        forces[:, 2] = 0.0
     return Snapshot(
         frame=frame,
         kind=kind,
@@ -124,6 +94,7 @@ def _to_snapshot(path: Path, protocol: MeltQuenchProtocol, kind: str, setpoint_K
         setpoint_K=setpoint_K,
         temperature_K=temperature,
         energy_eV_per_atom=energy,
+        forces_eV_per_A=forces,
     )
 
 

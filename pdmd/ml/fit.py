@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,15 @@ import torch
 
 from pdmd import __version__
 from pdmd.errors import InputError
+from pdmd.ml.ensemble import checkpoint_dir, ensemble_summary, member_config
 from pdmd.ml.model import CNNConfig
 from pdmd.ml.plots import learning_curve, parity_plot, rmse_meV
 from pdmd.ml.potential import Potential, load_potential, save_potential
+from pdmd.ml.quality import assess_quality, warn_if_not_learned
 from pdmd.ml.split import train_test_split
 from pdmd.ml.standardize import ImageScaler, TargetScaler
-from pdmd.ml.train import TrainConfig, train_network
-from pdmd.progress import ProgressLog
+from pdmd.ml.support import training_range
+from pdmd.ml.train import TrainConfig, effective_batch_size, model_device, train_network, validation_split
 from pdmd.store.datastore import MODELS, DataStore
 from pdmd.store.files import to_jsonable, write_json_atomic
 
@@ -43,25 +46,10 @@ class LabelledImages:
 
 def load_store_dataset(store: DataStore, run_ids: list[str], desc_id: str, descriptor: dict) -> LabelledImages:
     """Images and energies of every stored structure of `run_ids` that has descriptor `desc_id`."""
-    images, energies, groups, ids = [], [], [], []
-    missing = 0
-    progress = ProgressLog(len(run_ids), "loading dataset", log)
-    for run_id in run_ids:
-        for doc in store.run_structures(run_id):
-            ddoc = store.find_descriptor(doc["_id"], desc_id)
-            if ddoc is None:
-                missing += 1
-                continue
-            images.append(store.load_descriptor_arrays(ddoc)["image"])
-            energies.append(doc["energy_eV_per_atom"])
-            groups.append(run_id)
-            ids.append(doc["_id"])
-        progress.step()
-    if missing:
-        log.warning("%d structures have no %s descriptor and are left out", missing, desc_id)
-    if not images:
-        raise InputError(f"no structures with descriptor {desc_id} found for {len(run_ids)} runs in {store.root}")
-    return LabelledImages(np.stack(images).astype(np.float32), np.asarray(energies, float), groups, ids, descriptor)
+    from pdmd.ml.kinds import load_store_data
+
+    d = load_store_data(store, run_ids, desc_id, descriptor, {"images"})
+    return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, descriptor)
 
 
 def fit_potential(
@@ -74,18 +62,24 @@ def fit_potential(
     test_fraction: float = 0.2,
     provenance: dict | None = None,
     split_indices: tuple[np.ndarray, np.ndarray] | None = None,
+    ensemble: int = 1,
+    resume: bool | None = None,
 ) -> dict:
     """Split, standardize on the training part, train, evaluate, save weights + card + PNGs.
 
     `split_indices` (train, test) overrides the split (e.g. the interpolation test); `split` then names it.
+    `ensemble` K > 1 trains K networks (seeds seed … seed+K−1) on the same split; predictions are their
+    mean, the card gets their spread. `resume`: see `train_network` (None continues a matching checkpoint).
     """
+    if ensemble < 1:
+        raise InputError(f"ensemble size must be at least 1, got {ensemble}")
     if data.images.shape[1] != cnn.image_size:
         cnn = CNNConfig(image_size=data.images.shape[1], channels=cnn.channels, fc_hidden=cnn.fc_hidden)
     if split_indices is not None:
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:
         train_idx, test_idx = train_test_split(data.groups, test_fraction, train.seed, split)
-    image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization)
+    image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization, train.representation)
     target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
     x = image_scaler.transform(data.images)
     y = target_scaler.transform(data.energies_eV)
@@ -99,23 +93,46 @@ def fit_potential(
         split,
     )
     t0 = time.perf_counter()
-    model, state = train_network(x[train_idx], y[train_idx], cnn, train, out_dir / "checkpoint")
-    train_s = time.perf_counter() - t0
-    potential = Potential(model, {}, image_scaler, target_scaler)
+    networks, states = [], []
+    for k in range(ensemble):
+        label = name if ensemble == 1 else f"{name} member {k + 1}/{ensemble}"
+        net, st = train_network(
+            x[train_idx], y[train_idx], cnn, member_config(train, k), checkpoint_dir(out_dir, k), resume, label
+        )
+        networks.append(net)
+        states.append(st)
+    state = states[0]
+    session_s = time.perf_counter() - t0
+    potential = Potential(networks[0], {}, image_scaler, target_scaler, networks[1:])
     t1 = time.perf_counter()
-    pred = potential.predict_images(data.images)
+    member_pred = potential.predict_images_members(data.images)
+    pred = member_pred.mean(axis=0)
     predict_ms = 1000 * (time.perf_counter() - t1) / len(pred)
     ref = data.energies_eV
+    quality = assess_quality(pred[test_idx], ref[test_idx], target_scaler.mean_eV)
+    val_idx = validation_split(len(train_idx), train)[0]
+    runtime = {
+        "device": str(model_device(networks[0])),
+        "precision": train.precision,
+        "threads": torch.get_num_threads(),
+        "batch_size_used": effective_batch_size(len(train_idx) - len(val_idx), train),
+        "train_wall_seconds": float(sum(s.seconds for s in states)),  # every session and member together
+        "this_session_seconds": session_s,
+        "stop_reason": [s.stop_reason for s in states] if ensemble > 1 else state.stop_reason,
+        "cpu": platform.processor() or platform.machine(),
+    }
     metrics = {
         "train_rmse_meV_per_atom": rmse_meV(pred[train_idx], ref[train_idx]),
         "test_rmse_meV_per_atom": rmse_meV(pred[test_idx], ref[test_idx]),
+        "mean_predictor_test_rmse_meV_per_atom": quality["mean_predictor_test_rmse_meV_per_atom"],
         "test_energy_std_meV_per_atom": float(ref[test_idx].std() * 1000),
         "train_energy_std_meV_per_atom": float(ref[train_idx].std() * 1000),
+        "test_prediction_std_meV_per_atom": quality["test_prediction_std_meV_per_atom"],
         "n_train": int(len(train_idx)),
         "n_test": int(len(test_idx)),
         "epochs_run": state.epoch,
         "best_epoch": state.best_epoch + 1,
-        "train_seconds": train_s,
+        "train_seconds": runtime["train_wall_seconds"],
         "seconds_per_epoch": float(np.mean([h["seconds"] for h in state.history])) if state.history else None,
         "cnn_ms_per_structure": predict_ms,
     }
@@ -149,10 +166,26 @@ def fit_potential(
                 "seed": train.seed,
                 "train_ids": [data.ids[i] for i in train_idx],
                 "test_ids": [data.ids[i] for i in test_idx],
+                "validation_ids": [data.ids[train_idx[i]] for i in val_idx],  # carved from train (member 0)
                 "test_runs": sorted({data.groups[i] for i in test_idx}),
             },
             "history": state.history,
             "metrics": metrics,
+            "runtime": runtime,
+            **(
+                {
+                    "ensemble": {
+                        **ensemble_summary(member_pred, ref, test_idx),
+                        "seeds": [member_config(train, k).seed for k in range(ensemble)],
+                        "epochs_run": [s.epoch for s in states],
+                        "best_epoch": [s.best_epoch + 1 for s in states],
+                    }
+                }
+                if ensemble > 1
+                else {}
+            ),
+            "training_range": training_range(data.images[train_idx], ref[train_idx], data.descriptor),
+            "quality": quality,
             "plots": plots,
             "units": {"energy": "eV/atom", "rmse": "meV/atom", "persistence": "Å²"},
             "provenance": provenance or {},
@@ -163,16 +196,24 @@ def fit_potential(
     )
     write_json_atomic(
         out_dir / "predictions.json",
-        {"ids": data.ids, "reference_eV": ref, "predicted_eV": pred, "is_test": np.isin(np.arange(len(ref)), test_idx)},
+        {
+            "ids": data.ids,
+            "reference_eV": ref,
+            "predicted_eV": pred,
+            "spread_eV": member_pred.std(axis=0),
+            "is_test": np.isin(np.arange(len(ref)), test_idx),
+        },
     )
-    save_potential(out_dir, model, card)
+    save_potential(out_dir, networks[0], card, networks[1:])
     log.info(
-        "%s: train RMSE %.2f, test RMSE %.2f meV/atom (test std %.1f)",
+        "%s: train RMSE %.2f, test RMSE %.2f meV/atom (mean predictor %.2f, test std %.1f)",
         name,
         metrics["train_rmse_meV_per_atom"],
         metrics["test_rmse_meV_per_atom"],
+        metrics["mean_predictor_test_rmse_meV_per_atom"],
         metrics["test_energy_std_meV_per_atom"],
     )
+    warn_if_not_learned(name, quality, log)
     return card
 
 
@@ -185,6 +226,7 @@ def validate_potential(model_dir: Path, data: LabelledImages, label: str = "larg
         "rmse_meV_per_atom": rmse_meV(pred, ref),
         "energy_std_meV_per_atom": float(ref.std() * 1000),
         "bias_meV_per_atom": float((pred - ref).mean() * 1000),
+        "mean_predictor_rmse_meV_per_atom": rmse_meV(np.full(len(ref), potential.target_scaler.mean_eV), ref),
         "n_structures": int(len(ref)),
         "parity_plot": str(
             parity_plot(model_dir / "validation_parity.png", {label: (ref, pred)}, f"{potential.card['name']}: {label}")

@@ -15,8 +15,16 @@ def rmse_meV(pred_eV: np.ndarray, ref_eV: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred_eV) - np.asarray(ref_eV)) ** 2)) * 1000.0)
 
 
-def parity_plot(path: Path, sets: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Path:
-    """sets: label -> (reference eV/atom, predicted eV/atom); RMSE (meV/atom) in the legend."""
+def parity_plot(
+    path: Path,
+    sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    quantity: str = "energy (eV/atom)",
+    rmse_unit: tuple[str, float] = ("meV/atom", 1000.0),
+) -> Path:
+    """sets: label -> (reference, predicted) in the unit of `quantity` (default eV/atom); RMSE in `rmse_unit`
+    (name, factor from the quantity's unit; default meV/atom) in the legend.
+    """
     fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
     lo = min(float(np.min(r)) for r, _ in sets.values())
     hi = max(float(np.max(r)) for r, _ in sets.values())
@@ -29,10 +37,10 @@ def parity_plot(path: Path, sets: dict[str, tuple[np.ndarray, np.ndarray]], titl
             s=8,
             alpha=0.6,
             c=colour,
-            label=f"{label} (n={len(ref)}): RMSE {rmse_meV(pred, ref):.1f} meV/atom",
+            label=f"{label} (n={len(ref)}): RMSE {rmse_meV(pred, ref) / 1000.0 * rmse_unit[1]:.1f} {rmse_unit[0]}",
         )
-    ax.set_xlabel("reference energy (eV/atom)")
-    ax.set_ylabel("predicted energy (eV/atom)")
+    ax.set_xlabel(f"reference {quantity}")
+    ax.set_ylabel(f"predicted {quantity}")
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()

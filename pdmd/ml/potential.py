@@ -1,26 +1,27 @@
 """A trained PD-CNN potential on disk: weights + card, loading, and prediction from structures.
 
-Model folder: `weights.pt` (state dict), `model.json` (the card: architecture, descriptor
-settings, standardization, split, training history, errors, plot paths).
+Model folder: `weights.pt` (state dict; an ensemble of K seeds adds `weights-1.pt` …), `model.json`
+(the card: architecture, descriptor settings, standardization, split, training history, errors,
+plot paths).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.descriptor.persistence import alpha_diagram
-from pdmd.errors import InputError
+from pdmd.descriptor.persistence import alpha_diagram, descriptor_backend
+from pdmd.errors import DescriptorError, InputError
 from pdmd.ml.model import PDCNN, CNNConfig
 from pdmd.ml.standardize import ImageScaler, TargetScaler
-from pdmd.ml.train import predict_normalized
+from pdmd.ml.train import pick_device, predict_normalized
 from pdmd.store.files import read_json, write_json_atomic
-from pdmd.structure import Frame
+from pdmd.structure import Frame, check_structure_fits
 
 
 @dataclass
@@ -31,41 +32,51 @@ class Potential:
     card: dict
     image_scaler: ImageScaler
     target_scaler: TargetScaler
+    members: list[PDCNN] = field(default_factory=list)  # further ensemble members (other seeds) besides `model`
 
     @property
     def dim(self) -> int:
         return int(self.card["descriptor"]["dim"])
 
     @property
+    def networks(self) -> list[PDCNN]:
+        """Every network of the model: one, or the K members of an ensemble."""
+        return [self.model, *self.members]
+
+    @property
     def histogram_spec(self) -> HistogramSpec:
         d = self.card["descriptor"]
         return HistogramSpec(d["lo_A2"], d["hi_A2"], d["bins"])
 
-    def predict_images(self, images: np.ndarray) -> np.ndarray:
-        """Energies (eV/atom) for raw probability images (N, bins, bins)."""
+    def predict_images_members(self, images: np.ndarray) -> np.ndarray:
+        """Energies (eV/atom), shape (K, N), of each network for raw probability images (N, bins, bins)."""
         x = torch.from_numpy(self.image_scaler.transform(images)[:, None])
-        z = predict_normalized(self.model, x).numpy()
-        return self.target_scaler.inverse(z)
+        return np.stack([self.target_scaler.inverse(predict_normalized(m, x).numpy()) for m in self.networks])
+
+    def predict_images(self, images: np.ndarray) -> np.ndarray:
+        """Energies (eV/atom) for raw probability images (N, bins, bins): the ensemble mean."""
+        return self.predict_images_members(images).mean(axis=0)
+
+    def predict_images_spread(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std over the ensemble members) in eV/atom; the std is 0 for a single network."""
+        members = self.predict_images_members(images)
+        return members.mean(axis=0), members.std(axis=0)
 
     def check_fits(self, frame: Frame, label: str) -> None:
         """Refuse structures of another element or dimensionality than the training data."""
-        elements = set(self.card["descriptor"]["elements"])
-        present = {int(z) for z in np.unique(frame.numbers)}
-        if not present <= elements:
-            raise InputError(
-                f"{label}: contains elements Z={sorted(present - elements)}; "
-                f"the model was trained on Z={sorted(elements)}"
-            )
-        periodic = sum(frame.pbc)
-        if self.dim == 2 and (periodic == 3 and np.ptp(frame.positions[:, 2]) > 0.5):
-            raise InputError(f"{label}: is a 3D structure; this model was trained on 2D sheets")
-        if self.dim == 3 and (periodic < 3 or np.ptp(frame.positions[:, 2]) < 0.5):
-            raise InputError(f"{label}: is not a 3D periodic structure; this model was trained on 3D cells")
+        check_structure_fits(frame, self.dim, self.card["descriptor"]["elements"], label)
 
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
         self.check_fits(frame, label)
         d = self.card["descriptor"]
-        diagram = alpha_diagram(frame, self.dim, d["degree"], backend=d.get("backend"), label=label)
+        diagram = alpha_diagram(
+            frame, self.dim, d["degree"], backend=descriptor_backend(d), label=label, sheet=d.get("sheet")
+        )
+        if diagram.n_pairs == 0:
+            raise DescriptorError(
+                f"{label}: empty persistence diagram (no finite H{d['degree']} pairs: no rings close in the alpha "
+                "filtration), so the model has nothing to predict from; check that this is a carbon network"
+            )
         return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram_spec).image
 
     def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]:
@@ -75,23 +86,42 @@ class Potential:
         energies = self.predict_images(images)
         return energies, (time.perf_counter() - t0) / max(len(frames), 1)
 
+    def predict_frames_spread(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, ensemble std) energies in eV/atom of structures; the std is 0 for a single network."""
+        return self.predict_images_spread(np.stack([self.image_of(f, lab) for f, lab in zip(frames, labels)]))
 
-def save_potential(folder: Path, model: PDCNN, card: dict) -> None:
+
+def weights_file(member: int) -> str:
+    """File name of ensemble member `member`'s weights (member 0: weights.pt, as for a single network)."""
+    return "weights.pt" if member == 0 else f"weights-{member}.pt"
+
+
+def save_potential(folder: Path, model: PDCNN, card: dict, members: list[PDCNN] | tuple = ()) -> None:
+    """Weights of the network (and of further ensemble members) and the card, each written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".weights.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(folder / "weights.pt")
+    for k, net in enumerate([model, *members]):
+        tmp = folder / f".{weights_file(k)}.tmp"
+        torch.save(net.state_dict(), tmp)
+        tmp.replace(folder / weights_file(k))
     write_json_atomic(folder / "model.json", card)
 
 
-def load_potential(folder: str | Path) -> Potential:
+def load_potential(folder: str | Path, device: str = "cpu") -> Potential:
+    """The model in `folder` on `device` ("cpu" default, "auto", "cuda"); inputs are moved to it when predicting."""
     folder = Path(folder)
     if (folder / "model.json").is_file() is False:
         raise InputError(f"{folder} is not a pdmd model folder (no model.json)")
     card = read_json(folder / "model.json")
-    model = PDCNN(CNNConfig.from_dict(card["architecture"]))
-    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
-    model.eval()
+    where = pick_device(device)
+    networks = []
+    for k in range(int((card.get("ensemble") or {}).get("size", 1))):
+        net = PDCNN(CNNConfig.from_dict(card["architecture"]))
+        net.load_state_dict(torch.load(folder / weights_file(k), map_location=where, weights_only=True))
+        networks.append(net.to(where).eval())
     return Potential(
-        model, card, ImageScaler(**card["standardization"]["image"]), TargetScaler(**card["standardization"]["target"])
+        networks[0],
+        card,
+        ImageScaler.from_dict(card["standardization"]["image"]),
+        TargetScaler(**card["standardization"]["target"]),
+        networks[1:],
     )

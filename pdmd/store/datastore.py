@@ -155,6 +155,24 @@ class DataStore:
             pbc=tuple(bool(p) for p in arrays["pbc"]),
         )
 
+    def save_forces(self, doc: dict, forces_eV_per_A: np.ndarray, source: str) -> dict:
+        """Store per-atom forces (N, 3) eV/Å of a stored structure beside it; the document records file and source."""
+        forces = np.asarray(forces_eV_per_A, float)
+        if forces.shape != (doc["n_atoms"], 3) or not np.isfinite(forces).all():
+            raise ValueError(f"forces for {doc['_id'][:12]} must be finite with shape ({doc['n_atoms']}, 3)")
+        arrays = Path(doc["files"]["arrays"])
+        rel = arrays.with_name(arrays.stem + ".forces.npz")
+        write_npz_atomic(self.root / rel, forces_eV_per_A=forces)
+        doc = {**doc, "files": {**doc["files"], "forces": str(rel)}, "forces_source": source}
+        write_json_atomic((self.root / arrays).with_suffix(".json"), to_jsonable(doc))
+        self._upsert(STRUCTURES, doc)
+        return doc
+
+    def load_forces(self, doc: dict) -> np.ndarray | None:
+        """Per-atom forces (N, 3) eV/Å of a stored structure, or None if it has none."""
+        rel = doc.get("files", {}).get("forces")
+        return None if rel is None else read_npz(self.root / rel)["forces_eV_per_A"]
+
     def run_structures(self, run_id: str) -> list[dict]:
         """Structure documents of one run, read from disk, ordered by step."""
         docs = [read_json(p) for p in sorted((self.root / "structures" / run_id).glob("*.json"))]
@@ -186,12 +204,20 @@ class DataStore:
         return folder / f"{structure_hash[:12]}.json", folder / f"{structure_hash[:12]}.npz"
 
     def find_descriptor(self, structure_hash: str, desc_id: str) -> dict | None:
+        """The stored descriptor document (from its file), or None; never writes."""
         json_path, _ = self.descriptor_paths(structure_hash, desc_id)
-        if json_path.exists():
-            doc = read_json(json_path)
-            self._upsert(DESCRIPTORS, doc)
-            return doc
-        return None
+        return read_json(json_path) if json_path.exists() else None
+
+    def index_descriptors(self, docs: Iterable[dict]) -> int:
+        """Put descriptor documents found on disk into the database index where they are missing; returns how many."""
+        if self.db is None:
+            return 0
+        n = 0
+        for doc in docs:
+            if self.db[DESCRIPTORS].find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
+                self._upsert(DESCRIPTORS, doc)
+                n += 1
+        return n
 
     def save_descriptor(
         self,

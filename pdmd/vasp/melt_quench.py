@@ -27,10 +27,11 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from pdmd.errors import InputError, MeltQuenchError
-from pdmd.md.lammps_melt_quench import BOLTZMANN_eV_per_K, MeltQuenchResult, Snapshot
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.md.random_cell import random_positions
+from pdmd.md.results import BOLTZMANN_eV_per_K, MeltQuenchResult, Snapshot
 from pdmd.progress import ProgressLog
+from pdmd.store.files import write_json_atomic
 from pdmd.structure import Frame
 from pdmd.vasp.inputs import VaspStage, initial_poscar, load_templates, melt_quench_stages, write_stage_inputs
 from pdmd.vasp.vasprun import IonicStep, VasprunReader
@@ -90,9 +91,8 @@ class _StageRunner:
             raise MeltQuenchError(f"stage {stage.name} step {step.index}: non-finite positions or energy")
         temperature = 2.0 * step.kinetic_eV / ((3 * n - 3) * BOLTZMANN_eV_per_K) if step.kinetic_eV else 0.0
         global_step = self.step_offset + step.index
-        return Snapshot(
-            frame, kind, global_step, global_step * self.protocol.timestep_fs / 1000.0, setpoint, temperature, energy
-        )
+        time_ps = global_step * self.protocol.timestep_fs / 1000.0
+        return Snapshot(frame, kind, global_step, time_ps, setpoint, temperature, energy, step.forces_eV_per_A)
 
     def handle(self, stage: VaspStage, steps: list[IonicStep], symbols: list[str], keep: dict[int, float]) -> None:
         for step in steps:
@@ -187,7 +187,7 @@ def run_vasp_melt_quench(
                 on_snapshot(runner.snapshot(stage, last, symbols, "final", protocol.T_final_K))
                 snapshots += 1
             final = {"steps": last.index, "energy_eV_per_atom": last.free_energy_eV / len(symbols)}
-            done_path.write_text(json.dumps(final))
+            write_json_atomic(done_path, final)  # a crash never leaves a half-written marker
         offset += final["steps"]
         total_steps += final["steps"]
         poscar = (folder / "CONTCAR").read_text()

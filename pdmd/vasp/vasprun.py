@@ -36,6 +36,7 @@ class IonicStep:
     free_energy_eV: float
     energy_sigma0_eV: float
     kinetic_eV: float | None
+    forces_eV_per_A: np.ndarray | None = None
 
 
 def _floats(text: str | None, where: str) -> list[float]:
@@ -76,6 +77,9 @@ def parse_calculation(xml: bytes, index: int) -> IonicStep:
     if cell.shape != (3, 3) or frac.ndim != 2 or frac.shape[1] != 3 or free is None:
         raise InputError(f"vasprun.xml: {where} has a malformed cell, positions or e_fr_energy")
     sigma0 = _energy(energy, "e_0_energy", where)
+    forces = _varray(calc, "forces", where) if calc.find("varray[@name='forces']") is not None else None
+    if forces is not None and forces.shape != frac.shape:
+        raise InputError(f"vasprun.xml: {where} has forces of shape {forces.shape} for {len(frac)} atoms")
     return IonicStep(
         index=index,
         cell_A=cell,
@@ -83,6 +87,7 @@ def parse_calculation(xml: bytes, index: int) -> IonicStep:
         free_energy_eV=free,
         energy_sigma0_eV=free if sigma0 is None else sigma0,
         kinetic_eV=_energy(energy, "kinetic", where),
+        forces_eV_per_A=forces,
     )
 
 

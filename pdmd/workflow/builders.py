@@ -11,17 +11,20 @@ validation firework after training and those.
 
 from __future__ import annotations
 
+import importlib.resources
 from dataclasses import replace
 from pathlib import Path
 
 from fireworks import Firework, Workflow
 from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 
+from pdmd.analysis.registry import ANALYSES
 from pdmd.campaign import PLANS, plan_runs
 from pdmd.descriptor.persistence import DEFAULT_BACKEND
+from pdmd.errors import InputError
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
+from pdmd.workflow.check import check_workflow
 from pdmd.workflow.tasks import (
-    ANALYSES,
     AnalysisTask,
     MeltQuenchTask,
     PersistenceDescriptorTask,
@@ -30,7 +33,8 @@ from pdmd.workflow.tasks import (
     VaspMeltQuenchTask,
 )
 
-WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
+WORKFLOWS_DIR = Path(str(importlib.resources.files("pdmd") / "workflows"))
+"""The shipped workflow YAML files (package data; in a checkout `pdmd/workflows` links to `workflows/`)."""
 
 TRAIN_SETTINGS = {
     "agr-paper": {"train": {"epochs": 150, "batch_size": 32}, "split": "run"},
@@ -104,11 +108,16 @@ def _data_fireworks(
     return md_fws, pd_fws
 
 
-def plan_workflow(plan: str, engine: str = "lammps", analyses: tuple[str, ...] = ()) -> Workflow:
+def plan_workflow(
+    plan: str, engine: str = "lammps", analyses: tuple[str, ...] = (), model: str = "pd-cnn",
+    model_options: dict | None = None,
+) -> Workflow:  # fmt: skip
     """The whole loop (melt-quench -> PD -> CNN -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`).
 
     engine "lammps": the plan's classical potential; "vasp": AIMD with VASP (aC plans only).
-    analyses: optional fireworks after the validation (`pdmd.workflow.tasks.ANALYSES`), each with
+    model: the model kind the train firework trains (`pdmd.ml.kinds`; its `model:` parameter),
+    with `model_options` (its `model_options:`).
+    analyses: optional fireworks after the validation (`pdmd.analysis.registry.ANALYSES`), each with
     its defaults (`ANALYSIS_OPTIONS`).
     """
     if engine not in ("lammps", "vasp"):
@@ -121,10 +130,12 @@ def plan_workflow(plan: str, engine: str = "lammps", analyses: tuple[str, ...] =
         valid_runs = [replace(p, potential="vasp-pbe") for p in valid_runs]
     settings = TRAIN_SETTINGS[plan]
     desc = _descriptor_params(plan)
-    model = f"{plan}-cnn" if engine == "lammps" else f"{plan}-{engine}-cnn"
+    suffix = "cnn" if model == "pd-cnn" else model.removeprefix("pd-")
+    kind = {} if model == "pd-cnn" else {"model": model, "model_options": model_options or {}}
+    model = f"{plan}-{suffix}" if engine == "lammps" else f"{plan}-{engine}-{suffix}"
     md_fws, pd_fws = _data_fireworks(train_runs, plan, engine)
     train_fw = Firework(
-        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings, **desc)],
+        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings, **desc, **kind)],
         name=f"train {model}",
         parents=pd_fws,
         spec=_spec("train", 3, False),
@@ -150,7 +161,7 @@ def plan_workflow(plan: str, engine: str = "lammps", analyses: tuple[str, ...] =
         task = AnalysisTask(analysis=kind, name=model, plan=plan, options=ANALYSIS_OPTIONS.get((plan, kind), {}))
         fws.append(Firework([task], name=f"{kind} {model}", parents=[last], spec=_spec("analysis", 5, False)))
     spec = PLANS[plan]
-    return Workflow(
+    wf = Workflow(
         fws,
         name=f"pdmd {plan}" if engine == "lammps" else f"pdmd {plan} ({engine})",
         metadata={
@@ -161,6 +172,8 @@ def plan_workflow(plan: str, engine: str = "lammps", analyses: tuple[str, ...] =
             "n_validation_runs": spec.n_validation_runs,
         },
     )
+    check_workflow(wf)  # every firework's parameters, as `pdmd check` checks a file
+    return wf
 
 
 ANALYSIS_OPTIONS = {
@@ -174,7 +187,7 @@ ANALYSIS_OPTIONS = {
 WORKFLOW_FILES = {
     "agr.yaml": ("agr-paper", "lammps", ()),
     "agr_demo.yaml": ("agr-demo", "lammps", ()),
-    "agr_demo_analyses.yaml": ("agr-demo", "lammps", ANALYSES),
+    "agr_demo_analyses.yaml": ("agr-demo", "lammps", tuple(ANALYSES)),
     "agr_tiny.yaml": ("agr-tiny", "lammps", ()),
     "ac.yaml": ("ac-paper", "vasp", ()),
     "ac_lammps.yaml": ("ac-paper", "lammps", ()),
@@ -188,7 +201,8 @@ def workflow_file(plan: str, engine: str = "lammps") -> Path:
     for fname, key in WORKFLOW_FILES.items():
         if key == (plan, engine, ()):
             return WORKFLOWS_DIR / fname
-    raise KeyError(f"no workflow file for plan {plan!r} with engine {engine!r}")
+    known = sorted({p for p, _, _ in WORKFLOW_FILES.values()})
+    raise InputError(f"no workflow file for plan {plan!r} with engine {engine!r}; plans with one: {known}")
 
 
 def _without_timestamps(obj):

@@ -14,11 +14,12 @@ from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.errors import InputError
-from pdmd.md.lammps_melt_quench import default_threads
 from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
+from pdmd.runtime import default_threads
 from pdmd.settings import data_dir
 from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+from pdmd.workflow.check import check_firetask
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,13 @@ def _configure_logging() -> None:
 
 
 def task_store(task: FiretaskBase, fw_spec: dict) -> DataStore:
-    """The result store for this launch: files under the data dir, index in the LaunchPad's DB."""
+    """The result store for this launch: files under the data dir, index in the LaunchPad's DB.
+
+    Every task calls it first; it checks the task's parameters (`pdmd check`), so a bad one fails
+    now, naming the field, not after hours of work.
+    """
     _configure_logging()
+    check_firetask(task)
     lp = getattr(task, "launchpad", None)
     return DataStore(task.get("data_dir") or data_dir(fw_spec), db=lp.db if lp is not None else None)
 
@@ -153,10 +159,12 @@ def _descriptor_settings(task: FiretaskBase) -> tuple[HistogramSpec, dict, str]:
 
 @explicit_serialize
 class TrainPotentialTask(FiretaskBase):
-    """Train the PD-CNN on the stored descriptors of `run_ids`; store weights, card, plots.
+    """Train a PD model (default the PD-CNN) on the stored descriptors of `run_ids`; store it, its card, plots.
 
-    Params: run_ids, name; optional train (TrainConfig fields), cnn (CNNConfig fields), split
-    ("run" | "snapshot"), test_fraction, system ("agr" | "ac"), range_A2, bins, backend, data_dir.
+    Params: run_ids, name; optional model ("pd-cnn" | "pd-kernel" | "pd-hybrid": `pdmd.ml.kinds`),
+    model_options (the kind's options), train (TrainConfig fields; its seed also seeds the split),
+    cnn (CNNConfig fields), split ("run" | "snapshot"), test_fraction, system ("agr" | "ac"),
+    range_A2, bins, backend, data_dir.
     """
 
     required_params = ["run_ids", "name"]
@@ -170,15 +178,31 @@ class TrainPotentialTask(FiretaskBase):
         "bins",
         "backend",
         "data_dir",
+        "model",
+        "model_options",
     ]
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import fit_potential, load_store_dataset, register_model
+        from pdmd.ml.kinds import DEFAULT_KIND, get_kind, load_store_data, train_model
         from pdmd.ml.model import CNNConfig
         from pdmd.ml.train import TrainConfig
 
         store = task_store(self, fw_spec)
         spec, desc, desc_id = _descriptor_settings(self)
+        kind = self.get("model", DEFAULT_KIND)
+        provenance = {"fw_id": getattr(self, "fw_id", None), "data_dir": str(store.root), "descriptor_id": desc_id,
+                      "n_runs": len(self["run_ids"])}  # fmt: skip
+        if kind != DEFAULT_KIND:  # pd-kernel, pd-hybrid, ...: `pdmd.ml.kinds`, options in model_options
+            data = load_store_data(store, list(self["run_ids"]), desc_id, desc, get_kind(kind).needs)
+            card = train_model(kind, data, store.root / "models" / self["name"], self["name"],
+                               split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
+                               seed=int(self.get("train", {}).get("seed", 0)), options=self.get("model_options"),
+                               provenance=provenance)  # fmt: skip
+            register_model(store, card)
+            return FWAction(stored_data={"model": card["name"], "model_kind": kind, "path": card["path"],
+                                         **card["metrics"], "plots": card["plots"]},
+                            update_spec={"model_path": card["path"]})  # fmt: skip
         data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
         cnn = CNNConfig(**{**CNNConfig().as_dict(), **self.get("cnn", {})})
         card = fit_potential(
@@ -189,18 +213,14 @@ class TrainPotentialTask(FiretaskBase):
             cnn,
             self.get("split", "run"),
             float(self.get("test_fraction", 0.2)),
-            provenance={
-                "fw_id": getattr(self, "fw_id", None),
-                "data_dir": str(store.root),
-                "descriptor_id": desc_id,
-                "n_runs": len(self["run_ids"]),
-            },
+            provenance=provenance,
         )
         register_model(store, card)
         return FWAction(
-            stored_data={"model": card["name"], "path": card["path"], **card["metrics"], "plots": card["plots"]},
+            stored_data={"model": card["name"], "path": card["path"], **card["metrics"], "quality": card["quality"],
+                         "plots": card["plots"]},
             update_spec={"model_path": card["path"]},
-        )
+        )  # fmt: skip
 
 
 @explicit_serialize
@@ -215,12 +235,19 @@ class ValidatePotentialTask(FiretaskBase):
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import load_store_dataset, register_model, validate_potential
+        from pdmd.ml.kinds import DEFAULT_KIND, get_kind, load_store_data, model_kind_of, read_card, validate_model
 
         store = task_store(self, fw_spec)
         _, desc, desc_id = _descriptor_settings(self)
-        data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
         label = self.get("label", "large-cell validation")
-        card = validate_potential(store.root / "models" / self["name"], data, label)
+        folder = store.root / "models" / self["name"]
+        kind = model_kind_of(read_card(folder))
+        if kind != DEFAULT_KIND:
+            data = load_store_data(store, list(self["run_ids"]), desc_id, desc, get_kind(kind).needs)
+            card = validate_model(folder, data, label)
+        else:
+            data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
+            card = validate_potential(folder, data, label)
         register_model(store, card)
         result = card["validation"][label]
         log.info(
@@ -234,68 +261,27 @@ class ValidatePotentialTask(FiretaskBase):
         return FWAction(stored_data={"model": self["name"], label: result})
 
 
-ANALYSES = ("baseline", "interpolation-test", "explain", "compare-descriptors")
-
-
 @explicit_serialize
 class AnalysisTask(FiretaskBase):
     """One analysis of a trained model or data set at the end of a workflow; numbers go into the model's card.
 
-    Params: analysis (one of ANALYSES), name (the model), plan; optional options (keyword arguments of
-    the analysis: e.g. descriptors/models for baseline, band for interpolation-test, n_structures
-    for explain), data_dir.
+    Params: analysis (a name in pdmd.analysis.registry.ANALYSES), name (the model), plan; optional
+    options (keyword arguments of the analysis: e.g. descriptors/models for baseline, band for
+    interpolation-test, n_structures for explain), data_dir.
     """
 
     required_params = ["analysis", "name", "plan"]
     optional_params = ["options", "data_dir"]
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.analysis.record import record_analysis
+        from pdmd.analysis.registry import AnalysisJob, run_analysis
 
         store = task_store(self, fw_spec)
-        kind, options = self["analysis"], dict(self.get("options", {}))
-        if kind not in ANALYSES:
-            raise InputError(f"unknown analysis {kind!r}; choose one of {ANALYSES}")
-        model_dir = store.root / "models" / self["name"]
+        kind = self["analysis"]
         out = store.root / "analyses" / f"{kind}-{self['name']}"
-        if kind == "baseline":
-            from pdmd.analysis.baseline_run import run_baselines
-
-            result = run_baselines(
-                store.root, options.get("descriptors", ["soap", "acsf"]), options.get("models", ["krr", "mlp"]), out,
-                self["plan"], model_dir=model_dir, db=store.db,
-            )  # fmt: skip
-            summary = {r["descriptor"] + "+" + r["model"]: r["test_rmse"] for r in result["rows"]}
-        elif kind == "interpolation-test":
-            from pdmd.analysis.data import load_images
-            from pdmd.analysis.interpolation import interpolation_test
-            from pdmd.ml.model import CNNConfig
-            from pdmd.ml.train import TrainConfig
-            from pdmd.store.files import read_json
-
-            card = read_json(model_dir / "model.json")
-            data = load_images(store.root, self["plan"], backend=card["descriptor"].get("backend"))
-            train = TrainConfig(**{**card["training"], **options.get("train", {})})
-            band = tuple(options.get("band", (0.4, 0.6)))
-            result = interpolation_test(data, out, band, train, CNNConfig.from_dict(card["architecture"]))
-            record_analysis(model_dir, "interpolation_test", result, store.db)
-            summary = {k: v for k, v in result.items() if k.startswith("rmse_")}
-        elif kind == "explain":
-            from pdmd.analysis.explain import explain
-            from pdmd.campaign import plan_runs
-
-            train_runs, valid_runs = plan_runs(self["plan"])
-            runs = [p.run_id for p in valid_runs or train_runs]
-            docs = [d for r in runs for d in store.run_structures(r) if d["kind"] == "final"]
-            docs = docs[: int(options.get("n_structures", 2))]
-            frames, labels = [store.load_frame(d) for d in docs], [d["run_id"] for d in docs]
-            result = explain(model_dir, frames, labels, out, float(options.get("threshold", 0.5)))
-            record_analysis(model_dir, "explain", result, store.db)
-            summary = {e["structure"]: e["n_hot_pairs"] for e in result["structures"]}
-        else:
-            from pdmd.analysis.cyclooctane import compare_descriptors
-
-            result = compare_descriptors(out, subset=options.get("subset"))
-            record_analysis(model_dir, "compare_descriptors", result, store.db)
-            summary = {k: v["trustworthiness_k10"] for k, v in result["descriptors"].items()}
+        job = AnalysisJob(
+            store.root, out, store.root / "models" / self["name"], self["plan"], options=dict(self.get("options", {})),
+            db=store.db,
+        )  # fmt: skip
+        _, summary = run_analysis(kind, job)
         return FWAction(stored_data={"analysis": kind, "model": self["name"], "out": str(out), "summary": summary})

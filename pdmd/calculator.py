@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ASE calculator on a trained pdmd model: `atoms.calc = PDPotential("agr-demo-cnn")`.
+
+Energy: the model's mean energy per atom (eV/atom) × number of atoms = total energy (eV).
+Forces: only from models that compute them (`energy_and_forces`, e.g. pd-local); a global-energy
+model (one energy per structure from its persistence diagram) raises a clear error.
+"""
+
+from __future__ import annotations
+
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+
+
+class PDPotential(Calculator):
+    """ASE calculator: energy (eV) from a pdmd model; forces (eV/Å) when the model provides them."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model, **kwargs) -> None:
+        """`model`: a model folder, a model name under DATA_DIR/models, or a loaded `pdmd.api.PDModel`."""
+        super().__init__(**kwargs)
+        from pdmd.api import PDModel, load_potential
+
+        self.model = model if isinstance(model, PDModel) else load_potential(model)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        if "forces" in properties:
+            try:
+                energy, forces = self.model.energy_and_forces(self.atoms)
+            except NotImplementedError as err:  # a global-energy model: ASE's own "not implemented" type
+                raise PropertyNotImplementedError(str(err)) from err
+            self.results.update(energy=energy, free_energy=energy, forces=forces)
+            return
+        energy = self.model.predict(self.atoms) * len(self.atoms)
+        self.results.update(energy=energy, free_energy=energy)

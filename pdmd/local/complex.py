@@ -1,0 +1,383 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Per-atom neighbourhood weighted alpha complexes, built for all atoms at once, and their persistence pairs.
+
+For atom i the point set is i itself (at the origin) and every neighbour image within the cutoff,
+as vectors relative to i. Neighbour j enters the filtration late: it carries the weight
+w_j = -g(|r_j|), g = 0 inside `inner_A` and rising smoothly to `alpha_max_A2` at the cutoff, so its
+ball appears at filtration value g. The filtration is the weighted alpha (power) filtration of these
+points, truncated at `alpha_max_A2`: a simplex enters at the power radius of its smallest orthogonal
+sphere, unless an attaching coface's opposite vertex has a smaller power distance to its centre, in
+which case it enters with the cheapest attaching coface (Edelsbrunner's rule, as in
+`pdmd.descriptor.periodic_alpha`, applied down to the vertices). The triangulation is the regular
+(weighted Delaunay) one, the lower convex hull of the lifted points (qhull through scipy, one call per
+atom). A point at the cutoff enters at `alpha_max_A2`, and nothing that involves it enters earlier,
+so every pair that dies below `alpha_max_A2` is unchanged when atoms cross the cutoff: the diagram
+up to that value is a continuous function of the positions (the stability theorem for power
+filtrations), and so is any vectorization that vanishes on the diagonal and above the cap.
+
+Alongside each value the simplex that produces it (its "source": itself or, recursively, the
+attaching coface) is recorded, so the value can be recomputed from positions in torch. All complexes
+go into one gudhi SimplexTree as a disjoint union (point ids are global, complex a's values shifted
+by a constant), so one persistence computation (over Z/2) serves every atom. Essential classes are
+dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from scipy.spatial import ConvexHull, QhullError
+
+from pdmd.errors import DescriptorError, InputError
+from pdmd.structure import Frame
+
+MAX_NEIGHBOURS = 254
+"""Most neighbours one atom may have within the cutoff (simplex keys use 8 bits per local index)."""
+DEGENERATE_TOL = 1e-10
+"""Relative Gram determinant below which a simplex is flat (its orthogonal sphere is infinite)."""
+ATTACH_TOL = 1e-10
+"""Relative tolerance of the in-sphere (attachment) test."""
+
+
+def entry_values(r2: torch.Tensor, inner_A: float, cutoff_A: float, alpha_max_A2: float) -> torch.Tensor:
+    """g: the filtration value (Å²) at which a neighbour at squared distance r2 (Å²) enters; minus its weight.
+
+    0 inside `inner_A`, a C1 smoothstep up to `alpha_max_A2` at `cutoff_A`.
+    """
+    r = torch.sqrt(torch.clamp(r2, min=inner_A**2))  # no sqrt at 0 (the centre atom): gradient 0 there
+    t = torch.clamp((r - inner_A) / (cutoff_A - inner_A), 0.0, 1.0)
+    return alpha_max_A2 * t * t * (3.0 - 2.0 * t)
+
+
+def orthospheres(points: torch.Tensor, entry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centres (M, d) and power radii (Å²) of the smallest orthogonal spheres of weighted simplices.
+
+    points (M, k+1, d) Å, entry (M, k+1) = minus the weights (Å²). With zero entries this is the
+    smallest circumsphere (centre, squared radius). Differentiable (twice) for non-flat simplices;
+    flat ones get +inf.
+    """
+    m, q, _ = points.shape
+    if q == 1:
+        return points[:, 0, :], entry[:, 0]
+    edges = points[:, 1:, :] - points[:, :1, :]
+    if q == 2:
+        e2 = (edges[:, 0, :] ** 2).sum(-1)
+        lam = 0.5 * (e2 + entry[:, 1] - entry[:, 0]) / e2
+        u = lam[:, None] * edges[:, 0, :]
+        return points[:, 0, :] + u, (u**2).sum(-1) + entry[:, 0]
+    gram = edges @ edges.transpose(1, 2)
+    rhs = 0.5 * (torch.diagonal(gram, dim1=1, dim2=2) + entry[:, 1:] - entry[:, :1])
+    scale = torch.diagonal(gram, dim1=1, dim2=2).sum(-1) / (q - 1)
+    det = torch.linalg.det(gram / scale[:, None, None])
+    flat = det.abs() < DEGENERATE_TOL
+    eye = torch.eye(q - 1, dtype=points.dtype, device=points.device)
+    safe = torch.where(flat[:, None, None], eye.expand_as(gram), gram)
+    lam = torch.linalg.solve(safe, rhs.unsqueeze(-1)).squeeze(-1)
+    u = (lam.unsqueeze(-1) * edges).sum(1)
+    value = (u**2).sum(-1) + entry[:, 0]
+    return points[:, 0, :] + u, torch.where(flat, torch.full_like(value, float("inf")), value)
+
+
+def _orthospheres_np(points: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        centre, value = orthospheres(torch.from_numpy(points), torch.from_numpy(entry))
+    return centre.numpy(), value.numpy()
+
+
+@dataclass
+class Neighbourhoods:
+    """Local point sets of all atoms: global point p belongs to centre atom `centre[p]`, is atom `atom[p]`
+    shifted by `offset[p]` (Cartesian, Å, d components); the centre itself is the first point of its set.
+    """
+
+    dim: int
+    n_atoms: int
+    centre: np.ndarray
+    atom: np.ndarray
+    offset: np.ndarray
+    start: np.ndarray  # (n_atoms + 1,) first point of each atom's set
+
+    def relative(self, positions: np.ndarray) -> np.ndarray:
+        """Point coordinates relative to their centre atom (P, d), Å."""
+        pos = np.asarray(positions, float)[:, : self.dim]
+        return pos[self.atom] + self.offset - pos[self.centre]
+
+
+def frame_points(frame: Frame, dim: int) -> tuple[np.ndarray, np.ndarray, tuple[bool, ...]]:
+    """Positions (N, dim) Å, lattice (dim, dim) Å and periodicity used by the local descriptor."""
+    if dim not in (2, 3):
+        raise InputError(f"pd-local descriptor dimension must be 2 or 3, got {dim}")
+    pos = np.asarray(frame.positions, float)
+    if not np.isfinite(pos).all():
+        raise InputError("structure has non-finite coordinates")
+    if dim == 2 and len(pos) > 1 and np.ptp(pos[:, 2]) > 0.5:
+        raise InputError(
+            f"a 2D (sheet) model needs a flat structure in the xy plane; z spans {np.ptp(pos[:, 2]):.3f} Å"
+        )
+    return pos[:, :dim], np.asarray(frame.cell, float)[:dim, :dim], tuple(bool(p) for p in frame.pbc[:dim])
+
+
+def neighbourhoods(frame: Frame, dim: int, cutoff_A: float) -> Neighbourhoods:
+    """Every atom's neighbours (with periodic images) within `cutoff_A`, the atom itself first."""
+    from ase.neighborlist import primitive_neighbor_list
+
+    pos, lattice, pbc = frame_points(frame, dim)
+    n = len(pos)
+    cell3 = np.eye(3) * max(1.0, 4 * cutoff_A)
+    cell3[:dim, :dim] = lattice
+    pos3 = np.zeros((n, 3))
+    pos3[:, :dim] = pos
+    pbc3 = tuple(pbc) + (False,) * (3 - dim)
+    i, j, shift = primitive_neighbor_list("ijS", pbc3, cell3, pos3, cutoff_A, self_interaction=False)
+    order = np.lexsort((j, i))
+    i, j, shift = i[order], j[order], shift[order]
+    counts = np.bincount(i, minlength=n)
+    if n and counts.max() > MAX_NEIGHBOURS:
+        raise InputError(
+            f"atom {int(np.argmax(counts))} has {int(counts.max())} neighbours within {cutoff_A} Å "
+            f"(at most {MAX_NEIGHBOURS}): overlapping atoms or wrong units?"
+        )
+    sizes = counts + 1
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    total = int(start[-1])
+    centre = np.repeat(np.arange(n), sizes)
+    atom = centre.copy()
+    offset = np.zeros((total, dim))
+    slot = np.ones(total, bool)
+    slot[start[:-1]] = False  # the centre's own slot
+    atom[slot] = j
+    offset[slot] = (shift @ cell3)[:, :dim]
+    return Neighbourhoods(dim, n, centre, atom, offset, start)
+
+
+def _regular_tops(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: int) -> np.ndarray:
+    """Top simplices (global point ids, (T, dim+1)) of the regular triangulation of every weighted local set."""
+    tops = []
+    for a in range(len(start) - 1):
+        lo, hi = int(start[a]), int(start[a + 1])
+        n = hi - lo
+        if n < dim + 1:
+            continue
+        pts = rel[lo:hi]
+        if n == dim + 1:
+            tops.append(np.arange(lo, hi)[None, :])
+            continue
+        lifted = np.column_stack([pts, (pts**2).sum(1) + entry[lo:hi]])
+        try:
+            hull = ConvexHull(lifted)
+        except QhullError:
+            try:  # flat or degenerate neighbourhood: a joggled triangulation, values still exact
+                hull = ConvexHull(lifted, qhull_options="QJ")
+            except QhullError:
+                continue
+        lower = hull.equations[:, dim] < -1e-12
+        tops.append(hull.simplices[lower] + lo)
+    if not tops:
+        return np.zeros((0, dim + 1), int)
+    return np.sort(np.concatenate(tops), axis=1)
+
+
+def _keys(simplices: np.ndarray) -> np.ndarray:
+    """int64 key of sorted simplices of one local set: first id (high bits) + 8-bit local offsets."""
+    key = simplices[:, 0].astype(np.int64) << 24
+    for c in range(1, simplices.shape[1]):
+        key |= (simplices[:, c] - simplices[:, 0]).astype(np.int64) << (8 * (3 - c))
+    return key
+
+
+@dataclass
+class AlphaLevels:
+    """Simplices of dimension k (global point ids), alpha (Å²) and the source of each value (index at `src_level`)."""
+
+    simplices: list[np.ndarray]
+    alpha: list[np.ndarray]
+    src_level: list[np.ndarray]
+    src_index: list[np.ndarray]
+
+
+def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int) -> AlphaLevels:
+    """Weighted alpha values of all simplices of the local complexes (vertices included), with their sources."""
+    n_pts = len(rel)
+    _, v_top = _orthospheres_np(rel[tops], entry[tops]) if len(tops) else (None, np.zeros(0))
+    simplices, alpha, src_level, src_index = [tops], [v_top], [np.full(len(tops), dim)], [np.arange(len(tops))]
+    upper, upper_alpha, upper_sl, upper_si = tops, v_top, src_level[0], src_index[0]
+    for k in range(dim - 1, -1, -1):
+        q = k + 2
+        faces_all = np.concatenate([np.delete(upper, drop, axis=1) for drop in range(q)])
+        opposite = np.concatenate([upper[:, drop] for drop in range(q)])
+        coface = np.tile(np.arange(len(upper)), q)
+        _, first, which = np.unique(_keys(faces_all), return_index=True, return_inverse=True)
+        which = which.reshape(-1)
+        faces = faces_all[first]
+        centres, v_all = _orthospheres_np(rel[faces_all], entry[faces_all])
+        gap = rel[opposite] - centres
+        with np.errstate(invalid="ignore"):
+            power = np.einsum("md,md->m", gap, gap) + entry[opposite]
+            attached = power < v_all - ATTACH_TOL * (np.abs(v_all) + 1.0)
+        own = v_all[first]
+        # cheapest attaching coface of each face
+        cand = np.flatnonzero(attached)
+        order = cand[np.lexsort((upper_alpha[coface[cand]], which[cand]))]
+        best = np.full(len(faces), -1)
+        uniq, pos_first = np.unique(which[order], return_index=True)
+        best[uniq] = coface[order[pos_first]]
+        inherit = best >= 0
+        via = np.maximum(best, 0)
+        a = np.where(inherit, upper_alpha[via] if len(upper) else own, own)
+        sl = np.where(inherit, upper_sl[via] if len(upper) else k, k)
+        si = np.where(inherit, upper_si[via] if len(upper) else 0, np.arange(len(faces)))
+        if k == 0:  # points in no simplex (hidden, or too few neighbours) stay as isolated vertices
+            ids = faces[:, 0]
+            a_all, sl_all, si_all = entry.copy(), np.zeros(n_pts, int), np.arange(n_pts)
+            a_all[ids], sl_all[ids], si_all[ids] = a, sl, np.where(inherit, si, ids)
+            faces, a, sl, si = np.arange(n_pts)[:, None], a_all, sl_all, si_all
+        simplices.append(faces)
+        alpha.append(a)
+        src_level.append(sl)
+        src_index.append(si)
+        upper, upper_alpha, upper_sl, upper_si = faces, a, sl, si
+    return AlphaLevels(simplices[::-1], alpha[::-1], src_level[::-1], src_index[::-1])
+
+
+@dataclass
+class LocalTopology:
+    """The combinatorics of all atoms' diagrams: everything needed to recompute them from positions.
+
+    Points (P): `centre`, `atom`, `offset` (P, d) as in `Neighbourhoods`. Value sources:
+    `sources[k]` (M_k, k+1) point ids of the simplices (k = 0..dim) whose orthogonal-sphere power
+    radii are birth/death values. Pairs (Q): homology degree, centre atom, and birth and death as
+    (level k, index into `sources[k]`).
+    """
+
+    dim: int
+    n_atoms: int
+    centre: np.ndarray
+    atom: np.ndarray
+    offset: np.ndarray
+    sources: list[np.ndarray]
+    pair_degree: np.ndarray
+    pair_centre: np.ndarray
+    birth_level: np.ndarray
+    birth_index: np.ndarray
+    death_level: np.ndarray
+    death_index: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_degree)
+
+    @classmethod
+    def concat(cls, parts: list[LocalTopology]) -> LocalTopology:
+        """One topology of several structures (atoms, points and sources renumbered): a batch."""
+        dim = parts[0].dim
+        atom_off = point_off = 0
+        src_off = np.zeros(dim + 1, int)
+        acc: dict[str, list] = {f.name: [] for f in fields(cls)}
+        sources: list[list[np.ndarray]] = [[] for _ in range(dim + 1)]
+        for p in parts:
+            for k in range(dim + 1):
+                sources[k].append(p.sources[k] + point_off)
+            acc["centre"].append(p.centre + atom_off)
+            acc["atom"].append(p.atom + atom_off)
+            acc["offset"].append(p.offset)
+            acc["pair_degree"].append(p.pair_degree)
+            acc["pair_centre"].append(p.pair_centre + atom_off)
+            acc["birth_level"].append(p.birth_level)
+            acc["birth_index"].append(p.birth_index + src_off[p.birth_level])
+            acc["death_level"].append(p.death_level)
+            acc["death_index"].append(p.death_index + src_off[p.death_level])
+            for k in range(dim + 1):
+                src_off[k] += len(p.sources[k])
+            atom_off += p.n_atoms
+            point_off += len(p.centre)
+        merged = {name: np.concatenate(acc[name]) for name in acc if acc[name]}
+        return cls(dim=dim, n_atoms=atom_off, sources=[np.concatenate(sources[k]) for k in range(dim + 1)], **merged)
+
+
+def local_topology(frame: Frame, dim: int, cutoff_A: float, inner_A: float, alpha_max_A2: float) -> LocalTopology:
+    """Neighbourhoods, weighted local alpha complexes and persistence pairs (with value sources) of all atoms."""
+    import gudhi
+
+    nb = neighbourhoods(frame, dim, cutoff_A)
+    rel = nb.relative(frame.positions)
+    with torch.no_grad():
+        entry = entry_values(torch.from_numpy((rel**2).sum(1)), inner_A, cutoff_A, alpha_max_A2).numpy()
+    tops = _regular_tops(rel, entry, nb.start, dim)
+    levels = _alpha_levels(rel, entry, tops, dim)
+
+    # one SimplexTree for all atoms: complex a's values are shifted by a * stride, which leaves its pairs
+    # unchanged (the complexes are disjoint) and lets each interval name its complex and its simplices
+    stride = alpha_max_A2 + 1.0
+    shifted = [levels.alpha[k] + nb.centre[levels.simplices[k][:, 0]] * stride for k in range(dim + 1)]
+    keep = [lv_alpha <= alpha_max_A2 for lv_alpha in levels.alpha]
+    st = gudhi.SimplexTree()
+    for k in range(dim + 1):
+        if keep[k].any():
+            st.insert_batch(
+                np.ascontiguousarray(levels.simplices[k][keep[k]].T, dtype=np.int32),
+                np.ascontiguousarray(shifted[k][keep[k]]),
+            )
+    st.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+
+    order = [np.argsort(v, kind="stable") for v in shifted]
+    ordered = [v[o] for v, o in zip(shifted, order)]
+
+    def lookup(k: int, values: np.ndarray) -> np.ndarray:
+        """A level-k simplex whose (shifted) value is `values` (all such simplices share one value)."""
+        where = np.clip(np.searchsorted(ordered[k], values), 1, max(len(ordered[k]) - 1, 1))
+        left = np.abs(ordered[k][where - 1] - values) <= np.abs(ordered[k][where] - values)
+        pick = np.where(left, where - 1, where)
+        if len(values) and np.abs(ordered[k][pick] - values).max() > 1e-6:
+            raise DescriptorError("pd-local: a persistence value matches no simplex (internal error)")
+        return order[k][pick]
+
+    used: list[list[np.ndarray]] = [[] for _ in range(dim + 1)]
+    parts = []
+    for h in range(dim):
+        iv = np.asarray(st.persistence_intervals_in_dimension(h), float).reshape(-1, 2)
+        iv = iv[np.isfinite(iv[:, 1])]  # essential classes are dropped
+        if not len(iv):
+            continue
+        d_idx = lookup(h + 1, iv[:, 1])
+        b_idx = lookup(h, iv[:, 0])
+        b_lvl, b_src = levels.src_level[h][b_idx], levels.src_index[h][b_idx]
+        d_lvl, d_src = levels.src_level[h + 1][d_idx], levels.src_index[h + 1][d_idx]
+        parts.append((h, nb.centre[levels.simplices[h + 1][d_idx, 0]], b_lvl, b_src, d_lvl, d_src))
+        for lvl, src in ((b_lvl, b_src), (d_lvl, d_src)):
+            for k in range(dim + 1):
+                used[k].append(src[lvl == k])
+
+    sources, remaps = [], []
+    for k in range(dim + 1):
+        u = np.unique(np.concatenate(used[k])) if used[k] else np.zeros(0, int)
+        remap = np.full(len(levels.simplices[k]), -1)
+        remap[u] = np.arange(len(u))
+        remaps.append(remap)
+        sources.append(levels.simplices[k][u])
+
+    def renumber(lvl: np.ndarray, src: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(lvl), int)
+        for k in range(dim + 1):
+            sel = lvl == k
+            out[sel] = remaps[k][src[sel]]
+        return out
+
+    def cat(column) -> np.ndarray:
+        return np.concatenate([column(p) for p in parts]) if parts else np.zeros(0, int)
+
+    return LocalTopology(
+        dim=dim,
+        n_atoms=nb.n_atoms,
+        centre=nb.centre,
+        atom=nb.atom,
+        offset=nb.offset,
+        sources=sources,
+        pair_degree=cat(lambda p: np.full(len(p[1]), p[0])),
+        pair_centre=cat(lambda p: p[1]),
+        birth_level=cat(lambda p: p[2]),
+        birth_index=cat(lambda p: renumber(p[2], p[3])),
+        death_level=cat(lambda p: p[4]),
+        death_index=cat(lambda p: renumber(p[4], p[5])),
+    )

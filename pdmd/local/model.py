@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The atomic network and the loaded pd-local model (energies, forces, saving and loading)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pdmd.errors import InputError
+from pdmd.local.complex import LocalTopology, local_topology
+from pdmd.local.features import LocalDescriptorConfig, atom_features
+from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.structure import Frame
+
+KIND = "pd-local"
+WEIGHTS = "weights.pt"
+
+
+class AtomicNet(torch.nn.Module):
+    """Per-atom energy (eV) from a standardized local-diagram vector: e0 + scale · MLP(x)."""
+
+    def __init__(self, n_features: int, hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.SiLU()]
+            width = h
+        layers.append(torch.nn.Linear(width, 1))
+        self.mlp = torch.nn.Sequential(*layers)
+        self.register_buffer("feat_mean", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("feat_std", torch.ones(n_features, dtype=torch.float64))
+        self.register_buffer("e0", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("e_scale", torch.ones((), dtype=torch.float64))
+        self.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.e0 + self.e_scale * self.mlp((x - self.feat_mean) / self.feat_std).squeeze(-1)
+
+
+def batch_energies(
+    net: AtomicNet,
+    cfg: LocalDescriptorConfig,
+    topo: LocalTopology,
+    positions: torch.Tensor,
+    atom_frame: torch.Tensor,
+    n_frames: int,
+) -> torch.Tensor:
+    """Total energy (eV) of each structure of a batch; positions (N, 3) Å of all its atoms."""
+    e_atom = net(atom_features(positions, topo, cfg))
+    return positions.new_zeros(n_frames).index_add(0, atom_frame, e_atom)
+
+
+class LocalPDModel:
+    """A loaded pd-local model: `energy_and_forces`, `predict_frames`, and the card it came with."""
+
+    def __init__(self, card: dict, net: AtomicNet, cfg: LocalDescriptorConfig) -> None:
+        self.card, self.net, self.cfg = card, net, cfg
+        self.net.eval()
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.dim
+
+    def topology(self, frame: Frame) -> LocalTopology:
+        return local_topology(frame, self.cfg.dim, self.cfg.cutoff_A, self.cfg.inner_A, self.cfg.alpha_max_A2)
+
+    def energy_and_forces(self, frame: Frame) -> tuple[float, np.ndarray]:
+        """Total energy (eV) and forces (N, 3) eV/Å of one structure (z forces are 0 for a 2D model)."""
+        topo = self.topology(frame)
+        pos = torch.tensor(np.asarray(frame.positions, float), dtype=torch.float64, requires_grad=True)
+        energy = batch_energies(self.net, self.cfg, topo, pos, torch.zeros(frame.n_atoms, dtype=torch.long), 1)[0]
+        (grad,) = torch.autograd.grad(energy, pos)
+        return float(energy.detach()), -grad.numpy()
+
+    def atom_energies(self, frame: Frame) -> np.ndarray:
+        """Per-atom energies (eV) of one structure."""
+        topo = self.topology(frame)
+        with torch.no_grad():
+            pos = torch.tensor(np.asarray(frame.positions, float), dtype=torch.float64)
+            return self.net(atom_features(pos, topo, self.cfg)).numpy()
+
+    def predict_frames(self, frames: list[Frame], labels: list[str] | None = None) -> tuple[np.ndarray, float]:
+        """Energies (eV/atom) of structures (validated first: units, flatness, overlaps) and mean seconds each."""
+        from pdmd.structure import validate_frame
+
+        labels = labels or [f"structure {i}" for i in range(len(frames))]
+        frames = [validate_frame(f, self.dim, label=lab) for f, lab in zip(frames, labels)]
+        start = time.perf_counter()
+        out = np.array([self.atom_energies(f).mean() for f in frames])
+        return out, (time.perf_counter() - start) / max(len(frames), 1)
+
+
+def save_model(folder: str | Path, card: dict, net: AtomicNet) -> Path:
+    """Write the card (model.json) and the weights into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (WEIGHTS + ".tmp")
+    torch.save(net.state_dict(), tmp)
+    tmp.replace(folder / WEIGHTS)
+    write_json_atomic(folder / "model.json", to_jsonable(card))
+    return folder
+
+
+def load_local_model(folder: str | Path) -> LocalPDModel:
+    """Load a pd-local model folder (model.json + weights.pt)."""
+    folder = Path(folder)
+    if not (folder / "model.json").is_file() or not (folder / WEIGHTS).is_file():
+        raise InputError(f"{folder} is not a pd-local model folder (needs model.json and {WEIGHTS})")
+    card = read_json(folder / "model.json")
+    if card.get("model_kind") != KIND:
+        raise InputError(f"{folder} holds a {card.get('model_kind', 'pd-cnn')!r} model, not {KIND!r}")
+    cfg = LocalDescriptorConfig.from_dict(card["local_descriptor"])
+    net = AtomicNet(cfg.n_features, tuple(card["network"]["hidden"]))
+    net.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
+    return LocalPDModel(card, net, cfg)

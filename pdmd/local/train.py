@@ -1,0 +1,310 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Training pd-local on total energies and, where the data have them, forces.
+
+Loss per batch = energy_weight · mean(((E_pred - E_ref) / N)²) / var(E/N)
+               + force_weight · mean((F_pred - F_ref)²) / var(F)
+over the structures of the batch (forces: over the in-plane components for 2D). The local
+topologies (neighbourhoods, complexes, pairs and their sources) are computed once per structure;
+each step recomputes the pair values from positions in torch, so the force loss is exact
+(double backpropagation). Adam with a cosine learning-rate decay; the weights of the epoch with the
+lowest loss on a validation part of the training structures are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pdmd.errors import InputError
+from pdmd.local.complex import LocalTopology
+from pdmd.local.features import LocalDescriptorConfig, atom_features
+from pdmd.local.model import KIND, AtomicNet, LocalPDModel, batch_energies, save_model
+from pdmd.progress import ProgressLog
+from pdmd.structure import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LocalTrainConfig:
+    """Optimisation settings; weights are dimensionless (both loss terms are variance-normalised)."""
+
+    epochs: int = 300
+    lr: float = 3e-3
+    batch_structures: int = 8
+    energy_weight: float = 1.0
+    force_weight: float = 1.0
+    hidden: tuple[int, ...] = (64, 64)
+    seed: int = 0
+    max_minutes: float = 10.0
+    validation_fraction: float = 0.1
+    threads: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    """Structures ready for training: topologies, positions (Å), energies (eV/atom), forces (eV/Å or None)."""
+
+    topologies: list[LocalTopology]
+    positions: list[np.ndarray]
+    energies_eV_per_atom: np.ndarray
+    forces: list[np.ndarray | None]
+
+    def batch(self, idx: np.ndarray) -> tuple[LocalTopology, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Concatenated topology, positions (requires grad), atom->structure index, atom counts."""
+        topo = LocalTopology.concat([self.topologies[i] for i in idx])
+        pos = torch.tensor(np.concatenate([self.positions[i] for i in idx]), dtype=torch.float64, requires_grad=True)
+        counts = np.array([len(self.positions[i]) for i in idx])
+        atom_frame = torch.from_numpy(np.repeat(np.arange(len(idx)), counts))
+        return topo, pos, atom_frame, torch.from_numpy(counts).to(torch.float64)
+
+
+def prepare(
+    frames: list[Frame], energies_eV_per_atom, forces: list[np.ndarray | None] | None, cfg: LocalDescriptorConfig
+) -> Prepared:
+    """Local topologies of all structures (progress with ETA)."""
+    from pdmd.local.complex import local_topology
+
+    progress = ProgressLog(len(frames), "pd-local topologies", log)
+    topos = []
+    for f in frames:
+        topos.append(local_topology(f, cfg.dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2))
+        progress.step()
+    forces = list(forces) if forces is not None else [None] * len(frames)
+    return Prepared(topos, [np.asarray(f.positions, float) for f in frames], np.asarray(energies_eV_per_atom, float),
+                    forces)  # fmt: skip
+
+
+def _predict(net: AtomicNet, cfg: LocalDescriptorConfig, data: Prepared, idx: np.ndarray, batch: int = 16):
+    """Energies (eV/atom) and forces (list of (N, 3) eV/Å) of structures `idx`."""
+    energies, forces = [], []
+    for start in range(0, len(idx), batch):
+        part = idx[start : start + batch]
+        topo, pos, atom_frame, counts = data.batch(part)
+        e = batch_energies(net, cfg, topo, pos, atom_frame, len(part))
+        (grad,) = torch.autograd.grad(e.sum(), pos)
+        energies.append((e / counts).detach().numpy())
+        forces += np.split(-grad.numpy(), np.cumsum(counts.numpy().astype(int))[:-1])
+    return np.concatenate(energies) if energies else np.zeros(0), forces
+
+
+def _force_arrays(forces: list, idx: np.ndarray, dim: int) -> np.ndarray:
+    parts = [np.asarray(forces[i])[:, :dim].ravel() for i in idx if forces[i] is not None]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def fit_local(
+    data: Prepared, train_idx: np.ndarray, cfg: LocalDescriptorConfig, tcfg: LocalTrainConfig
+) -> tuple[AtomicNet, list[dict]]:
+    """Train an AtomicNet on structures `train_idx` of `data`; returns it and the per-epoch history."""
+    torch.manual_seed(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed)
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    train_idx = np.asarray(train_idx, int)
+    n_val = int(round(tcfg.validation_fraction * len(train_idx))) if len(train_idx) >= 10 else 0
+    perm = rng.permutation(train_idx)
+    val_idx, fit_idx = perm[:n_val], perm[n_val:]
+    net = AtomicNet(cfg.n_features, tuple(tcfg.hidden))
+    with torch.no_grad():  # standardization from the fitting structures
+        topo, pos, _, _ = data.batch(fit_idx)
+        x = atom_features(pos.detach(), topo, cfg)
+        net.feat_mean.copy_(x.mean(0))
+        net.feat_std.copy_(torch.clamp(x.std(0), min=1e-3))
+        e = data.energies_eV_per_atom[fit_idx]
+        net.e0.fill_(float(e.mean()))
+        net.e_scale.fill_(float(max(e.std(), 1e-3)))
+    var_e = float(max(e.var(), 1e-8))
+    f_ref = _force_arrays(data.forces, fit_idx, cfg.dim)
+    use_forces = tcfg.force_weight > 0 and len(f_ref) > 0
+    var_f = float(max(f_ref.var(), 1e-8)) if use_forces else 1.0
+    opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tcfg.epochs, 1), eta_min=tcfg.lr * 0.02)
+    batches = [fit_idx[i : i + tcfg.batch_structures] for i in range(0, len(fit_idx), tcfg.batch_structures)]
+    cached = [data.batch(b) for b in batches]
+    history: list[dict] = []
+    best = (np.inf, None)
+    start = time.perf_counter()
+    progress = ProgressLog(tcfg.epochs, "pd-local training epochs", log, every_s=10.0)
+    d = cfg.dim
+    for epoch in range(tcfg.epochs):
+        net.train()
+        total = 0.0
+        for k in rng.permutation(len(batches)):
+            topo, pos, atom_frame, counts = cached[k]
+            idx = batches[k]
+            e_pred = batch_energies(net, cfg, topo, pos, atom_frame, len(idx)) / counts
+            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx])
+            loss = tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / var_e
+            has_f = [data.forces[i] is not None for i in idx]
+            if use_forces and any(has_f):
+                (grad,) = torch.autograd.grad(e_pred.mul(counts).sum(), pos, create_graph=True)
+                mask = torch.from_numpy(np.repeat(np.array(has_f), counts.numpy().astype(int)))
+                f_true = torch.from_numpy(
+                    np.concatenate(
+                        [
+                            np.asarray(data.forces[i])
+                            if data.forces[i] is not None
+                            else np.zeros((len(data.positions[i]), 3))
+                            for i in idx
+                        ]
+                    )  # fmt: skip
+                )
+                loss = loss + tcfg.force_weight * ((-grad - f_true)[mask][:, :d] ** 2).mean() / var_f
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        sched.step()
+        row = {"epoch": epoch, "train_loss": total / len(batches)}
+        if len(val_idx):
+            net.eval()
+            e_val, f_val = _predict(net, cfg, data, val_idx)
+            val_loss = tcfg.energy_weight * float(np.mean((e_val - data.energies_eV_per_atom[val_idx]) ** 2)) / var_e
+            fv_ref = _force_arrays(data.forces, val_idx, d)
+            if use_forces and len(fv_ref):
+                fv = _force_arrays([f if data.forces[i] is not None else None for f, i in zip(f_val, val_idx)],
+                                   np.arange(len(val_idx)), d)  # fmt: skip
+                val_loss += tcfg.force_weight * float(np.mean((fv - fv_ref) ** 2)) / var_f
+            row["val_loss"] = val_loss
+        history.append(row)
+        score = row.get("val_loss", row["train_loss"])
+        if score < best[0]:
+            best = (score, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        progress.step(
+            note=f"loss {row['train_loss']:.4f}" + (f" val {row['val_loss']:.4f}" if "val_loss" in row else "")
+        )
+        if time.perf_counter() - start > tcfg.max_minutes * 60:
+            log.info("pd-local: time budget of %.1f min reached after %d epochs", tcfg.max_minutes, epoch + 1)
+            break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    net.eval()
+    return net, history
+
+
+def force_metrics(pred: list, ref: list, idx: np.ndarray, dim: int) -> dict:
+    """Force-component RMSE (eV/Å), the reference std, and their ratio over structures `idx` with forces."""
+    r = _force_arrays(ref, idx, dim)
+    if not len(r):
+        return {}
+    p = _force_arrays([pred[i] if ref[i] is not None else None for i in range(len(ref))], idx, dim)
+    rmse = float(np.sqrt(np.mean((p - r) ** 2)))
+    std = float(r.std())
+    return {"force_rmse_eV_per_A": rmse, "force_std_eV_per_A": std, "force_rmse_over_std": rmse / max(std, 1e-12),
+            "mean_predictor_force_rmse_eV_per_A": float(np.sqrt(np.mean((r - r.mean()) ** 2)))}  # fmt: skip
+
+
+def forces_from_store(root: str | Path, ids: list[str], groups: list[str]) -> list[np.ndarray | None]:
+    """Stored forces (eV/Å) of structures `ids` (run ids `groups`), None where a structure has none."""
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(root)
+    by_id: dict[str, np.ndarray | None] = {}
+    for run in sorted(set(groups)):
+        for doc in store.run_structures(run):
+            by_id[doc["_id"]] = store.load_forces(doc)
+    return [by_id.get(i) for i in ids]
+
+
+def _frame_key(positions: np.ndarray, cell: np.ndarray, dim: int) -> bytes:
+    """Positions as fractional coordinates mod 1 (rounded): equal for a structure and its wrapped copy."""
+    frac = np.asarray(positions, float)[:, :dim] @ np.linalg.inv(np.asarray(cell, float)[:dim, :dim])
+    frac = np.round(np.mod(frac, 1.0), 5) % 1.0
+    return frac.tobytes()
+
+
+def forces_from_file(path: str | Path, frames: list[Frame], dim: int) -> list[np.ndarray | None]:
+    """Forces (eV/Å) stored in a structure file (extxyz `forces`, a calculator's results) for `frames`.
+
+    Structures are matched by their positions (fractional, wrapped), so a reader that dropped or
+    wrapped structures still gets the right forces; None where the file has none.
+    """
+    from pdmd.structure import read_frames
+
+    found: dict[bytes, np.ndarray] = {}
+    for atoms in read_frames(path):
+        forces = None
+        if atoms.calc is not None and "forces" in getattr(atoms.calc, "results", {}):
+            forces = np.asarray(atoms.calc.results["forces"], float)
+        elif "forces" in atoms.arrays:
+            forces = np.asarray(atoms.arrays["forces"], float)
+        if forces is not None:
+            found[_frame_key(atoms.positions, atoms.cell[:], dim)] = forces
+    return [found.get(_frame_key(f.positions, f.cell, dim)) for f in frames]
+
+
+def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provenance: dict) -> dict:
+    """The pd-local model kind's train function (`pdmd.ml.kinds`): fit, evaluate, save, card.
+
+    options: "descriptor" (LocalDescriptorConfig fields), "train" (LocalTrainConfig fields), and the
+    forces: "forces" (one (N, 3) array or None per structure), "store_root" (read stored forces), else
+    the forces in the labelled file the data came from (`provenance["data"]`), where it has them.
+    """
+    from pdmd.ml.kinds import finish_card
+    from pdmd.ml.plots import parity_plot
+
+    if data.frames is None:
+        raise InputError("pd-local trains on structures (frames); the data has none")
+    dim = int(data.descriptor.get("dim", 3 if all(f.pbc[2] for f in data.frames) else 2))
+    cfg = LocalDescriptorConfig.from_dict(
+        {**LocalDescriptorConfig.default(dim).as_dict(), **options.get("descriptor", {})}
+    )
+    train_opts = {"seed": split.seed, **options.get("train", {})}
+    if "hidden" in train_opts:
+        train_opts["hidden"] = tuple(train_opts["hidden"])
+    tcfg = LocalTrainConfig(**train_opts)
+    forces = options.get("forces")
+    if forces is None and options.get("store_root"):
+        forces = forces_from_store(options["store_root"], list(data.ids), list(data.groups))
+    elif forces is None and provenance.get("data") and Path(provenance["data"]).is_file():
+        forces = forces_from_file(provenance["data"], data.frames, dim)
+    n_forces = sum(f is not None for f in forces) if forces is not None else 0
+    log.info("pd-local %s: %d of %d structures have forces", name, n_forces, len(data))
+    t0 = time.perf_counter()
+    prepared = prepare(data.frames, data.energies_eV, forces, cfg)
+    net, history = fit_local(prepared, split.train_idx, cfg, tcfg)
+    all_idx = np.arange(len(data))
+    pred_e, pred_f = _predict(net, cfg, prepared, all_idx)
+    metrics = {"training_s": time.perf_counter() - t0, "epochs_run": len(history)}
+    out_dir = Path(out_dir)
+    plots = {}
+    for part, idx in (("train", split.train_idx), ("test", split.test_idx)):
+        for k, v in force_metrics(pred_f, prepared.forces, idx, dim).items():
+            metrics[f"{part}_{k}"] = v
+    ref_f = {
+        p: _force_arrays(prepared.forces, i, dim) for p, i in (("train", split.train_idx), ("test", split.test_idx))
+    }
+    if all(len(v) for v in ref_f.values()):
+        masked = [pf if rf is not None else None for pf, rf in zip(pred_f, prepared.forces)]
+        sets = {p: (ref_f[p], _force_arrays(masked, i, dim)) for p, i in (("train", split.train_idx),
+                                                                          ("test", split.test_idx))}  # fmt: skip
+        png = parity_plot(out_dir / "force_parity.png", sets, f"{name}: force components", "force component (eV/Å)",
+                          ("meV/Å", 1000.0))  # fmt: skip
+        plots["force_parity"] = str(png)
+    sections = {"local_descriptor": cfg.as_dict(), "network": {"hidden": list(tcfg.hidden), "activation": "SiLU"},
+                "train_config": tcfg.as_dict(), "history": history}  # fmt: skip
+    save_model(out_dir, {"model_kind": KIND}, net)  # weights first; finish_card writes the full card
+    card = finish_card(data, out_dir, name, KIND, split, pred_e, sections, metrics, provenance)
+    if plots:
+        card["plots"].update(plots)
+        from pdmd.store.files import write_json_atomic
+
+        write_json_atomic(out_dir / "model.json", card)
+    return card
+
+
+def load_pd_local(folder: Path) -> LocalPDModel:
+    """The pd-local model kind's loader."""
+    from pdmd.local.model import load_local_model
+
+    return load_local_model(folder)

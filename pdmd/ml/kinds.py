@@ -1,0 +1,454 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Model kinds: which potential a model folder holds, how to train it and how to load it.
+
+A kind is a name on the model card (`model_kind`; cards written before kinds existed are
+"pd-cnn") with a train function and a loader. Every loaded model has `card`, `dim` and
+`predict_frames(frames, labels) -> (energies eV/atom, mean seconds per structure)`.
+
+- pd-cnn: the paper's CNN on the 128×128 PD histogram (`pdmd.ml.fit`).
+- pd-kernel: kernel ridge regression on vectorized persistence diagrams (`pdmd.ml.pd_kernel`).
+- pd-hybrid: kernel ridge on PD features together with averaged ACSF/SOAP (`pdmd.ml.pd_hybrid`).
+- pd-local: per-atom networks on local neighbourhood PDs, energies summed, forces (`pdmd.local`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from pdmd import __version__
+from pdmd.errors import InputError
+from pdmd.ml.split import train_test_split
+from pdmd.progress import ProgressLog
+from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.structure import Frame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KIND = "pd-cnn"
+NEEDS = ("images", "diagrams", "frames")
+
+
+@dataclass
+class ModelData:
+    """What a kind trains on or predicts: per structure energy (eV/atom), run id, id, atom count, and inputs.
+
+    Inputs a kind does not need may be None: `images` (N, bins, bins) PD histogram probabilities,
+    `births_A2` / `deaths_A2` the finite pairs of each diagram (Å²), `frames` the structures,
+    `features` global descriptors already computed (e.g. by `pdmd baseline`), so they are not computed twice.
+    """
+
+    energies_eV: np.ndarray
+    groups: list[str]
+    ids: list[str]
+    descriptor: dict
+    n_atoms: np.ndarray
+    images: np.ndarray | None = None
+    births_A2: list[np.ndarray] | None = None
+    deaths_A2: list[np.ndarray] | None = None
+    frames: list[Frame] | None = None
+    features: dict[str, np.ndarray] | None = None  # precomputed global features by name ("acsf", "soap"), (N, F)
+
+    def __len__(self) -> int:
+        return len(self.energies_eV)
+
+    def subset(self, idx: np.ndarray) -> ModelData:
+        """The structures at `idx`, in that order."""
+        idx = np.asarray(idx, int)
+
+        def pick(seq):
+            return None if seq is None else [seq[i] for i in idx]
+
+        return ModelData(
+            self.energies_eV[idx],
+            pick(self.groups),
+            pick(self.ids),
+            self.descriptor,
+            self.n_atoms[idx],
+            None if self.images is None else self.images[idx],
+            pick(self.births_A2),
+            pick(self.deaths_A2),
+            pick(self.frames),
+            None if self.features is None else {k: v[idx] for k, v in self.features.items()},
+        )
+
+
+@dataclass(frozen=True)
+class TrainSplit:
+    """Indices of the training and test structures, and how they were drawn."""
+
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    kind: str = "run"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+    def card(self, data: ModelData) -> dict:
+        """The card's `split` section: the exact structure ids of both parts."""
+        return {
+            "kind": self.kind,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
+            "train_ids": [data.ids[i] for i in self.train_idx],
+            "test_ids": [data.ids[i] for i in self.test_idx],
+            "test_runs": sorted({data.groups[i] for i in self.test_idx}),
+        }
+
+
+class LoadedModel(Protocol):
+    """What `load_model` returns, whatever the kind."""
+
+    card: dict
+
+    @property
+    def dim(self) -> int: ...
+
+    def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]: ...
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A model kind: `train(data, out_dir, name, split, options, provenance) -> card`, `load(folder) -> model`."""
+
+    name: str
+    summary: str
+    needs: frozenset[str]
+    train: Callable[[ModelData, Path, str, TrainSplit, dict, dict], dict]
+    load: Callable[[Path], Any]
+
+
+def _lazy(module: str, attr: str) -> Callable:
+    """A function imported on first call (torch and scikit-learn only when a kind needs them)."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__name__ = attr
+    return call
+
+
+MODEL_KINDS: dict[str, ModelKind] = {}
+
+
+def register_kind(kind: ModelKind) -> None:
+    """Add (or replace) a model kind in the registry."""
+    unknown = set(kind.needs) - set(NEEDS)
+    if unknown:
+        raise ValueError(f"kind {kind.name}: unknown inputs {sorted(unknown)}; use {NEEDS}")
+    MODEL_KINDS[kind.name] = kind
+
+
+for _kind in (
+    ModelKind("pd-cnn", "the paper's CNN on the PD histogram image", frozenset({"images"}),
+              _lazy("pdmd.ml.kinds", "train_cnn"), _lazy("pdmd.ml.potential", "load_potential")),
+    ModelKind("pd-kernel", "kernel ridge on vectorized persistence diagrams (CV-chosen)", frozenset({"diagrams"}),
+              _lazy("pdmd.ml.pd_kernel", "train_pd_kernel"), _lazy("pdmd.ml.pd_kernel", "load_kernel_model")),
+    ModelKind("pd-hybrid", "kernel ridge on PD features + averaged ACSF/SOAP", frozenset({"diagrams", "frames"}),
+              _lazy("pdmd.ml.pd_hybrid", "train_pd_hybrid"), _lazy("pdmd.ml.pd_kernel", "load_kernel_model")),
+    ModelKind("pd-local", "per-atom local PD energies summed; forces by autograd (MD-ready)", frozenset({"frames"}),
+              _lazy("pdmd.local.train", "train_pd_local"), _lazy("pdmd.local.train", "load_pd_local")),
+):  # fmt: skip
+    register_kind(_kind)
+
+
+def get_kind(name: str) -> ModelKind:
+    if name not in MODEL_KINDS:
+        raise InputError(f"unknown model kind {name!r}; choose one of {sorted(MODEL_KINDS)}")
+    return MODEL_KINDS[name]
+
+
+def model_kind_of(card: dict) -> str:
+    """The card's model kind; cards written before kinds existed hold the paper's CNN."""
+    return card.get("model_kind", DEFAULT_KIND)
+
+
+def read_card(folder: str | Path) -> dict:
+    folder = Path(folder)
+    if not (folder / "model.json").is_file():
+        raise InputError(f"{folder} is not a pdmd model folder (no model.json)")
+    return read_json(folder / "model.json")
+
+
+def load_model(folder: str | Path):
+    """The model in `folder`, loaded by its card's kind."""
+    return get_kind(model_kind_of(read_card(folder))).load(Path(folder))
+
+
+# -- data --------------------------------------------------------------------------------------
+def load_store_data(store, run_ids: list[str], desc_id: str, descriptor: dict, needs) -> ModelData:
+    """Every stored structure of `run_ids` that has descriptor `desc_id`, with the inputs in `needs`."""
+    needs = set(needs)
+    rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "births", "deaths", "frame")}
+    missing = 0
+    progress = ProgressLog(len(run_ids), "loading model data", log)
+    for run_id in run_ids:
+        for doc in store.run_structures(run_id):
+            ddoc = store.find_descriptor(doc["_id"], desc_id)
+            if ddoc is None:
+                missing += 1
+                continue
+            arrays = store.load_descriptor_arrays(ddoc) if needs & {"images", "diagrams"} else {}
+            rows["energy"].append(doc["energy_eV_per_atom"])
+            rows["group"].append(run_id)
+            rows["id"].append(doc["_id"])
+            rows["n"].append(doc["n_atoms"])
+            if "images" in needs:
+                rows["image"].append(arrays["image"])
+            if "diagrams" in needs:
+                rows["births"].append(np.asarray(arrays["births_A2"], float))
+                rows["deaths"].append(np.asarray(arrays["deaths_A2"], float))
+            if "frames" in needs:
+                rows["frame"].append(store.load_frame(doc))
+        progress.step()
+    if missing:
+        log.warning("%d structures have no %s descriptor and are left out", missing, desc_id)
+    if not rows["id"]:
+        raise InputError(f"no structures with descriptor {desc_id} found for {len(run_ids)} runs in {store.root}")
+    return ModelData(
+        np.asarray(rows["energy"], float),
+        rows["group"],
+        rows["id"],
+        descriptor,
+        np.asarray(rows["n"], int),
+        np.stack(rows["image"]).astype(np.float32) if "images" in needs else None,
+        rows["births"] if "diagrams" in needs else None,
+        rows["deaths"] if "diagrams" in needs else None,
+        rows["frame"] if "frames" in needs else None,
+    )
+
+
+def diagrams_of(frames: list[Frame], descriptor: dict, labels: list[str]) -> tuple[list, list]:
+    """Finite pairs (births, deaths in Å²) of each frame's diagram with the descriptor's settings."""
+    from pdmd.descriptor.persistence import alpha_diagram, descriptor_backend
+
+    births, deaths = [], []
+    progress = ProgressLog(len(frames), "persistence diagrams", log)
+    for frame, label in zip(frames, labels):
+        d = alpha_diagram(frame, int(descriptor["dim"]), int(descriptor["degree"]), label=label,
+                          backend=descriptor_backend(descriptor), sheet=descriptor.get("sheet"))  # fmt: skip
+        births.append(d.births_A2)
+        deaths.append(d.deaths_A2)
+        progress.step()
+    return births, deaths
+
+
+def data_from_frames(
+    frames: list[Frame], energies_eV: np.ndarray, groups: list[str], ids: list[str], descriptor: dict, needs
+) -> ModelData:
+    """ModelData of structures given as frames (a user's file): the diagrams and images computed here."""
+    from pdmd.analysis.data import LabelledStructures
+
+    structures = LabelledStructures(list(frames), np.asarray(energies_eV, float), list(groups), list(ids), "")
+    return data_from_structures(structures, descriptor, needs)
+
+
+def data_from_structures(structures, descriptor: dict, needs, store=None, desc_id: str | None = None) -> ModelData:
+    """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `desc_id`) if there, else computed."""
+    from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
+
+    needs = set(needs)
+    data = ModelData(np.asarray(structures.energies_eV, float), list(structures.groups), list(structures.ids),
+                     descriptor, np.asarray([f.n_atoms for f in structures.frames], int),
+                     frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
+    if not needs & {"images", "diagrams"}:
+        return data
+    births: list = [None] * len(data)
+    deaths: list = [None] * len(data)
+    if store is not None and desc_id is not None:
+        for i, sid in enumerate(data.ids):
+            ddoc = store.find_descriptor(sid, desc_id)
+            if ddoc is not None:
+                arrays = store.load_descriptor_arrays(ddoc)
+                births[i], deaths[i] = np.asarray(arrays["births_A2"], float), np.asarray(arrays["deaths_A2"], float)
+    todo = [i for i, b in enumerate(births) if b is None]
+    if todo:
+        b, d = diagrams_of([structures.frames[i] for i in todo], descriptor, [data.ids[i] for i in todo])
+        for i, bi, di in zip(todo, b, d):
+            births[i], deaths[i] = bi, di
+    data.births_A2, data.deaths_A2 = births, deaths
+    if "images" in needs:
+        spec = HistogramSpec(descriptor["lo_A2"], descriptor["hi_A2"], descriptor["bins"])
+        data.images = np.stack([pd_histogram(b, d, spec).image for b, d in zip(births, deaths)])
+    return data
+
+
+# -- training and validation -----------------------------------------------------------------
+def train_model(
+    kind: str,
+    data: ModelData,
+    out_dir: Path,
+    name: str,
+    *,
+    split: str = "run",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    options: dict | None = None,
+    provenance: dict | None = None,
+    split_indices: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Split (or take `split_indices`), train a model of `kind`, save it to `out_dir`; returns its card."""
+    spec = get_kind(kind)
+    lacking = [k for k in spec.needs if getattr(data, "births_A2" if k == "diagrams" else k) is None]
+    if lacking:
+        raise InputError(f"model kind {kind} needs {sorted(spec.needs)}; the data lacks {lacking}")
+    if split_indices is not None:
+        train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
+    else:
+        train_idx, test_idx = train_test_split(data.groups, test_fraction, seed, split)
+    if len(train_idx) < 4 or len(test_idx) < 1:
+        raise InputError(f"{name}: need >= 4 training and >= 1 test structures, got {len(train_idx)}/{len(test_idx)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tsplit = TrainSplit(train_idx, test_idx, split, test_fraction, seed)
+    card = spec.train(data, out_dir, name, tsplit, dict(options or {}), dict(provenance or {}))
+    if card.get("model_kind") != kind:
+        card["model_kind"] = kind
+        write_json_atomic(out_dir / "model.json", card)
+    return card
+
+
+def train_from_file(
+    path: Path,
+    system: str,
+    kind: str,
+    out_dir: Path,
+    name: str,
+    range_A2: tuple[float, float],
+    bins: int = 128,
+    backend: str | None = None,
+    split: str = "run",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    options: dict | None = None,
+    read_options=None,
+    label_keys=None,
+) -> dict:
+    """Train a model of `kind` on a labelled structure file (anything ASE reads with energies); its card.
+
+    read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.ml.dataset_files.LabelKeys` of the file.
+    """
+    from pdmd.analysis.data import load_structures
+    from pdmd.descriptor.histogram import HistogramSpec
+    from pdmd.ml.dataset_files import SYSTEM_DIMS
+    from pdmd.store.datastore import descriptor_settings
+
+    needs = get_kind(kind).needs
+    structures = load_structures(Path(path), None, system, read_options=read_options, label_keys=label_keys)
+    elements = sorted({int(z) for f in structures.frames for z in np.unique(f.numbers)})
+    spec = HistogramSpec(float(range_A2[0]), float(range_A2[1]), int(bins))
+    descriptor = descriptor_settings(system, SYSTEM_DIMS[system], elements, spec, backend=backend)
+    data = data_from_structures(structures, descriptor, needs)
+    return train_model(kind, data, out_dir, name, split=split, test_fraction=test_fraction, seed=seed,
+                       options=options, provenance={"data": str(Path(path).resolve())})  # fmt: skip
+
+
+def mean_predictor_rmse(data: ModelData, split: TrainSplit) -> float:
+    """RMSE (meV/atom) on the test part of predicting the training part's mean energy."""
+    from pdmd.ml.plots import rmse_meV
+
+    y = data.energies_eV
+    return rmse_meV(np.full(len(split.test_idx), y[split.train_idx].mean()), y[split.test_idx])
+
+
+def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, options: dict, provenance: dict) -> dict:
+    """The paper's CNN (`pdmd.ml.fit.fit_potential`); options: {"train": TrainConfig, "cnn": CNNConfig fields}."""
+    from pdmd.ml.fit import LabelledImages, fit_potential
+    from pdmd.ml.model import CNNConfig
+    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
+    from pdmd.ml.train import TrainConfig
+
+    dim = int(data.descriptor["dim"])
+    train = TrainConfig(**{"seed": split.seed, "standardization": DEFAULT_STANDARDIZATION[dim],
+                           **options.get("train", {})})  # fmt: skip
+    cnn = CNNConfig(**{**CNNConfig().as_dict(), **options.get("cnn", {})})
+    images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor)
+    card = fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
+                         split_indices=(split.train_idx, split.test_idx))  # fmt: skip
+    card["model_kind"] = "pd-cnn"
+    card["metrics"].setdefault("mean_predictor_test_rmse_meV_per_atom", mean_predictor_rmse(data, split))
+    write_json_atomic(out_dir / "model.json", card)
+    return card
+
+
+def finish_card(
+    data: ModelData,
+    out_dir: Path,
+    name: str,
+    kind: str,
+    split: TrainSplit,
+    pred_eV: np.ndarray,
+    sections: dict,
+    metrics: dict,
+    provenance: dict,
+) -> dict:
+    """Card + predictions.json + parity PNG of a model whose predictions on all of `data` are `pred_eV`."""
+    from pdmd.ml.plots import parity_plot, rmse_meV
+
+    tr, te = split.train_idx, split.test_idx
+    ref = data.energies_eV
+    metrics = {
+        "train_rmse_meV_per_atom": rmse_meV(pred_eV[tr], ref[tr]),
+        "test_rmse_meV_per_atom": rmse_meV(pred_eV[te], ref[te]),
+        "mean_predictor_test_rmse_meV_per_atom": mean_predictor_rmse(data, split),
+        "test_energy_std_meV_per_atom": float(ref[te].std() * 1000),
+        "train_energy_std_meV_per_atom": float(ref[tr].std() * 1000),
+        "test_prediction_std_meV_per_atom": float(pred_eV[te].std() * 1000),
+        "n_train": int(len(tr)),
+        "n_test": int(len(te)),
+        **metrics,
+    }
+    png = parity_plot(out_dir / "parity.png", {"train": (ref[tr], pred_eV[tr]), "test": (ref[te], pred_eV[te])},
+                      f"{name}: {kind} ({split.kind} split)")  # fmt: skip
+    card = to_jsonable({
+        "_id": name, "name": name, "path": str(Path(out_dir).resolve()), "model_kind": kind,
+        "descriptor": data.descriptor, "split": split.card(data), "metrics": metrics, "plots": {"parity": str(png)},
+        "units": {"energy": "eV/atom", "rmse": "meV/atom", "persistence": "Å²"}, "provenance": provenance,
+        "pdmd_version": __version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **sections,
+    })  # fmt: skip
+    write_json_atomic(out_dir / "predictions.json", {"ids": data.ids, "reference_eV": ref, "predicted_eV": pred_eV,
+                                                     "is_test": np.isin(np.arange(len(ref)), te)})  # fmt: skip
+    write_json_atomic(out_dir / "model.json", card)
+    log.info("%s (%s): train RMSE %.2f, test RMSE %.2f meV/atom (mean predictor %.2f, test std %.1f)", name, kind,
+             metrics["train_rmse_meV_per_atom"], metrics["test_rmse_meV_per_atom"],
+             metrics["mean_predictor_test_rmse_meV_per_atom"], metrics["test_energy_std_meV_per_atom"])  # fmt: skip
+    return card
+
+
+def predict_data(model, data: ModelData) -> np.ndarray:
+    """Energies (eV/atom) of already-featurized `data` (images or diagrams) with a loaded model of any kind."""
+    if hasattr(model, "predict_data"):
+        return model.predict_data(data)
+    if data.images is not None and hasattr(model, "predict_images"):
+        return model.predict_images(data.images)
+    if data.frames is not None:
+        return model.predict_frames(data.frames, list(data.ids))[0]
+    raise InputError(f"model {model.card.get('name')}: the data has neither its inputs nor structures")
+
+
+def validate_model(folder: str | Path, data: ModelData, label: str = "large-cell validation") -> dict:
+    """Predict held-out structures (e.g. 4× larger cells); RMSE, bias and parity PNG go into the card."""
+    from pdmd.ml.plots import parity_plot, rmse_meV
+
+    folder = Path(folder)
+    model = load_model(folder)
+    pred = predict_data(model, data)
+    ref = data.energies_eV
+    card = read_card(folder)
+    card.setdefault("validation", {})[label] = {
+        "rmse_meV_per_atom": rmse_meV(pred, ref),
+        "energy_std_meV_per_atom": float(ref.std() * 1000),
+        "bias_meV_per_atom": float((pred - ref).mean() * 1000),
+        "n_structures": int(len(ref)),
+        "parity_plot": str(parity_plot(folder / f"validation_parity_{label.split()[0]}.png", {label: (ref, pred)},
+                                       f"{card['name']}: {label}")),
+    }  # fmt: skip
+    write_json_atomic(folder / "model.json", to_jsonable(card))
+    return card

@@ -1,0 +1,335 @@
+"""Check a workflow before FireWorks sees it: structure and every pdmd firetask's parameters.
+
+`lpad add` of a malformed file ends in a bare `KeyError: 'spec'`, and a firework with a bad
+parameter (n_atoms -5, bins 0) is accepted and fizzles when it runs, perhaps hours later.
+`pdmd check WORKFLOW.yaml` finds both up front and names each bad field by its path, e.g.
+`fws[3].spec._tasks[0].protocol.n_atoms`. The builders check what they build, and every pdmd
+firetask checks its own parameters first thing (`check_firetask`), so a bad one fails at once
+with the field's name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pdmd.errors import InputError, PdmdError
+
+Problems = list[str]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _str(where: str, v: Any, out: Problems) -> None:
+    if not isinstance(v, str) or not v.strip():
+        out.append(f"{where}: must be a non-empty string, got {v!r}")
+
+
+def _int_at_least(lo: int) -> Callable[[str, Any, Problems], None]:
+    def check(where: str, v: Any, out: Problems) -> None:
+        if not _is_int(v) or v < lo:
+            out.append(f"{where}: must be an integer >= {lo}, got {v!r}")
+
+    return check
+
+
+def _fraction(where: str, v: Any, out: Problems) -> None:
+    if not _is_num(v) or not 0 < v < 1:
+        out.append(f"{where}: must be a number between 0 and 1 (exclusive), got {v!r}")
+
+
+def _one_of(options) -> Callable[[str, Any, Problems], None]:
+    def check(where: str, v: Any, out: Problems) -> None:
+        if v not in options:
+            out.append(f"{where}: must be one of {sorted(options)}, got {v!r}")
+
+    return check
+
+
+def _range_A2(where: str, v: Any, out: Problems) -> None:
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_num(x) for x in v) and 0 <= v[0] < v[1]):
+        out.append(f"{where}: must be [lo, hi] in Å² with 0 <= lo < hi, got {v!r}")
+
+
+def _run_ids(where: str, v: Any, out: Problems) -> None:
+    if not isinstance(v, (list, tuple)) or not v or not all(isinstance(r, str) and r for r in v):
+        out.append(f"{where}: must be a non-empty list of run ids, got {v!r}")
+
+
+def _protocol(where: str, v: Any, out: Problems) -> None:
+    from pdmd.md.protocol import MeltQuenchProtocol
+
+    if not isinstance(v, dict):
+        out.append(f"{where}: must be a mapping of melt-quench parameters, got {v!r}")
+        return
+    try:
+        MeltQuenchProtocol.from_dict(v)
+    except TypeError as err:  # a required field (seed, cooling_rate_K_per_ps) is missing
+        out.append(f"{where}: {err}")
+    except PdmdError as err:
+        out.append(f"{where}: {err}")
+
+
+def _config(kind: str) -> Callable[[str, Any, Problems], None]:
+    """Fields of TrainConfig ("train") or CNNConfig ("cnn"): known names, sane values."""
+
+    def check(where: str, v: Any, out: Problems) -> None:
+        if not isinstance(v, dict):
+            out.append(f"{where}: must be a mapping, got {v!r}")
+            return
+        import dataclasses
+
+        if kind == "train":
+            from pdmd.ml.train import TrainConfig as config
+        else:
+            from pdmd.ml.model import CNNConfig as config
+        known = {f.name for f in dataclasses.fields(config)}
+        rules = TRAIN_RULES if kind == "train" else CNN_RULES
+        for key, value in v.items():
+            if key not in known:
+                out.append(f"{where}.{key}: unknown {kind} setting; known: {sorted(known)}")
+            elif key in rules:
+                rules[key](f"{where}.{key}", value, out)
+
+    return check
+
+
+def _positive(where: str, v: Any, out: Problems) -> None:
+    if not _is_num(v) or v <= 0:
+        out.append(f"{where}: must be a positive number, got {v!r}")
+
+
+def _optional_positive(where: str, v: Any, out: Problems) -> None:
+    if v is not None:
+        _positive(where, v, out)
+
+
+def _non_negative(where: str, v: Any, out: Problems) -> None:
+    if not _is_num(v) or v < 0:
+        out.append(f"{where}: must be a number >= 0, got {v!r}")
+
+
+def _channels(where: str, v: Any, out: Problems) -> None:
+    if not isinstance(v, (list, tuple)) or not v or not all(_is_int(c) and c >= 1 for c in v):
+        out.append(f"{where}: must be a non-empty list of positive integers, got {v!r}")
+
+
+def _bool(where: str, v: Any, out: Problems) -> None:
+    if not isinstance(v, bool):
+        out.append(f"{where}: must be true or false, got {v!r}")
+
+
+def _analysis(where: str, v: Any, out: Problems) -> None:
+    from pdmd.analysis.registry import ANALYSES
+
+    _one_of(set(ANALYSES))(where, v, out)
+
+
+TRAIN_RULES = {
+    "epochs": _int_at_least(1),
+    "batch_size": _int_at_least(1),
+    "learning_rate": _positive,
+    "weight_decay": _non_negative,
+    "lr_factor": _fraction,
+    "lr_patience": _int_at_least(0),
+    "early_stopping_patience": _int_at_least(0),
+    "val_fraction": _fraction,
+    "seed": _int_at_least(0),
+    "standardization": _one_of({"minmax", "zscore"}),
+    "channels_last": _bool,
+    "max_minutes": _optional_positive,
+    "device": _str,
+}
+"""Value checks of `pdmd.ml.train.TrainConfig` fields (names are taken from the dataclass itself)."""
+CNN_RULES = {"image_size": _int_at_least(4), "channels": _channels, "fc_hidden": _int_at_least(1)}
+"""Value checks of `pdmd.ml.model.CNNConfig` fields."""
+
+
+def _descriptor_rules() -> dict:
+    from pdmd.descriptor.persistence import BACKENDS
+    from pdmd.md.protocol import SYSTEM_DIM
+
+    return {
+        "range_A2": _range_A2,
+        "bins": _int_at_least(2),
+        "backend": _one_of(set(BACKENDS)),
+        "system": _one_of(set(SYSTEM_DIM)),
+        "degree": _one_of({0, 1, 2}),
+        "data_dir": _str,
+    }
+
+
+def _task_rules() -> dict[str, dict[str, Callable]]:
+    """Per pdmd firetask: parameter -> check."""
+    from pdmd.campaign import PLANS
+
+    desc = _descriptor_rules()
+    melt = {"protocol": _protocol, "omp_threads": _int_at_least(1), "data_dir": _str}
+    return {
+        "MeltQuenchTask": melt,
+        "VaspMeltQuenchTask": {
+            **melt,
+            "vasp_cmd": _str,
+            "templates_dir": _str,
+            "write_potcar": _bool,
+            "relax_steps": _int_at_least(0),
+            "workdir": _str,
+        },
+        "PersistenceDescriptorTask": {"run_id": _str, "workers": _int_at_least(1), **desc},
+        "TrainPotentialTask": {
+            "run_ids": _run_ids,
+            "name": _str,
+            "train": _config("train"),
+            "cnn": _config("cnn"),
+            "split": _one_of({"run", "snapshot"}),
+            "test_fraction": _fraction,
+            **desc,
+        },
+        "ValidatePotentialTask": {"run_ids": _run_ids, "name": _str, "label": _str, **desc},
+        "AnalysisTask": {
+            "analysis": _analysis,
+            "name": _str,
+            "plan": _one_of(set(PLANS)),
+            "options": lambda w, v, out: None if isinstance(v, dict) else out.append(f"{w}: must be a mapping"),
+            "data_dir": _str,
+        },
+    }
+
+
+def _task_class_name(fw_name: str) -> str:
+    """'{{pdmd.workflow.tasks.MeltQuenchTask}}' or 'MeltQuenchTask' -> 'MeltQuenchTask'."""
+    return fw_name.strip("{}").rsplit(".", 1)[-1]
+
+
+def check_task_params(fw_name: str, params: dict, where: str = "task") -> Problems:
+    """Problems with one firetask's parameters (only pdmd's tasks are checked; others pass)."""
+    from pdmd.workflow import tasks as task_module
+
+    name = _task_class_name(fw_name)
+    rules = _task_rules().get(name)
+    if rules is None:
+        return []
+    cls = getattr(task_module, name)
+    out: Problems = []
+    given = {k: v for k, v in params.items() if not k.startswith("_")}
+    for key in cls.required_params:
+        if key not in given:
+            out.append(f"{where}.{key}: missing (required by {name})")
+    known = set(cls.required_params) | set(getattr(cls, "optional_params", []) or [])
+    for key, value in given.items():
+        if key not in known:
+            out.append(f"{where}.{key}: unknown parameter of {name}; known: {sorted(known)}")
+        elif isinstance(value, str) and value.startswith(">>") and value.endswith("<<"):
+            continue  # resolved from the FWorker's env when the task runs
+        elif key in rules:
+            rules[key](f"{where}.{key}", value, out)
+    return out
+
+
+def check_workflow_dict(wf: Any, source: str = "workflow") -> Problems:
+    """Problems with a workflow (or single firework) as `lpad add` would read it."""
+    if not isinstance(wf, dict):
+        return [
+            f"{source}: the top level must be a mapping (a workflow with fws/links/metadata), got {type(wf).__name__}"
+        ]
+    if "fws" not in wf:  # FireWorks reads it as one firework
+        return _check_firework(wf, source, f"{source}: ")
+    out: Problems = []
+    fws = wf["fws"]
+    for key, kind in (("links", dict), ("metadata", dict)):
+        if key not in wf:
+            out.append(f"{source}: {key}: missing (lpad add needs it; use {{}} for none)")
+        elif not isinstance(wf[key], kind):
+            out.append(f"{source}: {key}: must be a mapping, got {type(wf[key]).__name__}")
+    if not isinstance(fws, list) or not fws:
+        return [*out, f"{source}: fws: must be a non-empty list of fireworks"]
+    ids: list = []
+    for i, fw in enumerate(fws):
+        name = fw.get("name") if isinstance(fw, dict) else None
+        where = f"{source}: fws[{i}]" + (f" ({name})" if name else "")
+        out += _check_firework(fw, where, f"{where}.")
+        if isinstance(fw, dict):
+            if not _is_int(fw.get("fw_id")):
+                out.append(f"{where}.fw_id: must be an integer, got {fw.get('fw_id')!r}")
+            elif fw["fw_id"] in ids:
+                out.append(f"{where}.fw_id: {fw['fw_id']} is used by another firework")
+            ids.append(fw.get("fw_id"))
+    if isinstance(wf.get("links"), dict):
+        known = {str(i) for i in ids}
+        for parent, children in wf["links"].items():
+            if str(parent) not in known:
+                out.append(f"{source}: links.{parent}: no firework has fw_id {parent}")
+            if not isinstance(children, list) or not all(str(c) in known for c in children):
+                out.append(f"{source}: links.{parent}: must list fw_ids of fireworks in this file, got {children!r}")
+    return out
+
+
+def _check_firework(fw: Any, where: str, prefix: str) -> Problems:
+    if not isinstance(fw, dict):
+        return [f"{where}: must be a mapping (a firework), got {type(fw).__name__}"]
+    spec = fw.get("spec")
+    if not isinstance(spec, dict):
+        return [f"{prefix}spec: missing or not a mapping (every firework needs spec with _tasks)"]
+    tasks = spec.get("_tasks")
+    if not isinstance(tasks, list) or not tasks:
+        return [f"{prefix}spec._tasks: must be a non-empty list of firetasks"]
+    out: Problems = []
+    for j, task in enumerate(tasks):
+        tw = f"{prefix}spec._tasks[{j}]"
+        if not isinstance(task, dict) or not isinstance(task.get("_fw_name"), str):
+            out.append(f"{tw}: must be a mapping with _fw_name (the firetask class)")
+            continue
+        out += check_task_params(task["_fw_name"], task, tw)
+    return out
+
+
+def load_workflow_yaml(path: str | Path) -> Any:
+    """Parse a workflow file (YAML or JSON); a syntax error becomes an InputError with line and column."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read it ({err})") from err
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{where}: {err.problem or err}") from err
+    except YAMLError as err:
+        raise InputError(f"{path}: not valid YAML: {err}") from err
+
+
+def check_workflow_file(path: str | Path) -> dict:
+    """Check a workflow file; returns {"fireworks": n, "tasks": n}, or raises InputError listing every problem."""
+    wf = load_workflow_yaml(path)
+    problems = check_workflow_dict(wf, str(path))
+    if problems:
+        raise InputError("\n".join(problems))
+    fws = wf.get("fws", [wf])
+    return {"fireworks": len(fws), "tasks": sum(len(fw["spec"]["_tasks"]) for fw in fws)}
+
+
+def check_workflow(wf) -> None:
+    """Raise InputError if a built FireWorks `Workflow` has a problem (called by the builders)."""
+    problems = check_workflow_dict(wf.to_dict(), f"workflow {wf.name!r}")
+    if problems:
+        raise InputError("\n".join(problems))
+
+
+def check_firetask(task) -> None:
+    """Raise InputError naming the bad field if a pdmd firetask's parameters are invalid (first thing in run_task)."""
+    problems = check_task_params(type(task).__name__, dict(task), type(task).__name__)
+    if problems:
+        raise InputError("; ".join(problems))

@@ -1,0 +1,344 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pd-local: local diagrams, exact forces, invariances, additivity, training on LAMMPS data, MD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pdmd.local.complex import entry_values, local_topology, neighbourhoods
+from pdmd.local.features import LocalDescriptorConfig, pair_values
+from pdmd.local.model import AtomicNet, LocalPDModel
+from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.structure import Frame
+
+DENSITY = {2: 0.38, 3: 0.15}  # atoms per Å² (graphene) / Å³ (about 3 g/cm³)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Many small tensors per call: one thread is fastest (and fair on a shared machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_packing(n: int, dim: int, seed: int, min_dist: float = 1.25) -> Frame:
+    """Random periodic points at carbon density with a minimum separation (an amorphous-like cell)."""
+    rng = np.random.default_rng(seed)
+    length = (n / DENSITY[dim]) ** (1 / dim)
+    pts: list[np.ndarray] = []
+    while len(pts) < n:
+        p = rng.uniform(0, length, dim)
+        if pts:
+            d = np.asarray(pts) - p
+            d -= length * np.round(d / length)
+            if (d**2).sum(1).min() < min_dist**2:
+                continue
+        pts.append(p)
+    pos = np.zeros((n, 3))
+    pos[:, :dim] = pts
+    cell = np.diag([length] * dim + [10.0] * (3 - dim))
+    return Frame(pos, cell, np.full(n, 6), (True, True, dim == 3))
+
+
+def random_model(dim: int, seed: int = 0) -> LocalPDModel:
+    """An untrained model with random weights: forces are non-trivial, which is all the exactness tests need."""
+    torch.manual_seed(seed)
+    cfg = LocalDescriptorConfig.default(dim)
+    net = AtomicNet(cfg.n_features, (16, 16))
+    with torch.no_grad():
+        net.feat_std.fill_(2.0)
+    return LocalPDModel({"model_kind": "pd-local"}, net, cfg)
+
+
+def moved(frame: Frame, positions: np.ndarray, cell: np.ndarray | None = None) -> Frame:
+    return Frame(positions, frame.cell if cell is None else cell, frame.numbers, frame.pbc)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_local_diagrams_equal_gudhi_weighted_alpha_complex(dim):
+    """Every atom's pairs (values recomputed in torch from their sources) equal gudhi's weighted AlphaComplex."""
+    import gudhi
+
+    frame = random_packing(40 if dim == 2 else 50, dim, seed=1)
+    cfg = LocalDescriptorConfig.default(dim)
+    topo = local_topology(frame, dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2)
+    birth, death, _ = pair_values(torch.tensor(frame.positions), topo, cfg)
+    nb = neighbourhoods(frame, dim, cfg.cutoff_A)
+    rel = nb.relative(frame.positions)
+    entry = entry_values(torch.from_numpy((rel**2).sum(1)), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2).numpy()
+    worst, compared = 0.0, 0
+    for a in range(frame.n_atoms):
+        part = slice(nb.start[a], nb.start[a + 1])
+        st = gudhi.AlphaComplex(points=rel[part], weights=-entry[part]).create_simplex_tree()
+        st.prune_above_filtration(cfg.alpha_max_A2)
+        st.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+        for h in range(dim):
+            ref = sorted(tuple(x) for x in st.persistence_intervals_in_dimension(h) if np.isfinite(x[1]))
+            sel = (topo.pair_centre == a) & (topo.pair_degree == h)
+            mine = sorted(zip(birth[sel].numpy(), death[sel].numpy()))
+            assert len(mine) == len(ref), (a, h)
+            if ref:
+                worst = max(worst, float(np.abs(np.array(ref) - np.array(mine)).max()))
+                compared += len(ref)
+    print(f"{dim}D: {compared} pairs, max |difference| to gudhi {worst:.2e} Å²")
+    assert compared > 10 * frame.n_atoms
+    assert worst < 1e-9
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_forces_match_finite_differences(dim):
+    frame = random_packing(60 if dim == 2 else 48, dim, seed=2)
+    model = random_model(dim)
+    energy, forces = model.energy_and_forces(frame)
+    assert np.abs(forces).max() > 0.01  # a non-trivial test
+    h = 1e-5
+    worst = 0.0
+    rng = np.random.default_rng(0)
+    for a in rng.choice(frame.n_atoms, 8 if dim == 2 else 4, replace=False):
+        for c in range(dim):
+            plus, minus = frame.positions.copy(), frame.positions.copy()
+            plus[a, c] += h
+            minus[a, c] -= h
+            fd = -(model.energy_and_forces(moved(frame, plus))[0] - model.energy_and_forces(moved(frame, minus))[0])
+            worst = max(worst, abs(fd / (2 * h) - forces[a, c]))
+    print(f"{dim}D: max |F_autograd - F_finite-difference| = {worst:.2e} eV/Å (max |F| {np.abs(forces).max():.3f})")
+    assert worst < 1e-6
+    if dim == 2:
+        assert np.all(forces[:, 2] == 0.0)
+
+
+def test_energy_is_the_path_integral_of_the_forces():
+    """All atoms move up to 0.4 Å (atoms cross cutoffs, bonds swap order): ΔE = -∫F·dx, no jumps on the way."""
+    frame = random_packing(40, 2, seed=3)
+    model = random_model(2)
+    rng = np.random.default_rng(0)
+    path = np.zeros_like(frame.positions)
+    path[:, :2] = rng.normal(size=(frame.n_atoms, 2))
+    path *= 0.4 / np.abs(path).max()
+    steps = 200
+    energies, work = [], []
+    for k in range(steps + 1):
+        e, f = model.energy_and_forces(moved(frame, frame.positions + path * k / steps))
+        energies.append(e)
+        work.append(-(f * path / steps).sum())
+    de = np.diff(energies)
+    mismatch = de - 0.5 * (np.array(work[:-1]) + np.array(work[1:]))  # trapezoid rule
+    total = abs(energies[-1] - energies[0])
+    print(f"ΔE {total:.3f} eV; |ΔE - ∫F·dx| {abs(mismatch.sum()):.1e} eV; worst step {np.abs(mismatch).max():.1e} "
+          f"of max |ΔE| {np.abs(de).max():.1e} eV")  # fmt: skip
+    assert total > 0.1
+    assert abs(mismatch.sum()) < 2e-3 * total
+    assert np.abs(mismatch).max() < 0.15 * np.abs(de).max()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_degenerate_crystal_gives_finite_energy_and_forces(dim):
+    """Pristine graphene (co-circular hexagons) and diamond (co-spherical atoms): every Delaunay choice is a tie."""
+    from ase.build import bulk, graphene
+
+    if dim == 2:
+        atoms = graphene(a=2.46, vacuum=5.0).repeat((6, 6, 1))
+        atoms.positions[:, 2] = 0.0
+        atoms.cell[2, 2] = 10.0
+    else:
+        atoms = bulk("C", "diamond", a=3.567, cubic=True).repeat((3, 3, 3))
+    frame = Frame.from_ase(atoms)
+    energy, forces = random_model(dim).energy_and_forces(frame)
+    print(f"{dim}D crystal: E {energy:.4f} eV, max |F| {np.abs(forces).max():.2e} eV/Å")
+    assert np.isfinite(energy) and np.isfinite(forces).all()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_invariance_and_covariance(dim):
+    frame = random_packing(50, dim, seed=4)
+    model = random_model(dim)
+    energy, forces = model.energy_and_forces(frame)
+    rng = np.random.default_rng(5)
+    if dim == 2:
+        t = 0.7
+        rot = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    else:
+        rot, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        rot *= np.sign(np.linalg.det(rot))
+    e_rot, f_rot = model.energy_and_forces(moved(frame, frame.positions @ rot.T, frame.cell @ rot.T))
+    shift = np.zeros(3)
+    shift[:dim] = rng.uniform(-3, 3, dim)
+    e_tr, f_tr = model.energy_and_forces(moved(frame, frame.positions + shift))
+    perm = rng.permutation(frame.n_atoms)
+    e_perm, f_perm = model.energy_and_forces(moved(frame, frame.positions[perm]))
+    print(f"{dim}D: |ΔE| rotation {abs(e_rot - energy):.1e}, translation {abs(e_tr - energy):.1e}, "
+          f"permutation {abs(e_perm - energy):.1e} eV")  # fmt: skip
+    for e in (e_rot, e_tr, e_perm):
+        assert abs(e - energy) < 1e-8 * max(1.0, abs(energy))
+    np.testing.assert_allclose(f_rot, forces @ rot.T, atol=1e-8)
+    np.testing.assert_allclose(f_tr, forces, atol=1e-8)
+    np.testing.assert_allclose(f_perm, forces[perm], atol=1e-8)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_additivity(dim):
+    """A 2×1 supercell and two far-apart copies of a cluster have exactly twice the energy."""
+    frame = random_packing(40 if dim == 2 else 30, dim, seed=6)
+    model = random_model(dim)
+    energy, _ = model.energy_and_forces(frame)
+    cell2 = frame.cell.copy()
+    cell2[0] *= 2
+    double = Frame(np.concatenate([frame.positions, frame.positions + frame.cell[0]]), cell2,
+                   np.concatenate([frame.numbers] * 2), frame.pbc)  # fmt: skip
+    assert abs(model.energy_and_forces(double)[0] - 2 * energy) < 1e-8 * abs(energy)
+    # a non-periodic cluster and two copies 30 Å apart (farther than the cutoff)
+    box = np.diag([60.0, 60.0, 60.0])
+    cluster = Frame(frame.positions, box, frame.numbers, (False, False, False))
+    e1 = model.energy_and_forces(cluster)[0]
+    far = np.zeros(3)
+    far[0] = 30.0 + frame.cell[0, 0]
+    pair = Frame(np.concatenate([frame.positions, frame.positions + far]), box, np.concatenate([frame.numbers] * 2),
+                 (False, False, False))  # fmt: skip
+    e2 = model.energy_and_forces(pair)[0]
+    print(f"{dim}D: supercell/cell - 2 = {model.energy_and_forces(double)[0] / energy - 2:.1e}; "
+          f"two clusters {e2:.6f} vs 2 × {e1:.6f} eV")  # fmt: skip
+    assert abs(e2 - 2 * e1) < 1e-8 * abs(e1)
+
+
+# -- data with forces, training, MD --------------------------------------------------------------
+RUNS = [
+    MeltQuenchProtocol(
+        seed=s,
+        cooling_rate_K_per_ps=r,
+        n_atoms=60,
+        melt_ps=0.5,
+        hold_ps=0.1,
+        snapshot_temperatures_K=(600.0, 1200.0, 2000.0, 3000.0, 4000.0),
+    )  # fmt: skip
+    for s, r in zip(range(31, 39), (300, 500, 700, 900, 1100, 1300, 1600, 2000))
+]
+
+
+@pytest.fixture(scope="module")
+def agr_store(tmp_path_factory):
+    """8 short 60-atom aGr melt-quench runs, 6 structures each, stored with their LAMMPS forces."""
+    from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
+
+    root = tmp_path_factory.mktemp("local_store")
+    store = DataStore(root)
+    for p in RUNS:
+        melt_quench_to_store(p, store, root / "work" / p.run_id, omp_threads=1)
+    return root
+
+
+def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
+    """Melt-quench snapshots carry LAMMPS forces; the single-point recompute gives the same forces."""
+    import shutil
+
+    from pdmd.local.reference import add_forces
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(agr_store)
+    docs = list(store.iter_structures())
+    assert docs and all("forces" in d["files"] for d in docs)
+    copy = tmp_path / "copy"
+    shutil.copytree(agr_store / "structures", copy / "structures")
+    for path in (copy / "structures").glob("*/*.forces.npz"):
+        path.unlink()
+    for path in (copy / "structures").glob("*/*.json"):  # as data written before forces were stored
+        from pdmd.store.files import read_json, write_json_atomic
+
+        doc = read_json(path)
+        doc["files"].pop("forces")
+        write_json_atomic(path, doc)
+    counts = add_forces(copy)
+    assert counts["added"] == len(docs) and counts["mismatched"] == 0, counts
+    again = DataStore(copy)
+    worst = 0.0
+    for doc in again.iter_structures():
+        ref = store.load_forces(next(d for d in docs if d["_id"] == doc["_id"]))
+        worst = max(worst, float(np.abs(again.load_forces(doc) - ref).max()))
+    match = counts["max_energy_difference_eV_per_atom"]
+    print(f"recomputed vs dumped forces: max |Δ| {worst:.1e} eV/Å; energy match {match:.1e} eV/atom")
+    assert worst < 1e-4
+    assert add_forces(copy)["present"] == len(docs)
+
+
+@pytest.fixture(scope="module")
+def trained_local(agr_store, tmp_path_factory):
+    """pd-local trained through the model-kind registry on 6 runs, 2 runs held out."""
+    from pdmd.ml.kinds import data_from_frames, train_model
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(agr_store)
+    docs = [d for p in RUNS for d in store.run_structures(p.run_id)]
+    frames = [store.load_frame(d) for d in docs]
+    data = data_from_frames(frames, np.array([d["energy_eV_per_atom"] for d in docs]), [d["run_id"] for d in docs],
+                            [d["_id"] for d in docs], {"system": "agr", "dim": 2}, {"frames"})  # fmt: skip
+    test_runs = {RUNS[-1].run_id, RUNS[2].run_id}
+    test = np.array([i for i, d in enumerate(docs) if d["run_id"] in test_runs])
+    train = np.array([i for i, d in enumerate(docs) if d["run_id"] not in test_runs])
+    out = tmp_path_factory.mktemp("local_model")
+    card = train_model("pd-local", data, out, "test-local", split_indices=(train, test),
+                       options={"store_root": str(agr_store), "train": {"epochs": 40, "batch_structures": 6,
+                                                                         "hidden": [32, 32]}})  # fmt: skip
+    return out, card
+
+
+def test_trained_model_beats_mean_predictor(trained_local):
+    _, card = trained_local
+    m = card["metrics"]
+    print({k: round(v, 4) for k, v in m.items() if isinstance(v, float)})
+    assert m["test_rmse_meV_per_atom"] < 0.7 * m["mean_predictor_test_rmse_meV_per_atom"]
+    assert m["test_force_rmse_eV_per_A"] < 0.85 * m["test_mean_predictor_force_rmse_eV_per_A"]
+    assert card["model_kind"] == "pd-local"
+
+
+def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store, tmp_path):
+    from ase.io import read, write
+
+    from pdmd.md.run_md import run_md_file
+    from pdmd.store.datastore import DataStore
+
+    folder, _ = trained_local
+    store = DataStore(agr_store)
+    final = next(d for d in store.run_structures(RUNS[0].run_id) if d["kind"] == "final")
+    structure = tmp_path / "final.extxyz"
+    write(structure, store.load_frame(final).to_ase())
+    out = tmp_path / "nve.extxyz"
+    # the small test model's minimum is far from Tersoff's: the cell heats to ~900 K, a demanding NVE test
+    result = run_md_file(folder, structure, out, temperature_K=300.0, steps=200, timestep_fs=0.25, ensemble="nve",
+                         every=10)  # fmt: skip
+    drift = result.drift_meV_per_atom_per_ps()
+    dev = result.max_deviation_meV_per_atom()
+    swing = float(np.ptp(result.potential_eV_per_atom) * 1000)
+    print(f"NVE 60 atoms, 200 × 0.25 fs: drift {drift:.3f} meV/atom/ps, max |ΔE_tot| {dev:.3f} meV/atom "
+          f"(potential energy swings {swing:.1f}), T {result.temperature_K.mean():.0f} K, "
+          f"{result.ms_per_step:.1f} ms/step")  # fmt: skip
+    assert dev < 2.0
+    assert dev < 0.05 * swing
+    traj = read(out, index=":")
+    assert len(traj) == 21
+    assert all("energy" in a.calc.results and a.calc.results["forces"].shape == (60, 3) for a in traj)
+    assert np.allclose([a.positions[:, 2] for a in traj], 0.0)
+
+
+def test_forces_are_read_from_a_labelled_file_whatever_the_wrapping(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from pdmd.local.train import forces_from_file
+
+    frames = [random_packing(30, 2, seed=s) for s in (7, 8)]
+    images = []
+    for k, f in enumerate(frames):
+        atoms = f.to_ase()
+        forces = np.full((f.n_atoms, 3), float(k + 1))
+        atoms.calc = SinglePointCalculator(atoms, energy=-7.0 * f.n_atoms, forces=forces)
+        images.append(atoms)
+    write(tmp_path / "labelled.extxyz", images)
+    shifted = frames[1].positions.copy()
+    shifted[:, 0] += frames[1].cell[0, 0]  # the same structure, one lattice vector away
+    other = random_packing(30, 2, seed=9)
+    got = forces_from_file(tmp_path / "labelled.extxyz", [moved(frames[1], shifted), frames[0], other], 2)
+    assert np.all(got[0] == 2.0) and np.all(got[1] == 1.0) and got[2] is None
