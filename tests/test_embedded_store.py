@@ -17,7 +17,11 @@ def wait_until_holding(proc: subprocess.Popen, cwd, timeout_s: float = 60.0) -> 
     """Wait until `proc` has taken the embedded store's lock (its PID is in the lock file)."""
     lock = cwd / ".pdmd" / "fireworks_store.json.lock"
     deadline = time.time() + timeout_s
-    while (not lock.exists() or f"PID {proc.pid}" not in lock.read_text()) and time.time() < deadline:
+    while not lock.exists() or f"PID {proc.pid}" not in lock.read_text():
+        if proc.poll() is not None:
+            raise AssertionError(f"PID {proc.pid} exited ({proc.returncode}) before it held the store")
+        if time.time() > deadline:
+            raise AssertionError(f"PID {proc.pid} did not take the store's lock within {timeout_s:.0f} s")
         time.sleep(0.05)
 
 
