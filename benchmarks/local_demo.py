@@ -18,6 +18,7 @@ import numpy as np
 
 
 def main() -> None:
+    from pdmd.descriptor.spec import DescriptorSpec
     from pdmd.ml.kinds import data_from_frames, train_model
     from pdmd.ml.split import train_test_split
     from pdmd.store.datastore import DataStore
@@ -30,7 +31,9 @@ def main() -> None:
     p.add_argument("--nve-steps", type=int, default=300)
     p.add_argument("--force-weight", type=float, default=1.0)
     p.add_argument("--nve-timestep-fs", type=float, default=1.0)
+    p.add_argument("--options", default="{}", help='JSON merged into the model options, e.g. {"train": {"lr": 0.001}}')
     args = p.parse_args()
+    extra = json.loads(args.options)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     store = DataStore(args.data)
     docs = sorted(store.iter_structures(), key=lambda d: (d["run_id"], d["step"]))
@@ -39,7 +42,7 @@ def main() -> None:
     frames = [store.load_frame(d) for d in small]
     energies = np.array([d["energy_eV_per_atom"] for d in small])
     groups, ids = [d["run_id"] for d in small], [d["_id"] for d in small]
-    data = data_from_frames(frames, energies, groups, ids, {"system": "agr", "dim": 2}, {"frames"})
+    data = data_from_frames(frames, energies, groups, ids, DescriptorSpec.for_system("agr"), {"frames"})
     train, test = train_test_split(groups, 0.2, 0, "run")
     card = train_model(
         "pd-local",
@@ -54,7 +57,9 @@ def main() -> None:
                 "max_minutes": args.minutes,
                 "batch_structures": 4,
                 "force_weight": args.force_weight,
+                **extra.get("train", {}),
             },
+            "descriptor": extra.get("descriptor", {}),
         },  # fmt: skip
     )
     m = card["metrics"]

@@ -5,20 +5,33 @@ Cells: stored aGr structures of 680 / 2,720 atoms when a data folder is given (e
 graphene density), and 3D random packings at 3 g/cm³-like density of 216 / 512 atoms. The model is
 untrained (random weights): the cost does not depend on the weights.
 
-    python benchmarks/local_force_timing.py [--data paper_runs/agr_demo] [--repeat 5]
+Two measurements per cell, each the mean over `--steps` consecutive calls on an MD-like path (every
+atom moves on a straight line with a Maxwell-Boltzmann velocity at 300 K, 1 fs per call, in-plane
+for 2D): "single" calls `energy_and_forces` on a fresh model each time (no reuse between calls),
+"md" calls one model along the path (its topology cache reuses neighbour lists and local
+triangulations). `--compare-with DIR` also times another pdmd source tree (e.g. the last commit,
+`git archive HEAD pdmd | tar -x -C DIR`) in a subprocess, interleaved, so before/after share the load.
+
+    python benchmarks/local_force_timing.py [--data paper_runs/agr_demo] [--steps 20] [--compare-with DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[1] / "tests"))
+
+CELLS = ((2, 680), (2, 2720), (3, 216), (3, 512))
 
 
 def stored_frame(root: Path, n_atoms: int):
@@ -30,47 +43,96 @@ def stored_frame(root: Path, n_atoms: int):
     return None
 
 
-def main() -> None:
-    from test_local import random_model, random_packing
+def cell_frame(dim: int, n: int, data: Path | None):
+    """The cell of (dim, n) and a description of where it came from."""
+    from test_local import random_packing
 
+    frame = stored_frame(data, n) if (data and dim == 2) else None
+    if frame is not None:
+        return frame, "stored aGr final state"
+    return random_packing(n, dim, seed=n), "random packing"
+
+
+def md_path(frame, dim: int, steps: int):
+    """Frames along straight lines at 300 K Maxwell-Boltzmann velocities, 1 fs apart."""
+    from ase import units
+    from test_local import moved
+
+    rng = np.random.default_rng(0)
+    sigma = np.sqrt(units.kB * 300.0 / 12.011) * units.fs  # Å per fs per component (carbon)
+    velocity = np.zeros_like(frame.positions)
+    velocity[:, :dim] = rng.normal(0.0, sigma, (frame.n_atoms, dim))
+    return [moved(frame, frame.positions + k * velocity) for k in range(steps)]
+
+
+def time_model(dim: int, n: int, data: Path | None, steps: int) -> dict:
+    """Milliseconds per call: fresh model per call ("single") and one model along the path ("md")."""
+    from test_local import random_model
+
+    frame, source = cell_frame(dim, n, data)
+    path = md_path(frame, dim, steps)
+    random_model(dim).energy_and_forces(frame)  # warm-up (imports, allocations)
+    t0 = time.perf_counter()
+    for f in path:
+        random_model(dim).energy_and_forces(f)
+    single = (time.perf_counter() - t0) / steps
+    model = random_model(dim)
+    t0 = time.perf_counter()
+    for f in path:
+        model.energy_and_forces(f)
+    md = (time.perf_counter() - t0) / steps
+    import pdmd
+
+    return {"source": source, "single_ms": 1e3 * single, "md_ms": 1e3 * md, "pdmd": pdmd.__file__,
+            "cache": getattr(getattr(model, "cache", None), "stats", None)}  # fmt: skip
+
+
+def time_lammps(dim: int, n: int, data: Path | None, steps: int) -> float:
     from pdmd.local.reference import LammpsSinglePoint
 
+    frame, _ = cell_frame(dim, n, data)
+    with LammpsSinglePoint(dim) as lmp:
+        lmp(frame)
+        t0 = time.perf_counter()
+        for f in md_path(frame, dim, steps):
+            lmp(f)
+        return 1e3 * (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", type=Path)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--compare-with", type=Path, help="another pdmd source tree to time in a subprocess")
+    p.add_argument("--cells", default="2:680,2:2720,3:216,3:512")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(1)
+    cells = [tuple(int(x) for x in c.split(":")) for c in args.cells.split(",")]
+    if args.worker:  # one cell, JSON on stdout (for --compare-with)
+        print(json.dumps(time_model(*cells[0], args.data, args.steps)))
+        return
     rows = []
-    for dim, n in ((2, 680), (2, 2720), (3, 216), (3, 512)):
-        frame = stored_frame(args.data, n) if (args.data and dim == 2) else None
-        source = "stored aGr final state" if frame is not None else "random packing"
-        frame = frame or random_packing(n, dim, seed=n)
-        model = random_model(dim)
-        model.energy_and_forces(frame)  # warm-up
-        times = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            model.energy_and_forces(frame)
-            times.append(time.perf_counter() - t0)
-        # the descriptor's share: topology (neighbours, complexes, persistence) vs torch values + network + backward
-        t0 = time.perf_counter()
-        model.topology(frame)
-        topo_ms = 1000 * (time.perf_counter() - t0)
-        with LammpsSinglePoint(dim) as lmp:
-            lmp(frame)
-            lt = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                lmp(frame)
-                lt.append(time.perf_counter() - t0)
-        ms, lms = 1000 * statistics.median(times), 1000 * statistics.median(lt)
-        rows.append((dim, n, source, ms, topo_ms, lms))
-        print(f"{dim}D {n:5d} atoms ({source}): pd-local {ms:8.1f} ms/call (topology {topo_ms:.0f} ms), "
-              f"LAMMPS Tersoff {lms:6.2f} ms, ratio {ms / lms:7.0f}x", flush=True)  # fmt: skip
-    print("| cell | atoms | pd-local ms/call | of which topology | LAMMPS Tersoff ms | ratio |")
-    print("|---|---|---|---|---|---|")
-    for dim, n, source, ms, topo_ms, lms in rows:
-        print(f"| {dim}D ({source}) | {n} | {ms:.1f} | {topo_ms:.0f} | {lms:.2f} | {ms / lms:.0f}× |")
+    for dim, n in cells:
+        other = None
+        if args.compare_with:
+            env = {**os.environ, "PYTHONPATH": str(args.compare_with), "OMP_NUM_THREADS": "1"}
+            cmd = [sys.executable, str(HERE), "--worker", "--cells", f"{dim}:{n}", "--steps", str(args.steps)]
+            cmd += ["--data", str(args.data)] if args.data else []
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+            other = json.loads(out.strip().splitlines()[-1])
+        mine = time_model(dim, n, args.data, args.steps)
+        lms = time_lammps(dim, n, args.data, args.steps)
+        rows.append((dim, n, mine, other, lms))
+        print(f"{dim}D {n:5d} ({mine['source']}): single {mine['single_ms']:.1f} ms, md {mine['md_ms']:.1f} ms"
+              + (f", compared tree: single {other['single_ms']:.1f} ms" if other else "")
+              + f"; LAMMPS Tersoff {lms:.2f} ms; cache {mine['cache']}", flush=True)  # fmt: skip
+    print("| cell | atoms | before: ms/call | after: single call | after: MD (cache) | LAMMPS Tersoff ms "
+          "| ratio MD/LAMMPS |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for dim, n, mine, other, lms in rows:
+        before = f"{other['single_ms']:.1f}" if other else "—"
+        print(f"| {dim}D ({mine['source']}) | {n} | {before} | {mine['single_ms']:.1f} | {mine['md_ms']:.1f} "
+              f"| {lms:.2f} | {mine['md_ms'] / lms:.0f}× |")  # fmt: skip
 
 
 if __name__ == "__main__":

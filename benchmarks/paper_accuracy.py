@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
-from pdmd.md.protocol import SYSTEM_DIM
-from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset, validate_potential
-from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
+from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
+from pdmd.ml.kinds import validate_model
 from pdmd.ml.train import TrainConfig
 from pdmd.store.datastore import DataStore
 
@@ -60,10 +59,10 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     plan = PLANS[args.plan]
-    _, desc, desc_id = plan_descriptor(args.plan)
+    spec = plan_descriptor(args.plan)
     store = DataStore(args.data_dir)
     train_runs, valid_runs = plan_runs(args.plan)
-    data = thin(load_store_dataset(store, [r.run_id for r in train_runs], desc_id, desc), args.every)
+    data = thin(load_store_dataset(store, [r.run_id for r in train_runs], spec), args.every)
     suffix = f"-every{args.every}" if args.every > 1 else ""
     name = f"{args.plan}-cnn-{args.split}-split{suffix}"
     out = Path(args.data_dir) / "models" / name
@@ -71,13 +70,13 @@ def main() -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
-        standardization=DEFAULT_STANDARDIZATION[SYSTEM_DIM[plan.system]],
+        standardization=spec.default_standardization,
     )
     card = fit_potential(data, out, name, train, split=args.split)
     n_big = valid_runs[0].n_atoms
     label = f"{n_big}-atom validation"
-    valid = load_store_dataset(store, [r.run_id for r in valid_runs], desc_id, desc)
-    card = validate_potential(out, valid, label)
+    valid = load_store_dataset(store, [r.run_id for r in valid_runs], spec)
+    card = validate_model(out, valid, label)
     m, v = card["metrics"], card["validation"][label]
     paper_train, paper_test, paper_big = PAPER[plan.system]
     print(

@@ -38,10 +38,10 @@ def main() -> None:
     p.add_argument("--vectorizations", help="JSON list of vectorization dicts (default: DEFAULT_VECTORIZATIONS)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    _, desc, desc_id = plan_descriptor(args.plan)
+    spec = plan_descriptor(args.plan)
     store = DataStore(args.data)
-    d = data_from_structures(load_structures(args.data, args.plan), desc, {"diagrams"}, store, desc_id)
-    v = data_from_structures(load_structures(args.data, args.plan, validation=True), desc, {"diagrams"}, store, desc_id)
+    d = data_from_structures(load_structures(args.data, args.plan), spec, {"diagrams"}, store)
+    v = data_from_structures(load_structures(args.data, args.plan, validation=True), spec, {"diagrams"}, store)
     tr, te = train_test_split(d.groups, 0.2, args.seed, "run")
     y = d.energies_eV
     mean, std = float(y[tr].mean()), float(y[tr].std())
@@ -54,7 +54,7 @@ def main() -> None:
     vecs = json.loads(args.vectorizations) if args.vectorizations else K.DEFAULT_VECTORIZATIONS
     groups = [d.groups[i] for i in tr]
     for raw in vecs:
-        vec = K.fit_vectorization(raw, [d.births_A2[i] for i in tr], [d.deaths_A2[i] for i in tr], desc)
+        vec = K.fit_vectorization(raw, [d.births_A2[i] for i in tr], [d.deaths_A2[i] for i in tr], spec)
         x, xv = K.pd_features(vec, d), K.pd_features(vec, v)
         for kernel in args.kernels:
             cv = K.cross_validate([x[tr]], [False], z, groups, K.KernelGrid(kernels=(kernel,)), args.seed)

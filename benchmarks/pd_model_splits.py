@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.analysis.baselines import fit_baseline, structure_features
+from pdmd.analysis.baselines import fit_baseline
 from pdmd.analysis.data import load_structures
 from pdmd.campaign import plan_descriptor
+from pdmd.descriptor.atomic import structure_features
 from pdmd.ml.kinds import data_from_structures, load_model, predict_data, train_model
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.split import train_test_split
@@ -37,11 +38,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    _, desc, desc_id = plan_descriptor(args.plan)
+    spec = plan_descriptor(args.plan)
     store = DataStore(args.data)
     s, b = load_structures(args.data, args.plan), load_structures(args.data, args.plan, validation=True)
-    d = data_from_structures(s, desc, {"diagrams", "frames"}, store, desc_id)
-    v = data_from_structures(b, desc, {"diagrams", "frames"}, store, desc_id)
+    d = data_from_structures(s, spec, {"diagrams", "frames"}, store)
+    v = data_from_structures(b, spec, {"diagrams", "frames"}, store)
     x, xb = structure_features("acsf", s.frames)[0], structure_features("acsf", b.frames)[0]
     d.features, v.features = {"acsf": x}, {"acsf": xb}
     y = d.energies_eV

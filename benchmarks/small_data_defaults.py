@@ -46,8 +46,8 @@ def tests_data(store_dir: Path, workers: int = 2) -> LabelledImages:
 
     from pdmd.campaign_runner import run_protocols
 
-    run_protocols(SMALL_RUNS, store_dir, workers=workers)  # 2 as the fixture: threading changes the MD
-    return load_store_dataset(DataStore(store_dir), [p.run_id for p in SMALL_RUNS], "homcloud-h1-0-4-128", DESC)
+    run_protocols(SMALL_RUNS, store_dir, DESC, workers=workers)  # 2 as the fixture: threading changes the MD
+    return load_store_dataset(DataStore(store_dir), [p.run_id for p in SMALL_RUNS], DESC)
 
 
 def init_signal(images: np.ndarray) -> None:
@@ -106,9 +106,9 @@ def main() -> None:
     else:
         from pdmd.campaign import plan_descriptor, plan_runs
 
-        _, desc, desc_id = plan_descriptor(args.plan)
+        spec = plan_descriptor(args.plan)
         train_runs, _ = plan_runs(args.plan)
-        data = load_store_dataset(DataStore(args.data_dir), [r.run_id for r in train_runs], desc_id, desc)
+        data = load_store_dataset(DataStore(args.data_dir), [r.run_id for r in train_runs], spec)
     if args.init_signal:
         init_signal(data.images[:64])
         return

@@ -92,9 +92,9 @@ def main() -> None:
     p.add_argument("--accuracy-seeds", default="", help="e.g. 0,1: fp32 vs bf16 trained to convergence")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    _, desc, desc_id = plan_descriptor(args.plan)
+    spec = plan_descriptor(args.plan)
     train_runs, _ = plan_runs(args.plan)
-    data = load_store_dataset(DataStore(args.data_dir), [r.run_id for r in train_runs], desc_id, desc)
+    data = load_store_dataset(DataStore(args.data_dir), [r.run_id for r in train_runs], spec)
     images = data.images[: args.n]
     x = ImageScaler.fit(images, "zscore").transform(images)
     y = TargetScaler.fit(data.energies_eV[: args.n]).transform(data.energies_eV[: args.n])

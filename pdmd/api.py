@@ -19,25 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.errors import InputError, PdmdError
+from pdmd.store.documents import find_model
 from pdmd.structure import Frame, ReadOptions, read_frames
 
 
 def _load_model(folder: Path):
-    """The model by its card's kind (`pdmd.ml.kinds`), else the paper's CNN loader."""
-    try:
-        from pdmd.ml.kinds import load_model
-    except ImportError:  # pragma: no cover - before model kinds existed
-        from pdmd.ml.potential import load_potential as load_model
+    """The model by its card's kind (`pdmd.ml.kinds`)."""
+    from pdmd.ml.kinds import load_model
+
     return load_model(folder)
-
-
-def _model_folder(path_or_name: str | Path) -> Path:
-    path = Path(path_or_name)
-    if (path / "model.json").is_file():
-        return path
-    from pdmd.cli.common import model_dir
-
-    return model_dir(str(path_or_name))
 
 
 class PDModel:
@@ -90,7 +80,7 @@ class PDModel:
 
 def load_potential(path_or_name: str | Path) -> PDModel:
     """A trained model from its folder or its name under DATA_DIR/models."""
-    folder = _model_folder(path_or_name)
+    folder = find_model(path_or_name)
     return PDModel(_load_model(folder), folder)
 
 

@@ -14,7 +14,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 class PDPotential(Calculator):
     """ASE calculator: energy (eV) from a pdmd model; forces (eV/Å) when the model provides them."""
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model, **kwargs) -> None:
         """`model`: a model folder, a model name under DATA_DIR/models, or a loaded `pdmd.api.PDModel`."""
@@ -25,6 +25,15 @@ class PDPotential(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
+        if "stress" in properties:  # 3D pd-local on a periodic cell (pdmd.local.model.energy_forces_stress)
+            from pdmd.structure import Frame
+
+            fn = getattr(self.model.model, "energy_forces_stress", None)
+            if fn is None:
+                raise PropertyNotImplementedError("stress: only pd-local models (3D, periodic cells) provide it")
+            energy, forces, stress = fn(Frame.from_ase(self.atoms))
+            self.results.update(energy=energy, free_energy=energy, forces=forces, stress=stress)
+            return
         if "forces" in properties:
             try:
                 energy, forces = self.model.energy_and_forces(self.atoms)

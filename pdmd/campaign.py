@@ -21,11 +21,15 @@ validation: one 512-atom run per density, 20 snapshots each. Protocol: 3 ps at 5
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pdmd.errors import InputError
 from pdmd.md.protocol import MeltQuenchProtocol
+
+if TYPE_CHECKING:
+    from pdmd.descriptor.spec import DescriptorSpec
 
 
 @dataclass(frozen=True)
@@ -141,23 +145,13 @@ def _runs(
     return out
 
 
-def plan_descriptor(name: str, backend: str | None = None) -> tuple:
-    """(HistogramSpec, descriptor settings, descriptor id) of a plan's PD images (default backend by dimension)."""
-    from pdmd.descriptor.histogram import HistogramSpec
-    from pdmd.descriptor.persistence import DEFAULT_BACKEND
-    from pdmd.md.protocol import SYSTEM_DIM
-    from pdmd.store.datastore import descriptor_id, descriptor_settings
+def plan_descriptor(name: str, backend: str | None = None) -> DescriptorSpec:
+    """The descriptor setting of a plan's PD images: its system's defaults and window (backend: by dimension)."""
+    from pdmd.descriptor.spec import DescriptorSpec
 
     if name not in PLANS:
         raise InputError(f"unknown plan {name!r}; choose one of {sorted(PLANS)}")
-    system = PLANS[name].system
-    spec = HistogramSpec(*PLANS[name].range_A2)
-    backend = backend or DEFAULT_BACKEND[SYSTEM_DIM[system]]
-    return (
-        spec,
-        descriptor_settings(system, SYSTEM_DIM[system], [6], spec, backend=backend),
-        descriptor_id(backend, 1, spec),
-    )
+    return DescriptorSpec.for_system(PLANS[name].system, range_A2=PLANS[name].range_A2, backend=backend)
 
 
 def plan_runs(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol]]:

@@ -12,8 +12,8 @@ import concurrent.futures as cf
 import logging
 from pathlib import Path
 
-from pdmd.campaign import PLANS, plan_runs
-from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.campaign import plan_descriptor, plan_runs
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.progress import ProgressLog
@@ -23,7 +23,7 @@ from pdmd.workers import process_pool
 log = logging.getLogger(__name__)
 
 
-def _one_run(protocol: MeltQuenchProtocol, data_dir: str, spec: HistogramSpec, omp_threads: int) -> dict:
+def _one_run(protocol: MeltQuenchProtocol, data_dir: str, spec: DescriptorSpec, omp_threads: int) -> dict:
     logging.basicConfig(level=logging.WARNING)
     store = DataStore(data_dir)
     summary = melt_quench_to_store(protocol, store, Path(data_dir) / "md_work" / protocol.run_id, omp_threads)
@@ -37,19 +37,19 @@ def run_plan(
     data_dir: str | Path,
     workers: int = 2,
     include_validation: bool = True,
-    spec: HistogramSpec | None = None,
+    spec: DescriptorSpec | None = None,
 ) -> list[dict]:
-    """Run every melt-quench + descriptor job of plan `name` into `data_dir` (histogram: the plan's range)."""
+    """Run every melt-quench + descriptor job of plan `name` into `data_dir` (descriptor: the plan's setting)."""
     train, valid = plan_runs(name)
-    spec = spec or HistogramSpec(*PLANS[name].range_A2)
-    return run_protocols(train + (valid if include_validation else []), data_dir, workers, spec, f"plan {name}")
+    spec = spec or plan_descriptor(name)
+    return run_protocols(train + (valid if include_validation else []), data_dir, spec, workers, f"plan {name}")
 
 
 def run_protocols(
     runs: list[MeltQuenchProtocol],
     data_dir: str | Path,
+    spec: DescriptorSpec,
     workers: int = 2,
-    spec: HistogramSpec = HistogramSpec(),
     label: str = "campaign",
 ) -> list[dict]:
     """Melt-quench + descriptors for each protocol, `workers` at a time; finished runs are reused."""

@@ -11,15 +11,16 @@ import logging
 import time
 from pathlib import Path
 
-from pdmd.descriptor.histogram import HistogramSpec, PDImage, pd_histogram
-from pdmd.descriptor.persistence import DEFAULT_BACKEND, PersistenceDiagram, alpha_diagram
+from pdmd.descriptor.histogram import PDImage
+from pdmd.descriptor.persistence import PersistenceDiagram
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import DescriptorError, InputError
 from pdmd.md.lammps_melt_quench import run_melt_quench
 from pdmd.md.network import network_stats
-from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
+from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.md.results import Snapshot
 from pdmd.progress import ProgressLog
-from pdmd.store.datastore import DataStore, descriptor_id
+from pdmd.store.datastore import DataStore
 from pdmd.structure import Frame
 from pdmd.workers import process_pool
 
@@ -42,73 +43,16 @@ def melt_quench_to_store(
     `vasp` = keyword arguments of `run_vasp_melt_quench` (vasp_cmd, templates_dir, write_potcar, ...).
     Returns the run summary with the stored structure ids (content hashes).
     """
-    done = store.run_summary(protocol.run_id)
+    done = _reuse_stored_run(protocol, store)
     if done is not None:
-        docs = store.run_structures(protocol.run_id)
-        store.index_structures(docs)  # the database index may have been lost with the FireWorks state
-        log.info("%s: already stored (%d structures), reusing", protocol.run_id, len(docs))
-        return {**done, "reused": True}
-
-    pot = protocol.potential_spec
-    provenance = {
-        "system": protocol.system,
-        "run_id": protocol.run_id,
-        "seed": protocol.seed,
-        "cooling_rate_K_per_ps": protocol.cooling_rate_K_per_ps,
-        "density_g_cm3": protocol.density_g_cm3 if protocol.system == "ac" else None,
-        "protocol": protocol.as_dict(),
-        "potential": {
-            "name": pot.name,
-            "pair_style": pot.pair_style,
-            "file": pot.file,
-            "files": list(pot.files),
-            "reference": pot.reference,
-        },
-        "code": "LAMMPS (python module)" if pot.engine == "lammps" else "VASP",
-    }
-    if pot.engine == "vasp":
-        if not vasp or not vasp.get("vasp_cmd"):
-            raise InputError(f"{protocol.run_id}: potential {pot.name!r} runs VASP; give vasp_cmd")
-        from pdmd.vasp.inputs import load_templates
-
-        templates = load_templates(vasp.get("templates_dir"))
-        provenance["vasp"] = {
-            "incar_md": templates.md_incar,
-            "incar_relax": templates.relax_incar,
-            "kpoints": templates.kpoints_text,
-            "potcar": {"functional": templates.functional, "symbols": templates.potcar_symbols},
-            "energy": "e_fr_energy (TOTEN, free energy) per atom",
-        }
+        return done
+    provenance = run_provenance(protocol, vasp)
     ids: list[str] = []
 
     def on_snapshot(snap: Snapshot) -> None:
-        meta = {
-            **provenance,
-            "kind": snap.kind,
-            "step": snap.step,
-            "time_ps": snap.time_ps,
-            "setpoint_K": snap.setpoint_K,
-            "temperature_K": snap.temperature_K,
-            "energy_eV_per_atom": snap.energy_eV_per_atom,
-            "network": network_stats(snap.frame, protocol.dim).as_dict(),
-        }
-        doc = store.save_structure(snap.frame, meta)
-        if snap.forces_eV_per_A is not None and "forces" not in doc["files"]:
-            doc = store.save_forces(doc, snap.forces_eV_per_A, f"{pot.name} forces of the same MD step")
-        ids.append(doc["_id"])
-        fold = "3" if protocol.dim == 2 else "4"
-        log.info(
-            "%s: stored %s snapshot step %d, T_set %.0f K, E %.4f eV/atom, %.1f%% %s-fold",
-            protocol.run_id,
-            snap.kind,
-            snap.step,
-            snap.setpoint_K,
-            snap.energy_eV_per_atom,
-            100 * meta["network"]["coordination_fractions"].get(fold, 0.0),
-            fold,
-        )
+        ids.append(store_snapshot(store, protocol, provenance, snap))
 
-    if pot.engine == "vasp":
+    if protocol.potential_spec.engine == "vasp":
         from pdmd.vasp.melt_quench import run_vasp_melt_quench
 
         result = run_vasp_melt_quench(protocol, workdir, on_snapshot=on_snapshot, **vasp)
@@ -125,53 +69,107 @@ def melt_quench_to_store(
         "reused": False,
     }
     store.mark_run_complete(protocol.run_id, summary)
-    log.info(
-        "%s: done in %.1f s (%.0f MD steps/s), %d structures",
-        protocol.run_id,
-        result.wall_s,
-        result.steps_per_s,
-        len(ids),
-    )
+    log.info("%s: done in %.1f s (%.0f MD steps/s), %d structures", protocol.run_id, result.wall_s,
+             result.steps_per_s, len(ids))  # fmt: skip
     return summary
 
 
+def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | None:
+    """The summary of a run already stored completely (its structures re-indexed), else None."""
+    done = store.run_summary(protocol.run_id)
+    if done is None:
+        return None
+    docs = store.run_structures(protocol.run_id)
+    store.index_structures(docs)  # the database index may have been lost with the FireWorks state
+    log.info("%s: already stored (%d structures), reusing", protocol.run_id, len(docs))
+    return {**done, "reused": True}
+
+
+def run_provenance(protocol: MeltQuenchProtocol, vasp: dict | None = None) -> dict:
+    """What every structure of a run records about its origin: protocol, potential, code (and VASP inputs)."""
+    pot = protocol.potential_spec
+    provenance = {
+        "system": protocol.system,
+        "run_id": protocol.run_id,
+        "seed": protocol.seed,
+        "cooling_rate_K_per_ps": protocol.cooling_rate_K_per_ps,
+        "density_g_cm3": protocol.density_g_cm3 if protocol.system == "ac" else None,
+        "protocol": protocol.as_dict(),
+        "potential": {"name": pot.name, "pair_style": pot.pair_style, "file": pot.file, "files": list(pot.files),
+                      "reference": pot.reference},  # fmt: skip
+        "code": "LAMMPS (python module)" if pot.engine == "lammps" else "VASP",
+    }
+    if pot.engine == "vasp":
+        if not vasp or not vasp.get("vasp_cmd"):
+            raise InputError(f"{protocol.run_id}: potential {pot.name!r} runs VASP; give vasp_cmd")
+        from pdmd.vasp.inputs import load_templates
+
+        templates = load_templates(vasp.get("templates_dir"))
+        provenance["vasp"] = {
+            "incar_md": templates.md_incar,
+            "incar_relax": templates.relax_incar,
+            "kpoints": templates.kpoints_text,
+            "potcar": {"functional": templates.functional, "symbols": templates.potcar_symbols},
+            "energy": "e_fr_energy (TOTEN, free energy) per atom",
+        }
+    return provenance
+
+
+def store_snapshot(store: DataStore, protocol: MeltQuenchProtocol, provenance: dict, snap: Snapshot) -> str:
+    """Store one MD snapshot (structure, energy, network statistics, forces if the code gave them); its id."""
+    meta = {
+        **provenance,
+        "kind": snap.kind,
+        "step": snap.step,
+        "time_ps": snap.time_ps,
+        "setpoint_K": snap.setpoint_K,
+        "temperature_K": snap.temperature_K,
+        "energy_eV_per_atom": snap.energy_eV_per_atom,
+        "network": network_stats(snap.frame, protocol.dim).as_dict(),
+    }
+    doc = store.save_structure(snap.frame, meta)
+    if snap.forces_eV_per_A is not None and "forces" not in doc["files"]:
+        source = f"{provenance['potential']['name']} forces of the same MD step"
+        doc = store.save_forces(doc, snap.forces_eV_per_A, source)
+    fold = "3" if protocol.dim == 2 else "4"
+    log.info("%s: stored %s snapshot step %d, T_set %.0f K, E %.4f eV/atom, %.1f%% %s-fold", protocol.run_id, snap.kind,
+             snap.step, snap.setpoint_K, snap.energy_eV_per_atom,
+             100 * meta["network"]["coordination_fractions"].get(fold, 0.0), fold)  # fmt: skip
+    return doc["_id"]
+
+
 def _diagram_job(
-    frame: Frame, dim: int, degree: int, backend: str, spec: HistogramSpec, isolate: bool, label: str
+    frame: Frame, spec: DescriptorSpec, isolate: bool, label: str
 ) -> tuple[PersistenceDiagram, PDImage, float]:
     """Diagram + histogram image of one structure and the diagram's wall time (ms)."""
     t0 = time.perf_counter()
-    diagram = alpha_diagram(frame, dim, degree, backend=backend, isolate=isolate, label=label)
+    diagram = spec.diagram(frame, label, isolate=isolate)
     elapsed_ms = 1000 * (time.perf_counter() - t0)
-    image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
+    image = spec.image(diagram)
     if image.n_pairs == 0:
-        raise DescriptorError(f"{label}: empty persistence diagram (no finite H{degree} pairs)")
+        raise DescriptorError(f"{label}: empty persistence diagram (no finite H{spec.degree} pairs)")
     return diagram, image, elapsed_ms
 
 
 def descriptors_for_structures(
     store: DataStore,
     structure_docs: list[dict],
-    spec: HistogramSpec = HistogramSpec(),
-    degree: int = 1,
-    backend: str | None = None,
+    spec: DescriptorSpec,
     label: str = "descriptors",
     isolate: bool = True,
     workers: int = 1,
 ) -> dict:
-    """Compute (or reuse) the PD and its histogram image for each structure document.
+    """Compute (or reuse) the PD and its histogram image for each structure document, with `spec`.
 
-    backend: "homcloud" | "delaunay" (default: the fastest correct one for the structures'
-    dimension, `DEFAULT_BACKEND`). `workers` > 1 computes diagrams in that many processes
-    (results are stored by this process as they arrive). A structure whose diagram fails is
-    recorded in `failed` with the reason; the others go on. `isolate=False` runs the backend in
-    this process (for callers that are themselves a disposable worker process).
+    `workers` > 1 computes diagrams in that many processes (results are stored by this process as
+    they arrive). A structure whose diagram fails is recorded in `failed` with the reason; the
+    others go on. `isolate=False` runs the backend in this process (for callers that are
+    themselves a disposable worker process).
     """
-    systems = {doc.get("system", "agr") for doc in structure_docs}
-    if len(systems) > 1:
-        raise DescriptorError(f"{label}: structures of several systems {sorted(systems)} in one descriptor job")
-    dim = SYSTEM_DIM.get(systems.pop() if systems else "agr", 2)
-    backend = backend or DEFAULT_BACKEND[dim]
-    desc_id = descriptor_id(backend, degree, spec)
+    systems = {doc.get("system") or spec.system for doc in structure_docs} - {spec.system}
+    if systems:
+        raise DescriptorError(f"{label}: structures of system {sorted(systems)} in a {spec.system} descriptor job")
+    desc_id = spec.id
     progress = ProgressLog(len(structure_docs), label, log)
     todo, found = [], []
     for doc in structure_docs:
@@ -192,12 +190,12 @@ def descriptors_for_structures(
             log.error("descriptor failed: %s", outcome)
         else:
             diagram, image, elapsed_ms = outcome
-            store.save_descriptor(doc, diagram, image, spec, backend, elapsed_ms)
+            store.save_descriptor(doc, diagram, image, spec, elapsed_ms)
             ms.append(elapsed_ms)
         progress.step()
 
     def job_args(doc: dict, isolated: bool) -> tuple:
-        return (store.load_frame(doc), dim, degree, backend, spec, isolated, f"{doc.get('run_id')}/{doc['_id'][:12]}")
+        return (store.load_frame(doc), spec, isolated, f"{doc.get('run_id')}/{doc['_id'][:12]}")
 
     if workers > 1 and len(todo) >= MIN_PARALLEL_STRUCTURES:
         todo = _parallel_descriptors(todo, job_args, record, workers)
@@ -208,7 +206,7 @@ def descriptors_for_structures(
             record(doc, err)
     return {
         "descriptor_id": desc_id,
-        "backend": backend,
+        "backend": spec.backend,
         "computed": len(ms),
         "reused": reused,
         "failed": failed,

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check pdmd tests
-# coverage of the package in the output, so gaps are visible (code run in subprocesses is not counted)
+# coverage of the package in the output, so gaps are visible (code run in subprocesses counts: pyproject.toml)
 exec .venv/bin/python -m pytest --cov=pdmd --cov-report=term:skip-covered "$@"

@@ -11,6 +11,7 @@ from pathlib import Path
 import fireworks.fw_config  # noqa: F401 - reads this checkout's FW_config.yaml once, now
 import pytest
 
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.ml.model import CNNConfig
 
@@ -42,7 +43,7 @@ def small_store(tmp_path_factory) -> Path:
     from pdmd.campaign_runner import run_protocols
 
     root = tmp_path_factory.mktemp("small_store")
-    results = run_protocols(SMALL_RUNS, root, workers=2)
+    results = run_protocols(SMALL_RUNS, root, DESC, workers=2)
     assert not [r for r in results if "error" in r]
     return root
 
@@ -75,16 +76,8 @@ def fw(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.Comple
     return proc
 
 
-DESC = {
-    "system": "agr",
-    "dim": 2,
-    "degree": 1,
-    "backend": "homcloud",
-    "elements": [6],
-    "lo_A2": 0.0,
-    "hi_A2": 4.0,
-    "bins": 128,
-}
+DESC = DescriptorSpec.for_system("agr")
+"""The descriptor setting of SMALL_RUNS' stored descriptors (the paper's aGr setting)."""
 SMALL_CNN = CNNConfig(channels=(8, 8, 8), fc_hidden=32)
 
 
@@ -94,7 +87,7 @@ def data(small_store):
     from pdmd.ml.fit import load_store_dataset
     from pdmd.store.datastore import DataStore
 
-    return load_store_dataset(DataStore(small_store), [p.run_id for p in SMALL_RUNS], "homcloud-h1-0-4-128", DESC)
+    return load_store_dataset(DataStore(small_store), [p.run_id for p in SMALL_RUNS], DESC)
 
 
 @pytest.fixture(scope="session")

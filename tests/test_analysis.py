@@ -9,10 +9,11 @@ import pytest
 from conftest import BIN, SMALL_CNN, SMALL_RUNS, assert_png_shows_something
 
 from pdmd.analysis.baseline_run import split_like_model
-from pdmd.analysis.baselines import fit_baseline, structure_features
+from pdmd.analysis.baselines import fit_baseline
 from pdmd.analysis.data import LabelledStructures
 from pdmd.analysis.explain import explain_structure
 from pdmd.analysis.rings import min_image_distances, pair_rings
+from pdmd.descriptor.atomic import structure_features
 from pdmd.ml.potential import load_potential
 from pdmd.ml.split import train_test_split
 from pdmd.store.datastore import DataStore
@@ -43,7 +44,7 @@ def test_gradcam_highlights_a_region_holding_pairs_and_maps_them_to_rings(traine
     from pdmd.descriptor.persistence import alpha_diagram
 
     d = alpha_diagram(structures.frames[final], 2, 1, backend="homcloud")
-    cam = grad_cam(potential, pd_histogram(d.births_A2, d.deaths_A2, potential.histogram_spec).image)
+    cam = grad_cam(potential, pd_histogram(d.births_A2, d.deaths_A2, potential.spec.histogram).image)
     assert cam.max() == pytest.approx(1.0) and cam.std() > 0.05 and (cam >= 0.5).mean() < 0.5  # not blank, not uniform
     import ase.io
 

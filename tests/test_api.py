@@ -42,8 +42,10 @@ def test_load_potential_predict_and_calculator(trained, sheets):
 
 
 def test_range_warnings_flag_energy_and_diagram_support():
+    from pdmd.descriptor.spec import DescriptorSpec
+
     card = {"training_range": {"energy_eV_per_atom": [-7.0, -6.0], "birth_A2": [0.4, 1.0], "death_A2": [1.0, 3.0]},
-            "descriptor": {"lo_A2": 0.0, "hi_A2": 4.0, "bins": 8}}  # fmt: skip
+            "descriptor": DescriptorSpec.for_system("agr", bins=8).to_dict()}  # fmt: skip
     inside = np.zeros((8, 8))
     inside[1, 3] = 1.0  # birth 0.5, death 1.5 Å²: inside the support
     assert range_warnings(card, -6.5, inside) == []

@@ -19,7 +19,7 @@ FAST = {"kernels": ["rbf", "laplacian"], "gammas": [0.1, 0.3, 1.0, 3.0], "folds"
 def model_data(small_store):
     """Diagrams, images and frames of SMALL_RUNS (48 structures of 120 atoms, 8 runs)."""
     runs = [p.run_id for p in SMALL_RUNS]
-    return load_store_data(DataStore(small_store), runs, "homcloud-h1-0-4-128", DESC, {"images", "diagrams", "frames"})
+    return load_store_data(DataStore(small_store), runs, DESC, {"images", "diagrams", "frames"})
 
 
 @pytest.fixture(scope="module")

@@ -44,10 +44,15 @@ def random_packing(n: int, dim: int, seed: int, min_dist: float = 1.25) -> Frame
     return Frame(pos, cell, np.full(n, 6), (True, True, dim == 3))
 
 
-def random_model(dim: int, seed: int = 0) -> LocalPDModel:
+RADIAL_2D = {"inner_A": 1.0, "h0_birth_grid": (0.0, 7.0, 12), "h0_grid": (0.3, 7.5, 12),
+             "grids": (((0.3, 6.0, 8), (0.6, 7.6, 10)),)}  # fmt: skip
+"""A 2D setting where neighbours enter by distance and H0 pairs sit on a (birth, death) grid."""
+
+
+def random_model(dim: int, seed: int = 0, descriptor: dict | None = None) -> LocalPDModel:
     """An untrained model with random weights: forces are non-trivial, which is all the exactness tests need."""
     torch.manual_seed(seed)
-    cfg = LocalDescriptorConfig.default(dim)
+    cfg = LocalDescriptorConfig.from_dict({**LocalDescriptorConfig.default(dim).as_dict(), **(descriptor or {})})
     net = AtomicNet(cfg.n_features, (16, 16))
     with torch.no_grad():
         net.feat_std.fill_(2.0)
@@ -89,10 +94,10 @@ def test_local_diagrams_equal_gudhi_weighted_alpha_complex(dim):
     assert worst < 1e-9
 
 
-@pytest.mark.parametrize("dim", [2, 3])
-def test_forces_match_finite_differences(dim):
+@pytest.mark.parametrize("dim, descriptor", [(2, None), (3, None), (2, RADIAL_2D)], ids=["2D", "3D", "2D-radial"])
+def test_forces_match_finite_differences(dim, descriptor):
     frame = random_packing(60 if dim == 2 else 48, dim, seed=2)
-    model = random_model(dim)
+    model = random_model(dim, descriptor=descriptor)
     energy, forces = model.energy_and_forces(frame)
     assert np.abs(forces).max() > 0.01  # a non-trivial test
     h = 1e-5
@@ -111,10 +116,11 @@ def test_forces_match_finite_differences(dim):
         assert np.all(forces[:, 2] == 0.0)
 
 
-def test_energy_is_the_path_integral_of_the_forces():
+@pytest.mark.parametrize("descriptor", [None, RADIAL_2D], ids=["default", "radial"])
+def test_energy_is_the_path_integral_of_the_forces(descriptor):
     """All atoms move up to 0.4 Å (atoms cross cutoffs, bonds swap order): ΔE = -∫F·dx, no jumps on the way."""
     frame = random_packing(40, 2, seed=3)
-    model = random_model(2)
+    model = random_model(2, descriptor=descriptor)
     rng = np.random.default_rng(0)
     path = np.zeros_like(frame.positions)
     path[:, :2] = rng.normal(size=(frame.n_atoms, 2))
@@ -204,6 +210,67 @@ def test_additivity(dim):
     assert abs(e2 - 2 * e1) < 1e-8 * abs(e1)
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_topology_cache_gives_the_fresh_result_along_a_trajectory(dim):
+    """MD-like straight-line motion: cached neighbour lists/triangulations give fresh energies and forces."""
+    from pdmd.local.model import batch_energies
+
+    frame = random_packing(60 if dim == 2 else 48, dim, seed=7)
+    model = random_model(dim)
+    rng = np.random.default_rng(1)
+    velocity = np.zeros_like(frame.positions)
+    velocity[:, :dim] = rng.normal(0.0, 0.01, (frame.n_atoms, dim))  # Å per step; rebuilds after ~10 steps
+    worst_e = worst_f = 0.0
+    for step in range(25):
+        f = moved(frame, frame.positions + step * velocity)
+        energy, forces = model.energy_and_forces(f)
+        pos = torch.tensor(f.positions, requires_grad=True)
+        one = torch.zeros(f.n_atoms, dtype=torch.long)
+        e_ref = batch_energies(model.net, model.cfg, model.topology(f), pos, one, 1)
+        (grad,) = torch.autograd.grad(e_ref[0], pos)
+        worst_e = max(worst_e, abs(energy - float(e_ref[0].detach())))
+        worst_f = max(worst_f, float(np.abs(forces + grad.numpy()).max()))
+    stats = model.cache.stats
+    print(f"{dim}D: {stats}; max |ΔE| {worst_e:.1e} eV, max |ΔF| {worst_f:.1e} eV/Å vs fresh topologies")
+    assert worst_e < 1e-9 and worst_f < 1e-9
+    assert 2 <= stats["neighbour_builds"] < stats["calls"]  # the skin was used, and outgrown
+    assert stats["atoms_retriangulated"] < stats["calls"] * frame.n_atoms  # some triangulations were reused
+
+
+def test_stress_matches_finite_differences_of_strained_cells(tmp_path):
+    """3D periodic: ASE stress (autograd dE/dε / V) vs central differences of strained cells; 2D refuses."""
+    from pdmd.api import PDModel
+    from pdmd.calculator import PDPotential
+
+    frame = random_packing(40, 3, seed=8)
+    skew = np.array([[0, 0.4, 0], [0.3, 0, 0], [0, 0, 0]])  # a triclinic cell
+    frame = Frame(frame.positions, frame.cell + skew, frame.numbers, frame.pbc)
+    model = random_model(3)
+    _, _, stress = model.energy_forces_stress(frame)
+    volume = abs(np.linalg.det(frame.cell))
+    h = 1e-5
+    worst = 0.0
+    for v, (a, b) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        energies = []
+        for sgn in (1, -1):
+            eps = np.zeros((3, 3))
+            eps[a, b] += sgn * h / (1 if a == b else 2)
+            eps[b, a] += 0 if a == b else sgn * h / 2
+            deform = np.eye(3) + eps
+            energies.append(model.energy_and_forces(moved(frame, frame.positions @ deform.T, frame.cell @ deform.T))[0])
+        worst = max(worst, abs((energies[0] - energies[1]) / (2 * h * volume) - stress[v]))
+    print(f"3D stress {np.round(stress, 5)} eV/Å³; max |autograd - finite difference| {worst:.1e} eV/Å³")
+    assert np.abs(stress).max() > 1e-4
+    assert worst < 3e-8
+    atoms = frame.to_ase()
+    atoms.calc = PDPotential(PDModel(model, tmp_path))
+    np.testing.assert_allclose(atoms.get_stress(), stress, rtol=0, atol=1e-12)
+    from pdmd.errors import InputError
+
+    with pytest.raises(InputError, match="3D pd-local model"):
+        random_model(2).energy_forces_stress(random_packing(20, 2, seed=9))
+
+
 # -- data with forces, training, MD --------------------------------------------------------------
 RUNS = [
     MeltQuenchProtocol(
@@ -267,6 +334,7 @@ def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
 @pytest.fixture(scope="module")
 def trained_local(agr_store, tmp_path_factory):
     """pd-local trained through the model-kind registry on 6 runs, 2 runs held out."""
+    from pdmd.descriptor.spec import DescriptorSpec
     from pdmd.ml.kinds import data_from_frames, train_model
     from pdmd.store.datastore import DataStore
 
@@ -274,7 +342,7 @@ def trained_local(agr_store, tmp_path_factory):
     docs = [d for p in RUNS for d in store.run_structures(p.run_id)]
     frames = [store.load_frame(d) for d in docs]
     data = data_from_frames(frames, np.array([d["energy_eV_per_atom"] for d in docs]), [d["run_id"] for d in docs],
-                            [d["_id"] for d in docs], {"system": "agr", "dim": 2}, {"frames"})  # fmt: skip
+                            [d["_id"] for d in docs], DescriptorSpec.for_system("agr"), {"frames"})  # fmt: skip
     test_runs = {RUNS[-1].run_id, RUNS[2].run_id}
     test = np.array([i for i, d in enumerate(docs) if d["run_id"] in test_runs])
     train = np.array([i for i, d in enumerate(docs) if d["run_id"] not in test_runs])

@@ -1,10 +1,12 @@
 import mongomock
 import numpy as np
 
-from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.pipeline import descriptors_for_structures
 from pdmd.store.datastore import DESCRIPTORS, STRUCTURES, DataStore
 from pdmd.structure import Frame
+
+AGR = DescriptorSpec.for_system("agr")
 
 
 def frame(seed=0):
@@ -29,8 +31,8 @@ def test_structure_storage_is_idempotent_and_reindexable(tmp_path):
     assert len(list((tmp_path / "structures" / "r1").glob("*.npz"))) == 1
     np.testing.assert_allclose(store.load_frame(d1).positions, frame().positions)
     store.save_structure(frame(1), meta(20))
-    descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
-    again = descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    descriptors_for_structures(store, store.run_structures("r1"), AGR, isolate=False)
+    again = descriptors_for_structures(store, store.run_structures("r1"), AGR, isolate=False)
     assert again["reused"] == 2 and again["computed"] == 0
     db[STRUCTURES].drop()
     db[DESCRIPTORS].drop()
@@ -43,7 +45,7 @@ def test_structure_storage_is_idempotent_and_reindexable(tmp_path):
 def test_no_temporary_files_left_and_documents_stay_small(tmp_path):
     store = DataStore(tmp_path, db=mongomock.MongoClient().db)
     doc = store.save_structure(frame(), meta())
-    descriptors_for_structures(store, [doc], HistogramSpec(), isolate=False)
+    descriptors_for_structures(store, [doc], AGR, isolate=False)
     assert not list(tmp_path.rglob("*.tmp"))
     import json
 
@@ -53,17 +55,14 @@ def test_no_temporary_files_left_and_documents_stay_small(tmp_path):
 
 def test_loading_a_data_set_reads_without_writing_and_a_rerun_restores_the_index(tmp_path):
     from pdmd.ml.fit import load_store_dataset
-    from pdmd.store.datastore import descriptor_id
 
     store = DataStore(tmp_path, db=mongomock.MongoClient().db)
     for i in range(3):
         store.save_structure(frame(i), meta(10 * (i + 1)))
-    descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    descriptors_for_structures(store, store.run_structures("r1"), AGR, isolate=False)
     store.db[DESCRIPTORS].drop()
-    desc = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements": [6], "lo_A2": 0.0,
-            "hi_A2": 4.0, "bins": 128}  # fmt: skip
-    data = load_store_dataset(store, ["r1"], descriptor_id("homcloud", 1, HistogramSpec()), desc)
+    data = load_store_dataset(store, ["r1"], AGR)
     assert len(data.energies_eV) == 3
     assert store.db[DESCRIPTORS].count_documents({}) == 0  # reading a data set wrote nothing
-    again = descriptors_for_structures(store, store.run_structures("r1"), HistogramSpec(), isolate=False)
+    again = descriptors_for_structures(store, store.run_structures("r1"), AGR, isolate=False)
     assert again["reused"] == 3 and store.db[DESCRIPTORS].count_documents({}) == 3  # the rerun re-indexes

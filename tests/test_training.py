@@ -3,6 +3,7 @@
 import json
 import logging
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from pdmd.ml.fit import fit_potential
 from pdmd.ml.potential import load_potential
 from pdmd.ml.quality import assess_quality
 from pdmd.ml.standardize import REPRESENTATIONS, ImageScaler
-from pdmd.ml.train import TrainConfig, pick_device
+from pdmd.ml.train import SCHEDULES, TrainConfig, pick_device, scheduled_lr
 from pdmd.store.datastore import DataStore
+from pdmd.workflow.check import TRAIN_RULES
 
 
 def test_quality_check_flags_constant_and_mean_like_predictions():
@@ -152,3 +154,38 @@ def test_train_cli_reports_mean_predictor_warns_and_resumes(small_store, tmp_pat
     nothing = subprocess.run([*base, "--resume", "--out", str(tmp_path / "new")], capture_output=True, text=True)
     assert nothing.returncode == 2 and "no checkpoint to resume" in nothing.stderr
     assert "Traceback" not in nothing.stderr, nothing.stderr
+
+
+def test_learning_rate_schedules_follow_their_shapes():
+    steps, epochs, peak = 10, 20, 1e-3
+    lrs = {
+        s: np.array([scheduled_lr(TrainConfig(schedule=s, epochs=epochs, learning_rate=peak, warmup_epochs=2), e, k,
+                                  steps) for e in range(epochs) for k in range(steps)], dtype=object)
+        for s in SCHEDULES
+    }  # fmt: skip
+    plateau, cosine, one = lrs["plateau"], lrs["cosine"], lrs["onecycle"].astype(float)
+    assert plateau[19] == pytest.approx(peak) and all(v is None for v in plateau[20:])  # then ReduceLROnPlateau
+    cosine = cosine.astype(float)
+    np.testing.assert_allclose(cosine[:20], peak * np.arange(1, 21) / 20)  # the same linear warm-up
+    assert cosine[20] == pytest.approx(peak) and (np.diff(cosine[20:]) < 0).all() and cosine[-1] < 1e-3 * peak
+    top = int(np.argmax(one))
+    assert top == 60 and one[0] == pytest.approx(peak / 25) and one[top] == pytest.approx(peak)  # 30 % of 200 steps
+    assert (np.diff(one[:top]) > 0).all() and (np.diff(one[top:]) < 0).all() and one[-1] < 1e-3 * peak
+    with pytest.raises(ValueError, match="unknown schedule"):
+        TrainConfig(schedule="step")
+    problems: list[str] = []  # `pdmd check` / the train firework's parameter check
+    for value in ("step", *SCHEDULES):
+        TRAIN_RULES["schedule"](f"train.schedule={value}", value, problems)
+    assert len(problems) == 1 and "train.schedule=step" in problems[0]
+
+
+def test_cosine_schedule_trains_is_on_the_card_and_fixes_its_epoch_budget(data, tmp_path):
+    out = tmp_path / "cos"
+    config = TrainConfig(epochs=3, batch_size=8, schedule="cosine", warmup_epochs=1, seed=2)
+    card = fit_potential(data, out, "cos", config, SMALL_CNN, test_fraction=0.25)
+    assert card["training"]["schedule"] == "cosine" and len(card["history"]) == 3
+    lrs = [h["lr"] for h in card["history"]]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] > 0  # warm-up, then down the cosine
+    assert card["metrics"]["test_rmse_meV_per_atom"] > 0
+    with pytest.raises(InputError, match="other data or settings"):  # its learning rates depend on `epochs`
+        fit_potential(data, out, "cos", replace(config, epochs=5), SMALL_CNN, test_fraction=0.25, resume=True)

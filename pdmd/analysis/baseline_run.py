@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.analysis.baselines import fit_baseline, structure_features
+from pdmd.analysis.baselines import fit_baseline
 from pdmd.analysis.data import LabelledStructures, load_structures
 from pdmd.analysis.record import record_analysis
+from pdmd.descriptor.atomic import structure_features
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.plots import parity_plot, rmse_meV
 from pdmd.ml.split import train_test_split
-from pdmd.store.files import read_json, write_json_atomic
+from pdmd.store.datastore import DataStore
+from pdmd.store.documents import read_card
+from pdmd.store.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -42,40 +46,32 @@ KIND_ROWS = ("pd-kernel", "pd-hybrid")
 """PD-based model kinds that `pdmd baseline` trains on the same split by default (`pdmd.ml.kinds`)."""
 
 
-def _pd_ms(frames: list, descriptor: dict) -> float:
+def _pd_ms(frames: list, spec: DescriptorSpec) -> float:
     """Milliseconds per structure of the persistence diagram (the PD models' descriptor), on up to 20 frames."""
-    from pdmd.descriptor.persistence import alpha_diagram
-
     sample = frames[:20]
-    dim, degree, backend = int(descriptor["dim"]), int(descriptor["degree"]), descriptor.get("backend")
-    alpha_diagram(sample[0], dim, degree, backend=backend)  # start the backend's worker process outside the timing
+    spec.diagram(sample[0])  # start the backend's worker process outside the timing
     t0 = time.perf_counter()
     for frame in sample:
-        alpha_diagram(frame, dim, degree, backend=backend)
+        spec.diagram(frame)
     return 1000 * (time.perf_counter() - t0) / len(sample)
 
 
-def _pd_descriptor(data_path: Path, plan: str | None, data: LabelledStructures, card: dict | None):
-    """(descriptor settings, store, descriptor id) of the PD models: the card's, else the plan's, else the default."""
+def _pd_descriptor(
+    data_path: Path, plan: str | None, data: LabelledStructures, card: dict | None
+) -> tuple[DescriptorSpec, DataStore | None]:
+    """(descriptor setting, store or None) of the PD models: the card's, else the plan's, else the default."""
     from pdmd.analysis.data import is_data_dir
-    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec
-    from pdmd.ml.dataset_files import SYSTEM_DIMS
-    from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
 
     if card is not None:
-        desc = card["descriptor"]
+        spec = DescriptorSpec.from_dict(card["descriptor"], f"model {card['name']}")
     elif plan is not None:
         from pdmd.campaign import plan_descriptor
 
-        desc = plan_descriptor(plan)[1]
+        spec = plan_descriptor(plan)
     else:
-        dim = SYSTEM_DIMS[data.system]
-        elements = sorted({int(z) for f in data.frames for z in np.unique(f.numbers)})
-        desc = descriptor_settings(data.system, dim, elements, HistogramSpec(*DEFAULT_RANGE_A2[dim]))
-    if not is_data_dir(Path(data_path)):
-        return desc, None, None
-    spec = HistogramSpec(desc["lo_A2"], desc["hi_A2"], desc["bins"])
-    return desc, DataStore(data_path), descriptor_id(desc["backend"], int(desc["degree"]), spec)
+        elements = {int(z) for f in data.frames for z in np.unique(f.numbers)}
+        spec = DescriptorSpec.for_system(data.system, elements=elements)
+    return spec, (DataStore(data_path) if is_data_dir(Path(data_path)) else None)
 
 
 def _model_row(card: dict, pd_ms: float | None) -> dict:
@@ -124,7 +120,7 @@ def run_baselines(
     from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, get_kind, train_model, validate_model
 
     data = load_structures(data_path, plan, system, read_options=read_options, label_keys=label_keys)
-    card = read_json(model_dir / "model.json") if model_dir else None
+    card = read_card(model_dir) if model_dir else None
     train, test, how = split_like_model(data, card)
     for kind in kinds:
         get_kind(kind)
@@ -164,23 +160,23 @@ def run_baselines(
             rows.append({**result.summary(), "parity_png": str(png)})
     pd_ms = None
     if kinds or card is not None:
-        desc, store, desc_id = _pd_descriptor(data_path, plan, data, card)
-        pd_ms = _pd_ms([data.frames[i] for i in test], desc)
+        spec, store = _pd_descriptor(data_path, plan, data, card)
+        pd_ms = _pd_ms([data.frames[i] for i in test], spec)
     for kind in kinds:
         needs = MODEL_KINDS[kind].needs
-        mdata = data_from_structures(data, desc, needs, store, desc_id)
+        mdata = data_from_structures(data, spec, needs, store)
         mdata.features = features
         folder = out_dir / kind
         options = dict((kind_options or {}).get(kind) or {})
         bdata = None
         if big is not None:
-            bdata = data_from_structures(big, desc, needs, store, desc_id)
+            bdata = data_from_structures(big, spec, needs, store)
             bdata.features = big_features
             options["ablation_transfer"] = bdata
         if kind == "pd-hybrid" and "descriptors" not in options and descriptors:
             from pdmd.ml.pd_hybrid import DEFAULT_DESCRIPTOR
 
-            preferred = DEFAULT_DESCRIPTOR[int(desc["dim"])]
+            preferred = DEFAULT_DESCRIPTOR[spec.dim]
             options["descriptors"] = [preferred if preferred in descriptors else descriptors[0]]
         log.info("%s on %d train / %d test structures (%s)", kind, len(train), len(test), how)
         provenance = {"baseline_table": str(out_dir), "data": str(data_path), "plan": plan}

@@ -2,7 +2,7 @@
 
 Descriptors per conformation (8 ring carbons, open boundaries):
 - raw: the 24 Cartesian coordinates (Å), as given (each conformation centred at the origin);
-- SOAP and ACSF: DScribe, settings of `pdmd.analysis.baselines` (non-periodic), averaged over atoms;
+- SOAP and ACSF: DScribe, settings of `pdmd.descriptor.atomic` (non-periodic), averaged over atoms;
 - PI: persistence images (HomCloud `PIVectorizeSpec`) of the alpha-filtration diagrams of degree 1
   and 2, birth/death range [0.5, 3.5] Å² in 32×32 bins, Gaussian sigma 0.05 Å², no weight (an
   atan(10 · persistence) weight or sigma 0.1 Å² merged about twice as many conformations), the two
@@ -69,7 +69,7 @@ def descriptor_matrix(kind: str, conformations: np.ndarray) -> np.ndarray:
     if kind == "pi":
         return persistence_images(conformations)
     if kind in ("soap", "acsf"):
-        from pdmd.analysis.baselines import make_descriptor
+        from pdmd.descriptor.atomic import make_descriptor
 
         desc = make_descriptor(kind, ["C"], periodic=False)
         out = desc.create(_molecules(conformations), n_jobs=1)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
-from pdmd.ml.dataset_files import SYSTEM_DIMS
 from pdmd.structure import Frame
+from pdmd.systems import SYSTEM_DIM
 
 
 @dataclass
@@ -26,6 +27,7 @@ class LabelledStructures:
     groups: list[str]
     ids: list[str]
     system: str
+    energy_note: str = ""  # how the energies of a file were read (e.g. "total energy / n_atoms")
 
 
 def is_data_dir(path: Path) -> bool:
@@ -72,25 +74,27 @@ def load_structures(
         return LabelledStructures(frames, np.asarray(energies, float), groups, ids, plan_system)
     if not data.is_file():
         raise InputError(f"{data}: neither a pdmd data folder nor a structure file")
-    if system not in SYSTEM_DIMS:
-        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
+    if system not in SYSTEM_DIM:
+        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIM)})")
     from pdmd.ml.dataset_files import read_labelled
 
     labelled = read_labelled(data, read_options, label_keys)  # the one reader: finite energies and coordinates
-    return LabelledStructures(labelled.frames, labelled.energies_eV, labelled.groups, labelled.ids, system)
+    return LabelledStructures(labelled.frames, labelled.energies_eV, labelled.groups, labelled.ids, system,
+                              ", ".join(sorted(labelled.notes)))  # fmt: skip
 
 
 def load_images(
     data: Path,
     plan: str | None = None,
     system: str | None = None,
-    backend: str | None = None,
+    spec: DescriptorSpec | None = None,
     read_options=None,
     label_keys=None,
 ):
     """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file.
 
-    read_options / label_keys (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file.
+    spec: the descriptor setting (None: the plan's, or the system's defaults); read_options / label_keys
+    (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file.
     """
     data = Path(data)
     if is_data_dir(data):
@@ -99,13 +103,10 @@ def load_images(
         from pdmd.store.datastore import DataStore
 
         train, _, _ = _plan_runs(plan, data)
-        _, desc, desc_id = plan_descriptor(plan, backend)
-        return load_store_dataset(DataStore(data), train, desc_id, desc)
-    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2
+        return load_store_dataset(DataStore(data), train, spec or plan_descriptor(plan))
     from pdmd.ml.dataset_files import labelled_images_from_file
 
-    if system not in SYSTEM_DIMS:
-        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIMS)})")
-    return labelled_images_from_file(
-        data, system, DEFAULT_RANGE_A2[SYSTEM_DIMS[system]], 128, backend=backend, options=read_options, keys=label_keys
-    )[0]
+    if system not in SYSTEM_DIM:
+        raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIM)})")
+    spec = spec or DescriptorSpec.for_system(system)
+    return labelled_images_from_file(data, spec, options=read_options, keys=label_keys)[0]

@@ -16,8 +16,6 @@ import numpy as np
 
 from pdmd.analysis.gradcam import grad_cam, hot_pairs
 from pdmd.analysis.rings import min_image_distances, pair_rings
-from pdmd.descriptor.histogram import pd_histogram
-from pdmd.descriptor.persistence import alpha_diagram
 from pdmd.errors import DescriptorError
 from pdmd.ml.plots import gradcam_plot
 from pdmd.ml.potential import load_potential
@@ -37,12 +35,10 @@ def explain_structure(
 ) -> dict:
     """Grad-CAM, hot pairs and their rings for one structure; writes the PNG and the extxyz."""
     potential.check_fits(frame, label)
-    d = potential.card["descriptor"]
-    spec = potential.histogram_spec
-    diagram = alpha_diagram(
-        frame, potential.dim, d["degree"], backend=d.get("backend"), label=label, sheet=d.get("sheet")
-    )
-    image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec).image
+    setting = potential.spec
+    spec = setting.histogram
+    diagram = setting.diagram(frame, label)
+    image = setting.image(diagram).image
     energy = float(potential.predict_images(image[None])[0])
     cam = grad_cam(potential, image, sign)
     hot = hot_pairs(cam, diagram.births_A2, diagram.deaths_A2, spec, threshold)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.store.documents import read_card, write_card
 
 
 def record_analysis(model_dir: Path, key: str, result: dict, db=None) -> dict:
     """Add `result` under `analyses[key]` of the model's card; upsert the card into `db` if given."""
-    card = read_json(model_dir / "model.json")
-    card.setdefault("analyses", {})[key] = to_jsonable(
-        {**result, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    )
-    write_json_atomic(model_dir / "model.json", card)
+    card = read_card(model_dir)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    card.setdefault("analyses", {})[key] = {**result, "created": created}
+    card = write_card(model_dir, card)
     if db is not None:
         from pdmd.ml.fit import upsert_model_card
 

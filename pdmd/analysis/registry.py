@@ -57,15 +57,20 @@ def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
     from pdmd.analysis.interpolation import interpolation_test
     from pdmd.analysis.record import record_analysis
     from pdmd.ml.model import CNNConfig
-    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
     from pdmd.ml.train import TrainConfig
-    from pdmd.store.files import read_json
+    from pdmd.store.documents import ModelCard, read_card
 
     o = job.options
-    card = read_json(job.model_dir / "model.json") if job.model_dir else None
-    backend = o.get("backend") or (card["descriptor"].get("backend") if card else None)
-    data = load_images(Path(job.data), job.plan, job.system, backend, job.read_options, job.label_keys)
-    base = dict(card["training"]) if card else {"standardization": DEFAULT_STANDARDIZATION[data.descriptor["dim"]]}
+    card = read_card(job.model_dir) if job.model_dir else None
+    spec = ModelCard.from_dict(card).spec if card else None  # the model's descriptor setting, else the defaults
+    if o.get("backend"):
+        from pdmd.campaign import plan_descriptor
+        from pdmd.descriptor.spec import DescriptorSpec
+
+        default = plan_descriptor(job.plan) if job.plan else DescriptorSpec.for_system(job.system or "2d")
+        spec = (spec or default).with_backend(o["backend"])
+    data = load_images(Path(job.data), job.plan, job.system, spec, job.read_options, job.label_keys)
+    base = dict(card["training"]) if card else {"standardization": data.descriptor.default_standardization}
     train = TrainConfig(**{**base, **o.get("train", {})})
     cnn = CNNConfig.from_dict(card["architecture"]) if card else CNNConfig()
     result = interpolation_test(data, job.out, tuple(o.get("band", (0.4, 0.6))), train, cnn)

@@ -33,11 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if getattr(args, "range", 0) is None:
-        from pdmd.descriptor.histogram import DEFAULT_RANGE_A2
-        from pdmd.ml.dataset_files import SYSTEM_DIMS
-
-        args.range = list(DEFAULT_RANGE_A2[SYSTEM_DIMS[args.system]])
     try:
         return args.func(args)
     except PdmdError as err:

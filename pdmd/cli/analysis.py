@@ -7,15 +7,16 @@ import argparse
 from pathlib import Path
 
 from pdmd.analysis.registry import AnalysisJob, run_analysis
-from pdmd.cli.common import model_dir, register_card
+from pdmd.cli.common import register_card
 from pdmd.cli.inputs import add_read_args
+from pdmd.store.documents import find_model
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from pdmd.cli.inputs import read_options
     from pdmd.structure import Frame, read_frames
 
-    folder = model_dir(args.model)
+    folder = find_model(args.model)
     frames, labels = [], []
     for path in args.structures:
         for i, atoms in enumerate(read_frames(path, options=read_options(args))):
@@ -78,7 +79,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from pdmd.analysis.baseline_run import format_table
     from pdmd.settings import data_dir
 
-    folder = model_dir(args.model) if args.model else None
+    folder = find_model(args.model) if args.model else None
     name = args.plan or Path(args.data).stem
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"baselines-{name}"
     options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds}

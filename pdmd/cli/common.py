@@ -47,30 +47,17 @@ def fireworks_cli(name: str) -> str:
     return str(exe) if exe.exists() else (shutil.which(name) or name)
 
 
-def model_dir(name_or_path: str) -> Path:
-    """A model folder given as a path or as a name under DATA_DIR/models."""
-    path = Path(name_or_path)
-    if (path / "model.json").exists():
-        return path
-    from pdmd.settings import data_dir
-
-    candidate = data_dir() / "models" / name_or_path
-    if (candidate / "model.json").exists():
-        return candidate
-    raise PdmdError(f"no model {name_or_path!r}: not a model folder and not under {data_dir() / 'models'}")
-
-
 def register_card(model_dir: Path) -> None:
     """Put the model's card (with its analyses) into the database, when there is one and it is free.
 
     Called after the analysis, so the embedded store is not held while it computes.
     """
     from pdmd.ml.fit import upsert_model_card
-    from pdmd.store.files import read_json
+    from pdmd.store.documents import read_card
 
     db = analysis_db()
     if db is not None:
-        upsert_model_card(db, read_json(model_dir / "model.json"))
+        upsert_model_card(db, read_card(model_dir))
 
 
 def analysis_db():

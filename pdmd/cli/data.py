@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from pdmd.cli.common import open_store, require_launchpad_config
-from pdmd.cli.inputs import add_read_args
+from pdmd.cli.inputs import add_descriptor_args, add_read_args
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -92,23 +92,18 @@ def cmd_structures(args: argparse.Namespace) -> int:
 def cmd_pd(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pdmd.cli.inputs import read_options
-    from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec, pd_histogram
-    from pdmd.descriptor.persistence import alpha_diagram
+    from pdmd.cli.inputs import descriptor_spec, read_options
     from pdmd.ml.plots import pd_image_plot
     from pdmd.structure import Frame, read_frames, structure_dim
 
     atoms = read_frames(args.structure, index=str(args.index), options=read_options(args))[0]
     frame = Frame.from_ase(atoms)
     dim = args.dim or structure_dim(frame, str(args.structure))
-    window = args.window or DEFAULT_RANGE_A2[dim]  # the same defaults as training (by dimension)
-    spec = HistogramSpec(window[0], window[1], args.bins)
+    spec = descriptor_spec(args, f"{dim}d")  # the same defaults as training (by dimension)
     t0 = time.perf_counter()
-    diagram = alpha_diagram(
-        frame, dim, args.degree, backend=args.backend, label=str(args.structure), sheet=args.sheet
-    )
+    diagram = spec.diagram(frame, str(args.structure))
     ms = 1000 * (time.perf_counter() - t0)
-    image = pd_histogram(diagram.births_A2, diagram.deaths_A2, spec)
+    image = spec.image(diagram)
     print(
         f"{args.structure}: {frame.n_atoms} atoms, {'2D sheet' if dim == 2 else '3D periodic cell'}, "
         f"H{args.degree}: {diagram.n_pairs} finite pairs, "
@@ -170,18 +165,8 @@ def add_parsers(sub) -> None:
         choices=[2, 3],
         help="2 = periodic sheet (vacuum along any lattice direction), 3 = periodic cell (default: from the vacuum)",
     )
-    s.add_argument("--degree", type=int, default=1, help="homology degree (default 1: rings)")
-    s.add_argument(
-        "--range",
-        dest="window",
-        type=float,
-        nargs=2,
-        metavar=("LO", "HI"),
-        help="histogram window in Å² (squared alpha radii); default as in training: 0 4 for sheets, 0 8 for 3D cells",
-    )
-    s.add_argument("--bins", type=int, default=128)
-    s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
-    add_read_args(s, sheet=True)
+    add_descriptor_args(s, degree=True)
+    add_read_args(s)
     s.add_argument("--png", help="draw the histogram to this PNG")
     s.add_argument("--npz", help="save pairs (Å²) and image to this .npz")
     s.set_defaults(func=cmd_pd)

@@ -7,8 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pdmd.cli.common import model_dir, open_store
-from pdmd.cli.inputs import add_read_args
+from pdmd.cli.common import open_store
+from pdmd.cli.inputs import add_descriptor_args, add_read_args
+from pdmd.store.documents import find_model
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -46,9 +47,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pdmd.store.files import read_json
+    from pdmd.store.documents import read_card
 
-    card = read_json(model_dir(args.model) / "model.json")
+    card = read_card(find_model(args.model))
     brief = {k: v for k, v in card.items() if k not in ("history", "split")}
     brief["split"] = {k: (len(v) if k.endswith("_ids") else v) for k, v in card["split"].items()}
     if card.get("history"):  # kernel kinds have no epochs
@@ -64,7 +65,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pdmd.api import load_potential, predict_files
     from pdmd.cli.inputs import read_options
 
-    potential = load_potential(model_dir(args.model))
+    potential = load_potential(find_model(args.model))
     rows = predict_files(potential, args.structures, read_options(args))
     done = [r for r in rows if r.error is None]
 
@@ -98,51 +99,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.model != "pd-cnn":
-        return _train_kind(args)
-    from pdmd.cli.inputs import label_keys, read_options
-    from pdmd.ml.dataset_files import check_split_size, labelled_images, read_labelled
-    from pdmd.ml.fit import fit_potential
-    from pdmd.ml.model import CNNConfig
-    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
-    from pdmd.ml.train import TrainConfig
+    """`pdmd train`: any model kind on a labelled structure file (`pdmd.ml.kinds.train_from_file`)."""
+    from pdmd.cli.inputs import descriptor_spec, label_keys, read_options
+    from pdmd.ml.kinds import train_from_file
     from pdmd.settings import data_dir
 
-    labelled = read_labelled(Path(args.data), read_options(args), label_keys(args))  # refuses bad labels first
-    check_split_size(labelled.groups, args.test_fraction, args.split, args.seed, args.data)
-    data, energy_note = labelled_images(
-        labelled, Path(args.data).name, args.system, tuple(args.range), args.bins, args.backend, args.sheet
-    )
-    print(energy_note)
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
-    chosen = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-        "weight_decay": args.weight_decay, "warmup_epochs": args.warmup_epochs,
-        "early_stopping_patience": args.patience, "precision": args.precision, "representation": args.representation,
-        "threads": args.threads, "device": args.device, "max_minutes": args.max_minutes,
-    }  # fmt: skip
-    train = TrainConfig(
-        seed=args.seed,
-        standardization=args.standardization or DEFAULT_STANDARDIZATION[data.descriptor["dim"]],
-        **{k: v for k, v in chosen.items() if v is not None},
-    )
-    card = fit_potential(
-        data,
-        out,
-        args.name,
-        train,
-        CNNConfig(),
-        args.split,
-        args.test_fraction,
-        provenance={"data": str(Path(args.data).resolve())},
-        ensemble=args.ensemble,
-        resume=bool(args.resume),
-    )
+    options = json.loads(args.model_options) if args.model_options else {}
+    if args.model == "pd-cnn":  # the paper's CNN: TrainConfig fields from the command line
+        chosen = {
+            "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+            "weight_decay": args.weight_decay, "warmup_epochs": args.warmup_epochs,
+            "early_stopping_patience": args.patience, "precision": args.precision,
+            "representation": args.representation, "threads": args.threads, "device": args.device,
+            "max_minutes": args.max_minutes, "standardization": args.standardization,
+        }  # fmt: skip
+        train = {k: v for k, v in chosen.items() if v is not None}
+        options = {**options, "train": {**options.get("train", {}), **train}, "ensemble": args.ensemble,
+                   "resume": bool(args.resume)}  # fmt: skip
+    card = train_from_file(Path(args.data), descriptor_spec(args, args.system), args.model, out, args.name,
+                           args.split, args.test_fraction, args.seed, options,
+                           read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
+    print(f"energies read as: {card['provenance'].get('energies_read_as') or 'energy_eV_per_atom'}")
     m = card["metrics"]
+    chosen_kernel = (card.get("kernel_model") or {}).get("candidate")
+    stop = (card.get("runtime") or {}).get("stop_reason")
     print(
-        f"{args.name}: train RMSE {m['train_rmse_meV_per_atom']:.2f}, test RMSE {m['test_rmse_meV_per_atom']:.2f} "
-        f"meV/atom (mean predictor {m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std "
-        f"{m['test_energy_std_meV_per_atom']:.1f}); {card['runtime']['stop_reason'] or ''}; model in {out}"
+        f"{args.name} ({args.model}{f', {chosen_kernel}' if chosen_kernel else ''}): train RMSE "
+        f"{m['train_rmse_meV_per_atom']:.2f}, test RMSE {m['test_rmse_meV_per_atom']:.2f} meV/atom (mean predictor "
+        f"{m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std {m['test_energy_std_meV_per_atom']:.1f})"
+        f"{f'; {stop}' if isinstance(stop, str) and stop else ''}; model in {out}"
     )
     if "ensemble" in card:
         e = card["ensemble"]
@@ -150,28 +136,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"ensemble of {e['size']}: mean test spread {e['test_spread_mean_meV_per_atom']:.2f} meV/atom, "
             f"Spearman(spread, |error|) on the test set {e['spread_error_spearman_test']:.2f}"
         )
-    return 0
-
-
-def _train_kind(args: argparse.Namespace) -> int:
-    """`pdmd train --model pd-kernel|pd-hybrid|...`: `pdmd.ml.kinds.train_from_file`."""
-    from pdmd.cli.inputs import label_keys, read_options
-    from pdmd.ml.kinds import train_from_file
-    from pdmd.settings import data_dir
-
-    out = Path(args.out) if args.out else data_dir() / "models" / args.name
-    options = json.loads(args.model_options) if args.model_options else {}
-    card = train_from_file(Path(args.data), args.system, args.model, out, args.name, tuple(args.range), args.bins,
-                           args.backend, args.split, args.test_fraction, args.seed, options,
-                           read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
-    m = card["metrics"]
-    chosen = (card.get("kernel_model") or {}).get("candidate")
-    print(
-        f"{args.name} ({args.model}{f', {chosen}' if chosen else ''}): train RMSE {m['train_rmse_meV_per_atom']:.2f}, "
-        f"test RMSE {m['test_rmse_meV_per_atom']:.2f} meV/atom (mean predictor "
-        f"{m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std {m['test_energy_std_meV_per_atom']:.1f}); "
-        f"model in {out}"
-    )
     return 0
 
 
@@ -202,16 +166,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--name", default="user-cnn")
     s.add_argument("--out", help="model folder (default: <data dir>/models/NAME)")
     s.add_argument("--system", default="2d", choices=["agr", "ac", "2d", "3d"])
-    s.add_argument(
-        "--range",
-        type=float,
-        nargs=2,
-        default=None,
-        metavar=("LO", "HI"),
-        help="histogram window Å² (default 0 4 for 2D, 0 8 for 3D)",
-    )
-    s.add_argument("--bins", type=int, default=128)
-    s.add_argument("--backend", choices=["homcloud", "delaunay"], help="PD backend (default: homcloud 2D, delaunay 3D)")
+    add_descriptor_args(s)
     s.add_argument("--split", default="run", choices=["run", "snapshot"])
     s.add_argument("--test-fraction", type=float, default=0.2)
     s.add_argument("--epochs", type=int, help="epoch cap (a safety net: early stopping ends training; default 150)")
@@ -220,6 +175,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--weight-decay", type=float, help="AdamW weight decay")
     s.add_argument("--warmup-epochs", type=int, help="linear learning-rate warm-up (epochs)")
     s.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
+    s.add_argument(
+        "--schedule",
+        choices=["plateau", "cosine", "onecycle"],
+        help="learning-rate schedule (default plateau; cosine and onecycle spread over --epochs)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--standardization", choices=["minmax", "zscore"])
     s.add_argument(
@@ -233,5 +193,5 @@ def add_parsers(sub) -> None:
     s.add_argument("--max-minutes", type=float, help="wall-time cap of this session (a safety net)")
     s.add_argument("--ensemble", type=int, default=1, metavar="K", help="train K seeds; predict prints mean and spread")
     s.add_argument("--resume", action="store_true", help="continue the checkpoint in the model folder")
-    add_read_args(s, labels=True, sheet=True)
+    add_read_args(s, labels=True)
     s.set_defaults(func=cmd_train)

@@ -169,6 +169,7 @@ def alpha_diagram(
     isolate: bool = True,
     label: str = "structure",
     sheet: str | None = None,
+    periodic: bool = True,
 ) -> PersistenceDiagram:
     """Persistence diagram of the periodic alpha filtration of `frame` (dim = 2 or 3).
 
@@ -177,6 +178,8 @@ def alpha_diagram(
     diagram) for cells the default cannot take (HomCloud: non-orthogonal or elongated cells).
     sheet (dim 2): "3d" (the real coordinates, periodic in-plane and open across the vacuum) or
     "projection" (in-plane coordinates as 2D points, the paper's setting); default `DEFAULT_SHEET_MODE`.
+    periodic False: the open diagram of the atoms in the cell, without periodic images (the paper's
+    setting for its aGr sheets; HomCloud only): rings cut by the cell boundary are missing or larger.
     """
     if dim not in (2, 3):
         raise DescriptorError(f"{label}: dim must be 2 or 3, got {dim}")
@@ -193,18 +196,17 @@ def alpha_diagram(
             f"(need at least {3 * dim})"
         )
     frame = validate_frame(frame, dim, label=label)
-    if dim == 2 and sheet == "3d" and np.ptp(frame.positions[:, 2]) > FLAT_SHEET_A:
+    buckled = dim == 2 and sheet == "3d" and np.ptp(frame.positions[:, 2]) > FLAT_SHEET_A
+    if not periodic:
+        if backend not in (None, "homcloud"):
+            raise DescriptorError(f"{label}: open (non-periodic) diagrams are computed by HomCloud; drop backend "
+                                  f"{backend!r}")  # fmt: skip
+        coords = frame.positions if dim == 3 or buckled else frame.positions[:, :2]
+        return points_diagram(np.ascontiguousarray(coords, float), None, degree, isolate=isolate, label=label)
+    if buckled:
         return _slab_diagram(frame, degree, backend, isolate, label)
     points = np.ascontiguousarray(frame.positions[:, :dim])
     return _periodic_diagram(points, frame.cell[:dim, :dim], degree, backend, isolate, label)
-
-
-def descriptor_backend(descriptor: dict) -> str | None:
-    """The backend to name for a recorded descriptor: None (the default, or the other backend for cells the
-    default cannot take: same diagram) when it recorded its dimension's default, else the one it recorded.
-    """
-    backend = descriptor.get("backend")
-    return None if backend == DEFAULT_BACKEND.get(int(descriptor.get("dim", 0))) else backend
 
 
 def _homcloud_refusal(lattice: np.ndarray) -> str | None:

@@ -14,7 +14,8 @@ to); the sources are recorded when the complex is built and their radii recomput
 the positions, so F = -dE/dr is exact autograd.
 
 Modules: `complex` (neighbourhoods, batched local alpha complexes, persistence pairs with their
-sources), `features` (torch values, weights, vectorization), `model` (network, loaded model,
-energy_and_forces), `train` (energy + force loss), `calculator` (ASE), `forces` (Tersoff
-single-point reference forces for stored data).
+sources), `incremental` (neighbour lists and triangulations reused between MD steps, certified),
+`features` (torch values, weights, vectorization), `model` (network, loaded model,
+energy_and_forces, energy_forces_stress), `train` (energy + force loss), `reference` (Tersoff
+single-point reference forces for stored data). The ASE calculator is `pdmd.calculator.PDPotential`.
 """

@@ -51,33 +51,54 @@ def entry_values(r2: torch.Tensor, inner_A: float, cutoff_A: float, alpha_max_A2
     return alpha_max_A2 * t * t * (3.0 - 2.0 * t)
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise dot product of (M, d) tensors, written out over the d <= 3 components.
+
+    (torch's reductions over a last axis of 2 or 3 are slow.)
+    """
+    out = a[:, 0] * b[:, 0]
+    for c in range(1, a.shape[1]):
+        out = out + a[:, c] * b[:, c]
+    return out
+
+
 def orthospheres(points: torch.Tensor, entry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Centres (M, d) and power radii (Å²) of the smallest orthogonal spheres of weighted simplices.
 
-    points (M, k+1, d) Å, entry (M, k+1) = minus the weights (Å²). With zero entries this is the
-    smallest circumsphere (centre, squared radius). Differentiable (twice) for non-flat simplices;
-    flat ones get +inf.
+    points (M, k+1, d) Å (k <= 3), entry (M, k+1) = minus the weights (Å²). With zero entries this is
+    the smallest circumsphere (centre, squared radius). Differentiable (twice) for non-flat simplices;
+    flat ones get +inf. The k x k Gram system is solved with its explicit adjugate.
     """
     m, q, _ = points.shape
     if q == 1:
         return points[:, 0, :], entry[:, 0]
-    edges = points[:, 1:, :] - points[:, :1, :]
+    p0 = points[:, 0, :]
+    e = [points[:, i, :] - p0 for i in range(1, q)]
+    gram = [[_dot(e[i], e[j]) if j >= i else None for j in range(q - 1)] for i in range(q - 1)]
+    for i in range(q - 1):
+        for j in range(i):
+            gram[i][j] = gram[j][i]
+    rhs = [0.5 * (gram[i][i] + entry[:, i + 1] - entry[:, 0]) for i in range(q - 1)]
     if q == 2:
-        e2 = (edges[:, 0, :] ** 2).sum(-1)
-        lam = 0.5 * (e2 + entry[:, 1] - entry[:, 0]) / e2
-        u = lam[:, None] * edges[:, 0, :]
-        return points[:, 0, :] + u, (u**2).sum(-1) + entry[:, 0]
-    gram = edges @ edges.transpose(1, 2)
-    rhs = 0.5 * (torch.diagonal(gram, dim1=1, dim2=2) + entry[:, 1:] - entry[:, :1])
-    scale = torch.diagonal(gram, dim1=1, dim2=2).sum(-1) / (q - 1)
-    det = torch.linalg.det(gram / scale[:, None, None])
-    flat = det.abs() < DEGENERATE_TOL
-    eye = torch.eye(q - 1, dtype=points.dtype, device=points.device)
-    safe = torch.where(flat[:, None, None], eye.expand_as(gram), gram)
-    lam = torch.linalg.solve(safe, rhs.unsqueeze(-1)).squeeze(-1)
-    u = (lam.unsqueeze(-1) * edges).sum(1)
-    value = (u**2).sum(-1) + entry[:, 0]
-    return points[:, 0, :] + u, torch.where(flat, torch.full_like(value, float("inf")), value)
+        lam = [rhs[0] / gram[0][0]]
+        flat = torch.zeros_like(rhs[0], dtype=torch.bool)
+    else:
+        g = gram
+        if q == 3:
+            adj = [[g[1][1], -g[0][1]], [-g[0][1], g[0][0]]]
+        else:
+            a, b, c = (1, 2, 0), (2, 0, 1), range(3)  # cofactors of a symmetric 3x3 matrix
+            adj = [[g[a[i]][a[j]] * g[b[i]][b[j]] - g[a[i]][b[j]] * g[b[i]][a[j]] for j in c] for i in c]
+        det = sum(g[0][j] * adj[j][0] for j in range(q - 1))
+        scale = sum(g[i][i] for i in range(q - 1)) / (q - 1)
+        flat = (det / scale ** (q - 1)).abs() < DEGENERATE_TOL
+        safe = torch.where(flat, torch.ones_like(det), det)
+        lam = [sum(adj[i][j] * rhs[j] for j in range(q - 1)) / safe for i in range(q - 1)]
+    u = lam[0][:, None] * e[0]
+    for i in range(1, q - 1):
+        u = u + lam[i][:, None] * e[i]
+    value = _dot(u, u) + entry[:, 0]
+    return p0 + u, torch.where(flat, torch.full_like(value, float("inf")), value)
 
 
 def _orthospheres_np(points: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +173,16 @@ def neighbourhoods(frame: Frame, dim: int, cutoff_A: float) -> Neighbourhoods:
     return Neighbourhoods(dim, n, centre, atom, offset, start)
 
 
-def _regular_tops(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: int) -> np.ndarray:
-    """Top simplices (global point ids, (T, dim+1)) of the regular triangulation of every weighted local set."""
+def _regular_tops(
+    rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: int, atoms=None, fragile: set[int] | None = None
+) -> np.ndarray:
+    """Top simplices (global point ids, (T, dim+1)) of the regular triangulation of every weighted local set.
+
+    `atoms`: only these atoms' sets (default all). `fragile` collects atoms whose triangulation needed a
+    joggle or failed (degenerate sets: no cached triangulation can be certified for them).
+    """
     tops = []
-    for a in range(len(start) - 1):
+    for a in range(len(start) - 1) if atoms is None else atoms:
         lo, hi = int(start[a]), int(start[a + 1])
         n = hi - lo
         if n < dim + 1:
@@ -168,6 +195,8 @@ def _regular_tops(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: in
         try:
             hull = ConvexHull(lifted)
         except QhullError:
+            if fragile is not None:
+                fragile.add(int(a))
             try:  # flat or degenerate neighbourhood: a joggled triangulation, values still exact
                 hull = ConvexHull(lifted, qhull_options="QJ")
             except QhullError:
@@ -197,26 +226,62 @@ class AlphaLevels:
     src_index: list[np.ndarray]
 
 
-def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int) -> AlphaLevels:
-    """Weighted alpha values of all simplices of the local complexes (vertices included), with their sources."""
-    n_pts = len(rel)
-    _, v_top = _orthospheres_np(rel[tops], entry[tops]) if len(tops) else (None, np.zeros(0))
-    simplices, alpha, src_level, src_index = [tops], [v_top], [np.full(len(tops), dim)], [np.arange(len(tops))]
-    upper, upper_alpha, upper_sl, upper_si = tops, v_top, src_level[0], src_index[0]
+@dataclass
+class Skeleton:
+    """The combinatorics of the local complexes, fixed while the triangulation is: per level k < dim, every
+    (face, coface) incidence of the level above (`faces_all` rows, `opposite` vertex, `coface` index,
+    `which` face), the distinct faces and the row of each face's first incidence (`first`).
+    """
+
+    dim: int
+    n_points: int
+    tops: np.ndarray
+    faces_all: list[np.ndarray]
+    opposite: list[np.ndarray]
+    coface: list[np.ndarray]
+    which: list[np.ndarray]
+    faces: list[np.ndarray]
+    first: list[np.ndarray]
+
+
+def skeleton(tops: np.ndarray, dim: int, n_points: int) -> Skeleton:
+    """All faces of the top simplices `tops` (global point ids) and their incidences, level by level down to edges."""
+    upper = tops
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in ("faces_all", "opposite", "coface", "which", "faces", "first")}
     for k in range(dim - 1, -1, -1):
         q = k + 2
         faces_all = np.concatenate([np.delete(upper, drop, axis=1) for drop in range(q)])
+        _, first, which = np.unique(_keys(faces_all), return_index=True, return_inverse=True)
+        faces = faces_all[first]
         opposite = np.concatenate([upper[:, drop] for drop in range(q)])
         coface = np.tile(np.arange(len(upper)), q)
-        _, first, which = np.unique(_keys(faces_all), return_index=True, return_inverse=True)
-        which = which.reshape(-1)
-        faces = faces_all[first]
-        centres, v_all = _orthospheres_np(rel[faces_all], entry[faces_all])
-        gap = rel[opposite] - centres
+        for name, value in (("faces_all", faces_all), ("opposite", opposite), ("coface", coface),
+                            ("which", which.reshape(-1)), ("faces", faces), ("first", first)):  # fmt: skip
+            acc[name].append(value)
+        upper = faces
+    return Skeleton(dim, n_points, tops, **acc)
+
+
+def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int) -> AlphaLevels:
+    """Weighted alpha values of all simplices of the local complexes (vertices included), with their sources."""
+    return alpha_levels(rel, entry, skeleton(tops, dim, len(rel)))
+
+
+def alpha_levels(rel: np.ndarray, entry: np.ndarray, skel: Skeleton) -> AlphaLevels:
+    """Weighted alpha values of all simplices of a skeleton at points `rel` with entries `entry`, with sources."""
+    dim, n_pts, tops = skel.dim, skel.n_points, skel.tops
+    _, v_top = _orthospheres_np(rel[tops], entry[tops]) if len(tops) else (None, np.zeros(0))
+    simplices, alpha, src_level, src_index = [tops], [v_top], [np.full(len(tops), dim)], [np.arange(len(tops))]
+    upper_alpha, upper_sl, upper_si = v_top, src_level[0], src_index[0]
+    for level, k in enumerate(range(dim - 1, -1, -1)):
+        opposite, coface, which, faces = skel.opposite[level], skel.coface[level], skel.which[level], skel.faces[level]
+        n_upper = len(upper_alpha)
+        centres, own = _orthospheres_np(rel[faces], entry[faces])  # once per face, not per incidence
+        v_all = own[which]
+        gap = rel[opposite] - centres[which]
         with np.errstate(invalid="ignore"):
             power = np.einsum("md,md->m", gap, gap) + entry[opposite]
             attached = power < v_all - ATTACH_TOL * (np.abs(v_all) + 1.0)
-        own = v_all[first]
         # cheapest attaching coface of each face
         cand = np.flatnonzero(attached)
         order = cand[np.lexsort((upper_alpha[coface[cand]], which[cand]))]
@@ -225,9 +290,9 @@ def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int
         best[uniq] = coface[order[pos_first]]
         inherit = best >= 0
         via = np.maximum(best, 0)
-        a = np.where(inherit, upper_alpha[via] if len(upper) else own, own)
-        sl = np.where(inherit, upper_sl[via] if len(upper) else k, k)
-        si = np.where(inherit, upper_si[via] if len(upper) else 0, np.arange(len(faces)))
+        a = np.where(inherit, upper_alpha[via] if n_upper else own, own)
+        sl = np.where(inherit, upper_sl[via] if n_upper else k, k)
+        si = np.where(inherit, upper_si[via] if n_upper else 0, np.arange(len(faces)))
         if k == 0:  # points in no simplex (hidden, or too few neighbours) stay as isolated vertices
             ids = faces[:, 0]
             a_all, sl_all, si_all = entry.copy(), np.zeros(n_pts, int), np.arange(n_pts)
@@ -237,7 +302,7 @@ def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int
         alpha.append(a)
         src_level.append(sl)
         src_index.append(si)
-        upper, upper_alpha, upper_sl, upper_si = faces, a, sl, si
+        upper_alpha, upper_sl, upper_si = a, sl, si
     return AlphaLevels(simplices[::-1], alpha[::-1], src_level[::-1], src_index[::-1])
 
 
@@ -298,15 +363,19 @@ class LocalTopology:
 
 def local_topology(frame: Frame, dim: int, cutoff_A: float, inner_A: float, alpha_max_A2: float) -> LocalTopology:
     """Neighbourhoods, weighted local alpha complexes and persistence pairs (with value sources) of all atoms."""
-    import gudhi
-
     nb = neighbourhoods(frame, dim, cutoff_A)
     rel = nb.relative(frame.positions)
     with torch.no_grad():
         entry = entry_values(torch.from_numpy((rel**2).sum(1)), inner_A, cutoff_A, alpha_max_A2).numpy()
     tops = _regular_tops(rel, entry, nb.start, dim)
-    levels = _alpha_levels(rel, entry, tops, dim)
+    return topology_from_levels(nb, _alpha_levels(rel, entry, tops, dim), alpha_max_A2)
 
+
+def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float) -> LocalTopology:
+    """Persistence pairs (with their value sources) of the complexes `levels` on neighbourhoods `nb`."""
+    import gudhi
+
+    dim = nb.dim
     # one SimplexTree for all atoms: complex a's values are shifted by a * stride, which leaves its pairs
     # unchanged (the complexes are disjoint) and lets each interval name its complex and its simplices
     stride = alpha_max_A2 + 1.0

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from pdmd.local.complex import LocalTopology, entry_values, orthospheres
+from pdmd.local.complex import LocalTopology, _dot, entry_values, orthospheres
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class LocalDescriptorConfig:
 
     grids: per homology degree h, (lo, hi, n) of the death axis for h = 0, and
     ((birth lo, hi, n), (death lo, hi, n)) for h >= 1. Gaussian widths are the grid spacings.
+    h0_birth_grid: when set, H0 pairs are placed on a (birth, death) grid too: with a small `inner_A`
+    neighbours enter by their distance from the atom, so an H0 birth says how far a neighbour is
+    and its death how far it is from the atoms already present.
     """
 
     dim: int
@@ -40,6 +43,7 @@ class LocalDescriptorConfig:
     persistence_ramp_A2: float
     h0_grid: tuple[float, float, int]
     grids: tuple[tuple[tuple[float, float, int], tuple[float, float, int]], ...]
+    h0_birth_grid: tuple[float, float, int] | None = None
 
     @classmethod
     def default(cls, dim: int) -> LocalDescriptorConfig:
@@ -63,7 +67,8 @@ class LocalDescriptorConfig:
 
     @property
     def n_features(self) -> int:
-        return self.h0_grid[2] + sum(b[2] * d[2] for b, d in self.grids)
+        h0 = self.h0_grid[2] * (self.h0_birth_grid[2] if self.h0_birth_grid else 1)
+        return h0 + sum(b[2] * d[2] for b, d in self.grids)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,19 +93,26 @@ def smooth_ramp(p: torch.Tensor, width: float) -> torch.Tensor:
     return x * x * (3.0 - 2.0 * x)
 
 
-def relative_points(positions: torch.Tensor, topo: LocalTopology) -> torch.Tensor:
-    """Local point coordinates relative to their centre atom (P, d), Å, differentiable in positions (N, 3)."""
+def relative_points(positions: torch.Tensor, topo: LocalTopology, strain: torch.Tensor | None = None) -> torch.Tensor:
+    """Local point coordinates relative to their centre atom (P, d), Å, differentiable in positions (N, 3).
+
+    `strain` (d, d): the homogeneous deformation x -> (I + strain) x of positions and cell, applied to
+    the relative vectors (periodic images included), for the stress (dE/dstrain).
+    """
     d = topo.dim
     atom = torch.from_numpy(topo.atom)
     centre = torch.from_numpy(topo.centre)
     offset = torch.from_numpy(topo.offset).to(positions.dtype)
-    return positions[atom, :d] + offset - positions[centre, :d]
+    rel = positions[atom, :d] + offset - positions[centre, :d]
+    return rel if strain is None else rel + rel @ strain.T
 
 
-def pair_values(positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig):
-    """Birth, death (Å²) and weight of every pair (Q,), differentiable in positions (N, 3) Å."""
-    rel = relative_points(positions, topo)
-    entry = entry_values((rel**2).sum(-1), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2)
+def pair_values(
+    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
+):
+    """Birth, death (Å²) and weight of every pair (Q,), differentiable in positions (N, 3) Å (and `strain`)."""
+    rel = relative_points(positions, topo, strain)
+    entry = entry_values(_dot(rel, rel), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2)
     values = []
     for k in range(topo.dim + 1):
         src = torch.from_numpy(topo.sources[k])
@@ -113,23 +125,24 @@ def pair_values(positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescript
     return birth, death, smooth_ramp(death - birth, cfg.persistence_ramp_A2) * cap
 
 
-def atom_features(positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig) -> torch.Tensor:
-    """Per-atom vectors (N, n_features) of the local diagrams, differentiable in positions (N, 3) Å."""
-    birth, death, weight = pair_values(positions, topo, cfg)
+def atom_features(
+    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-atom vectors (N, n_features) of the local diagrams, differentiable in positions (N, 3) Å (and `strain`)."""
+    birth, death, weight = pair_values(positions, topo, cfg, strain)
     dtype = positions.dtype
     degree = torch.from_numpy(topo.pair_degree)
     centre = torch.from_numpy(topo.pair_centre)
     blocks = []
-    sel = degree == 0
-    c, s = _axis(cfg.h0_grid, dtype)
-    g = torch.exp(-0.5 * ((death[sel, None] - c) / s) ** 2) * weight[sel, None]
-    blocks.append(positions.new_zeros(topo.n_atoms, len(c)).index_add(0, centre[sel], g))
-    for h, (bspec, dspec) in enumerate(cfg.grids, start=1):
+    specs = [(cfg.h0_birth_grid, cfg.h0_grid)] + list(cfg.grids)
+    for h, (bspec, dspec) in enumerate(specs):
         sel = degree == h
-        cb, sb = _axis(bspec, dtype)
         cd, sd = _axis(dspec, dtype)
-        gb = torch.exp(-0.5 * ((birth[sel, None] - cb) / sb) ** 2)
-        gd = torch.exp(-0.5 * ((death[sel, None] - cd) / sd) ** 2)
-        g = (gb[:, :, None] * gd[:, None, :]).reshape(len(gb), -1) * weight[sel, None]
-        blocks.append(positions.new_zeros(topo.n_atoms, len(cb) * len(cd)).index_add(0, centre[sel], g))
+        g = torch.exp(-0.5 * ((death[sel, None] - cd) / sd) ** 2)
+        if bspec is not None:
+            cb, sb = _axis(bspec, dtype)
+            gb = torch.exp(-0.5 * ((birth[sel, None] - cb) / sb) ** 2)
+            g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), -1)
+        g = g * weight[sel, None]
+        blocks.append(positions.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
     return torch.cat(blocks, dim=1)

@@ -57,9 +57,13 @@ def batch_energies(
 class LocalPDModel:
     """A loaded pd-local model: `energy_and_forces`, `predict_frames`, and the card it came with."""
 
-    def __init__(self, card: dict, net: AtomicNet, cfg: LocalDescriptorConfig) -> None:
+    def __init__(self, card: dict, net: AtomicNet, cfg: LocalDescriptorConfig, skin_A: float = 0.3) -> None:
+        """`skin_A`: Verlet skin of the topology cache that `energy_and_forces` keeps between calls (MD)."""
+        from pdmd.local.incremental import TopologyCache
+
         self.card, self.net, self.cfg = card, net, cfg
         self.net.eval()
+        self.cache = TopologyCache(cfg.dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2, skin_A=skin_A)
 
     @property
     def dim(self) -> int:
@@ -69,12 +73,37 @@ class LocalPDModel:
         return local_topology(frame, self.cfg.dim, self.cfg.cutoff_A, self.cfg.inner_A, self.cfg.alpha_max_A2)
 
     def energy_and_forces(self, frame: Frame) -> tuple[float, np.ndarray]:
-        """Total energy (eV) and forces (N, 3) eV/Å of one structure (z forces are 0 for a 2D model)."""
-        topo = self.topology(frame)
+        """Total energy (eV) and forces (N, 3) eV/Å of one structure (z forces are 0 for a 2D model).
+
+        Consecutive calls on nearby positions (MD) reuse neighbour lists and local triangulations
+        (`pdmd.local.incremental`); the result is the same as from a fresh `topology`.
+        """
+        energy, forces, _ = self.energy_forces_stress(frame, stress=False)
+        return energy, forces
+
+    def energy_forces_stress(self, frame: Frame, stress: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Energy (eV), forces (N, 3) eV/Å and, for a 3D model on a fully periodic cell, the stress (eV/Å³).
+
+        Stress: (1/V) dE/dε for the homogeneous strain x -> (I + ε) x of positions and cell, by
+        autograd, as ASE's 6 Voigt components (xx, yy, zz, yz, xz, xy); None when not asked for.
+        """
+        if stress and (self.dim != 3 or not all(frame.pbc)):
+            raise InputError("stress needs a 3D pd-local model and a cell periodic in x, y and z")
+        topo = self.cache(frame)
         pos = torch.tensor(np.asarray(frame.positions, float), dtype=torch.float64, requires_grad=True)
-        energy = batch_energies(self.net, self.cfg, topo, pos, torch.zeros(frame.n_atoms, dtype=torch.long), 1)[0]
-        (grad,) = torch.autograd.grad(energy, pos)
-        return float(energy.detach()), -grad.numpy()
+        inputs = [pos]
+        strain = None
+        if stress:
+            strain = torch.zeros((3, 3), dtype=torch.float64, requires_grad=True)
+            inputs.append(strain)
+        energy = self.net(atom_features(pos, topo, self.cfg, strain)).sum()
+        grads = torch.autograd.grad(energy, inputs)
+        sigma = None
+        if stress:
+            g = grads[1].numpy()
+            g = 0.5 * (g + g.T) / abs(np.linalg.det(np.asarray(frame.cell, float)))
+            sigma = np.array([g[0, 0], g[1, 1], g[2, 2], g[1, 2], g[0, 2], g[0, 1]])
+        return float(energy.detach()), -grads[0].numpy(), sigma
 
     def atom_energies(self, frame: Frame) -> np.ndarray:
         """Per-atom energies (eV) of one structure."""

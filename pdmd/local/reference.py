@@ -149,8 +149,9 @@ def add_forces(root: str | Path, db=None, potential: str | None = None, overwrit
     stored one by more than ENERGY_MATCH_eV_PER_ATOM is an error for that structure (reported, not
     stored). Returns counts: added, present, skipped, mismatched.
     """
-    from pdmd.md.protocol import POTENTIALS, SYSTEM_DIM
+    from pdmd.md.protocol import POTENTIALS
     from pdmd.store.datastore import DataStore
+    from pdmd.systems import SYSTEM_DIM
 
     if not (Path(root) / "structures").is_dir():
         raise InputError(f"{root} is not a pdmd data folder (no structures/ inside)")

@@ -6,7 +6,8 @@ Loss per batch = energy_weight · mean(((E_pred - E_ref) / N)²) / var(E/N)
 over the structures of the batch (forces: over the in-plane components for 2D). The local
 topologies (neighbourhoods, complexes, pairs and their sources) are computed once per structure;
 each step recomputes the pair values from positions in torch, so the force loss is exact
-(double backpropagation). Adam with a cosine learning-rate decay; the weights of the epoch with the
+(double backpropagation). Adam with a cosine learning-rate decay over the run's progress (epochs or
+the time budget, whichever ends it first, so a time-limited run still anneals); the weights of the epoch with the
 lowest loss on a validation part of the training structures are kept.
 """
 
@@ -44,6 +45,12 @@ class LocalTrainConfig:
     max_minutes: float = 10.0
     validation_fraction: float = 0.1
     threads: int = 1
+    atom_energy_scale_eV: float = 0.0
+    """Output scale of the atomic network (eV); 0: the std of the training energies per atom."""
+    force_floor_eV_per_A: float = 0.0
+    """0: one force normalisation, var(F) over all training structures. > 0: each structure's force
+    error is divided by its own mean square force + floor² instead, so near-equilibrium structures
+    (small forces) count as much as hot ones."""
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -122,18 +129,18 @@ def fit_local(
         net.feat_std.copy_(torch.clamp(x.std(0), min=1e-3))
         e = data.energies_eV_per_atom[fit_idx]
         net.e0.fill_(float(e.mean()))
-        net.e_scale.fill_(float(max(e.std(), 1e-3)))
+        net.e_scale.fill_(float(tcfg.atom_energy_scale_eV or max(e.std(), 1e-3)))
     var_e = float(max(e.var(), 1e-8))
     f_ref = _force_arrays(data.forces, fit_idx, cfg.dim)
     use_forces = tcfg.force_weight > 0 and len(f_ref) > 0
     var_f = float(max(f_ref.var(), 1e-8)) if use_forces else 1.0
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tcfg.epochs, 1), eta_min=tcfg.lr * 0.02)
     batches = [fit_idx[i : i + tcfg.batch_structures] for i in range(0, len(fit_idx), tcfg.batch_structures)]
     cached = [data.batch(b) for b in batches]
     history: list[dict] = []
     best = (np.inf, None)
     start = time.perf_counter()
+    budget_s = max(tcfg.max_minutes * 60.0, 1e-6)
     progress = ProgressLog(tcfg.epochs, "pd-local training epochs", log, every_s=10.0)
     d = cfg.dim
     for epoch in range(tcfg.epochs):
@@ -159,12 +166,21 @@ def fit_local(
                         ]
                     )  # fmt: skip
                 )
-                loss = loss + tcfg.force_weight * ((-grad - f_true)[mask][:, :d] ** 2).mean() / var_f
+                sq = ((-grad - f_true)[:, :d] ** 2).sum(1)
+                if tcfg.force_floor_eV_per_A > 0:
+                    ms = np.array([float(np.mean(np.asarray(data.forces[i])[:, :d] ** 2)) if data.forces[i] is not None
+                                   else 1.0 for i in idx])  # fmt: skip
+                    scale = var_f / (ms + tcfg.force_floor_eV_per_A**2)
+                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int)))
+                loss = loss + tcfg.force_weight * sq[mask].mean() / (d * var_f)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach())
-        sched.step()
+        # cosine decay over the run's progress: epochs done or time budget used, whichever is further along
+        frac = min(1.0, max((epoch + 1) / max(tcfg.epochs, 1), (time.perf_counter() - start) / budget_s))
+        for group in opt.param_groups:
+            group["lr"] = tcfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * frac)))
         row = {"epoch": epoch, "train_loss": total / len(batches)}
         if len(val_idx):
             net.eval()
@@ -183,7 +199,7 @@ def fit_local(
         progress.step(
             note=f"loss {row['train_loss']:.4f}" + (f" val {row['val_loss']:.4f}" if "val_loss" in row else "")
         )
-        if time.perf_counter() - start > tcfg.max_minutes * 60:
+        if time.perf_counter() - start > budget_s:
             log.info("pd-local: time budget of %.1f min reached after %d epochs", tcfg.max_minutes, epoch + 1)
             break
     if best[1] is not None:
@@ -255,7 +271,7 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
 
     if data.frames is None:
         raise InputError("pd-local trains on structures (frames); the data has none")
-    dim = int(data.descriptor.get("dim", 3 if all(f.pbc[2] for f in data.frames) else 2))
+    dim = data.descriptor.dim
     cfg = LocalDescriptorConfig.from_dict(
         {**LocalDescriptorConfig.default(dim).as_dict(), **options.get("descriptor", {})}
     )

@@ -7,13 +7,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pdmd.errors import InputError
+from pdmd.systems import MD_SYSTEMS, SYSTEM_DIM
 
 GRAPHENE_DENSITY_PER_A2 = 2.0 / (3.0 * math.sqrt(3.0) / 2.0 * 1.42**2)
 """Areal number density of graphene with a 1.42 Å bond (atoms/Å²)."""
-
-
-SYSTEM_DIM = {"agr": 2, "ac": 3}
-"""Periodic dimension of each system: 2D amorphous graphene, 3D amorphous carbon."""
 
 AC_DENSITY_RANGE_G_CM3 = (1.0, 3.6)
 """Densities (g/cm³) accepted for amorphous carbon: below is a foam, above is denser than diamond (3.52)."""
@@ -125,8 +122,8 @@ class MeltQuenchProtocol:
                 )
         if self.potential not in POTENTIALS:
             raise InputError(f"unknown potential {self.potential!r}; choose one of {sorted(POTENTIALS)}")
-        if self.system not in SYSTEM_DIM:
-            raise InputError(f"unknown system {self.system!r}; choose one of {sorted(SYSTEM_DIM)}")
+        if self.system not in MD_SYSTEMS:
+            raise InputError(f"unknown system {self.system!r}; choose one of {sorted(MD_SYSTEMS)}")
         if self.system == "ac":
             lo, hi = AC_DENSITY_RANGE_G_CM3
             if not (isinstance(self.density_g_cm3, (int, float)) and lo <= self.density_g_cm3 <= hi):

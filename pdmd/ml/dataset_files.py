@@ -15,17 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.descriptor.persistence import DEFAULT_SHEET_MODE, alpha_diagram
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.fit import LabelledImages
-from pdmd.progress import ProgressLog
-from pdmd.store.datastore import descriptor_settings
 from pdmd.structure import Frame, ReadOptions, read_frames
 
 log = logging.getLogger(__name__)
-
-SYSTEM_DIMS = {"agr": 2, "2d": 2, "ac": 3, "3d": 3}
 
 
 @dataclass(frozen=True)
@@ -153,47 +148,22 @@ def check_split_size(groups: list[str], test_fraction: float, split: str, seed: 
 
 def labelled_images_from_file(
     path: Path,
-    system: str,
-    range_A2: tuple[float, float],
-    bins: int,
-    backend: str | None = None,
+    spec: DescriptorSpec,
     *,
     options: ReadOptions | None = None,
     keys: LabelKeys | None = None,
-    sheet: str | None = None,
 ) -> tuple[LabelledImages, str]:
     """Compute PD images of every structure in `path`; returns the data and how energies were read."""
     data = read_labelled(path, options, keys)
-    return labelled_images(data, path.name, system, range_A2, bins, backend, sheet)
+    return labelled_images(data, spec)
 
 
-def labelled_images(
-    data: LabelledFile,
-    name: str,
-    system: str,
-    range_A2: tuple[float, float],
-    bins: int,
-    backend: str | None = None,
-    sheet: str | None = None,
-) -> tuple[LabelledImages, str]:
-    """PD images of labelled structures (`read_labelled`); returns the data and how energies were read."""
-    dim = SYSTEM_DIMS[system]
-    spec = HistogramSpec(range_A2[0], range_A2[1], bins)
-    images, elements = [], set()
-    progress = ProgressLog(len(data.frames), f"PD images of {name}", log)
-    for i, frame in enumerate(data.frames):
-        label = f"{name}@{i}"
-        diagram = alpha_diagram(frame, dim, 1, backend=backend, label=label, sheet=sheet)
-        if diagram.n_pairs == 0:
-            raise InputError(
-                f"{label}: empty persistence diagram (no finite H1 pairs: no rings close in the alpha filtration); "
-                "a model cannot learn from it: check this structure or drop it"
-            )
-        images.append(pd_histogram(diagram.births_A2, diagram.deaths_A2, spec).image)
-        elements |= {int(z) for z in np.unique(frame.numbers)}
-        progress.step()
-    descriptor = descriptor_settings(system, dim, sorted(elements), spec, backend=backend)
-    if dim == 2:
-        descriptor["sheet"] = sheet or DEFAULT_SHEET_MODE  # predict maps sheets the same way
-    out = LabelledImages(np.stack(images), data.energies_eV, data.groups, data.ids, descriptor)
+def labelled_images(data: LabelledFile, spec: DescriptorSpec) -> tuple[LabelledImages, str]:
+    """PD images of labelled structures (`read_labelled`) with `spec`; the data (its descriptor: `spec` with the
+    elements found) and how energies were read.
+    """
+    from pdmd.ml.kinds import data_from_frames
+
+    d = data_from_frames(data.frames, data.energies_eV, data.groups, data.ids, spec, {"images"})
+    out = LabelledImages(d.images, d.energies_eV, d.groups, d.ids, d.descriptor)
     return out, f"energies read as: {', '.join(sorted(data.notes))}"

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from pdmd import __version__
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.ensemble import checkpoint_dir, ensemble_summary, member_config
 from pdmd.ml.model import CNNConfig
-from pdmd.ml.plots import learning_curve, parity_plot, rmse_meV
-from pdmd.ml.potential import Potential, load_potential, save_potential
-from pdmd.ml.quality import assess_quality, warn_if_not_learned
+from pdmd.ml.plots import learning_curve, parity_plot
+from pdmd.ml.potential import Potential, save_potential
+from pdmd.ml.quality import energy_metrics, warn_if_not_learned
 from pdmd.ml.split import train_test_split
 from pdmd.ml.standardize import ImageScaler, TargetScaler
 from pdmd.ml.support import training_range
@@ -41,15 +42,15 @@ class LabelledImages:
     energies_eV: np.ndarray
     groups: list[str]
     ids: list[str]
-    descriptor: dict  # dim, degree, lo_A2, hi_A2, bins, backend, elements, system
+    descriptor: DescriptorSpec
 
 
-def load_store_dataset(store: DataStore, run_ids: list[str], desc_id: str, descriptor: dict) -> LabelledImages:
-    """Images and energies of every stored structure of `run_ids` that has descriptor `desc_id`."""
+def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec) -> LabelledImages:
+    """Images and energies of every stored structure of `run_ids` that has a descriptor of setting `spec`."""
     from pdmd.ml.kinds import load_store_data
 
-    d = load_store_data(store, run_ids, desc_id, descriptor, {"images"})
-    return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, descriptor)
+    d = load_store_data(store, run_ids, spec, {"images"})
+    return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, spec)
 
 
 def fit_potential(
@@ -79,163 +80,130 @@ def fit_potential(
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:
         train_idx, test_idx = train_test_split(data.groups, test_fraction, train.seed, split)
-    image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization, train.representation)
-    target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
-    x = image_scaler.transform(data.images)
-    y = target_scaler.transform(data.energies_eV)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log.info(
-        "training %s on %d structures (%d runs), testing on %d (%s split)",
-        name,
-        len(train_idx),
-        len({data.groups[i] for i in train_idx}),
-        len(test_idx),
-        split,
-    )
-    t0 = time.perf_counter()
-    networks, states = [], []
-    for k in range(ensemble):
-        label = name if ensemble == 1 else f"{name} member {k + 1}/{ensemble}"
-        net, st = train_network(
-            x[train_idx], y[train_idx], cnn, member_config(train, k), checkpoint_dir(out_dir, k), resume, label
-        )
-        networks.append(net)
-        states.append(st)
-    state = states[0]
-    session_s = time.perf_counter() - t0
-    potential = Potential(networks[0], {}, image_scaler, target_scaler, networks[1:])
+    log.info("training %s on %d structures (%d runs), testing on %d (%s split)", name, len(train_idx),
+             len({data.groups[i] for i in train_idx}), len(test_idx), split)  # fmt: skip
+    potential, states, session_s = _train_members(data, train_idx, train, cnn, out_dir, name, ensemble, resume)
     t1 = time.perf_counter()
     member_pred = potential.predict_images_members(data.images)
+    predict_ms = 1000 * (time.perf_counter() - t1) / len(data.ids)
     pred = member_pred.mean(axis=0)
-    predict_ms = 1000 * (time.perf_counter() - t1) / len(pred)
-    ref = data.energies_eV
-    quality = assess_quality(pred[test_idx], ref[test_idx], target_scaler.mean_eV)
-    val_idx = validation_split(len(train_idx), train)[0]
-    runtime = {
-        "device": str(model_device(networks[0])),
-        "precision": train.precision,
-        "threads": torch.get_num_threads(),
-        "batch_size_used": effective_batch_size(len(train_idx) - len(val_idx), train),
-        "train_wall_seconds": float(sum(s.seconds for s in states)),  # every session and member together
-        "this_session_seconds": session_s,
-        "stop_reason": [s.stop_reason for s in states] if ensemble > 1 else state.stop_reason,
-        "cpu": platform.processor() or platform.machine(),
-    }
-    metrics = {
-        "train_rmse_meV_per_atom": rmse_meV(pred[train_idx], ref[train_idx]),
-        "test_rmse_meV_per_atom": rmse_meV(pred[test_idx], ref[test_idx]),
-        "mean_predictor_test_rmse_meV_per_atom": quality["mean_predictor_test_rmse_meV_per_atom"],
-        "test_energy_std_meV_per_atom": float(ref[test_idx].std() * 1000),
-        "train_energy_std_meV_per_atom": float(ref[train_idx].std() * 1000),
-        "test_prediction_std_meV_per_atom": quality["test_prediction_std_meV_per_atom"],
-        "n_train": int(len(train_idx)),
-        "n_test": int(len(test_idx)),
-        "epochs_run": state.epoch,
-        "best_epoch": state.best_epoch + 1,
+    metrics, quality = energy_metrics(pred, data.energies_eV, train_idx, test_idx)
+    runtime = _runtime(potential, states, train, len(train_idx), session_s)
+    metrics.update({
+        "epochs_run": states[0].epoch,
+        "best_epoch": states[0].best_epoch + 1,
         "train_seconds": runtime["train_wall_seconds"],
-        "seconds_per_epoch": float(np.mean([h["seconds"] for h in state.history])) if state.history else None,
+        "seconds_per_epoch": float(np.mean([h["seconds"] for h in states[0].history])) if states[0].history else None,
         "cnn_ms_per_structure": predict_ms,
-    }
-    plots = {
-        "parity": str(
-            parity_plot(
-                out_dir / "parity.png",
-                {"train": (ref[train_idx], pred[train_idx]), "test": (ref[test_idx], pred[test_idx])},
-                f"{name} ({split} split)",
-            )
-        ),
-        "learning_curve": str(learning_curve(out_dir / "learning_curve.png", state.history, target_scaler.std_eV)),
-    }
-    card = to_jsonable(
-        {
-            "_id": name,
-            "name": name,
-            "path": str(out_dir.resolve()),
-            "architecture": cnn.as_dict(),
-            "training": train.as_dict(),
-            "descriptor": data.descriptor,
-            "standardization": {
-                "image": image_scaler.as_dict(),
-                "target": target_scaler.as_dict(),
-                "fitted_on": "training split only",
-                "image_scope": "global (all pixels)",
-            },
-            "split": {
-                "kind": split,
-                "test_fraction": test_fraction,
-                "seed": train.seed,
-                "train_ids": [data.ids[i] for i in train_idx],
-                "test_ids": [data.ids[i] for i in test_idx],
-                "validation_ids": [data.ids[train_idx[i]] for i in val_idx],  # carved from train (member 0)
-                "test_runs": sorted({data.groups[i] for i in test_idx}),
-            },
-            "history": state.history,
-            "metrics": metrics,
-            "runtime": runtime,
-            **(
-                {
-                    "ensemble": {
-                        **ensemble_summary(member_pred, ref, test_idx),
-                        "seeds": [member_config(train, k).seed for k in range(ensemble)],
-                        "epochs_run": [s.epoch for s in states],
-                        "best_epoch": [s.best_epoch + 1 for s in states],
-                    }
-                }
-                if ensemble > 1
-                else {}
-            ),
-            "training_range": training_range(data.images[train_idx], ref[train_idx], data.descriptor),
-            "quality": quality,
-            "plots": plots,
-            "units": {"energy": "eV/atom", "rmse": "meV/atom", "persistence": "Å²"},
-            "provenance": provenance or {},
-            "torch_version": torch.__version__,
-            "pdmd_version": __version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-    )
-    write_json_atomic(
-        out_dir / "predictions.json",
-        {
-            "ids": data.ids,
-            "reference_eV": ref,
-            "predicted_eV": pred,
-            "spread_eV": member_pred.std(axis=0),
-            "is_test": np.isin(np.arange(len(ref)), test_idx),
-        },
-    )
-    save_potential(out_dir, networks[0], card, networks[1:])
-    log.info(
-        "%s: train RMSE %.2f, test RMSE %.2f meV/atom (mean predictor %.2f, test std %.1f)",
-        name,
-        metrics["train_rmse_meV_per_atom"],
-        metrics["test_rmse_meV_per_atom"],
-        metrics["mean_predictor_test_rmse_meV_per_atom"],
-        metrics["test_energy_std_meV_per_atom"],
-    )
+    })  # fmt: skip
+    card = to_jsonable({
+        "_id": name,
+        "name": name,
+        "path": str(out_dir.resolve()),
+        "model_kind": "pd-cnn",
+        "architecture": cnn.as_dict(),
+        "training": train.as_dict(),
+        "descriptor": data.descriptor.to_dict(),
+        "standardization": {"image": potential.image_scaler.as_dict(), "target": potential.target_scaler.as_dict(),
+                            "fitted_on": "training split only", "image_scope": "global (all pixels)"},
+        "split": {
+            "kind": split, "test_fraction": test_fraction, "seed": train.seed,
+            "train_ids": [data.ids[i] for i in train_idx], "test_ids": [data.ids[i] for i in test_idx],
+            "validation_ids": [data.ids[train_idx[i]] for i in validation_split(len(train_idx), train)[0]],
+            "test_runs": sorted({data.groups[i] for i in test_idx}),
+        },  # validation part carved from train (member 0)
+        "history": states[0].history,
+        "metrics": metrics,
+        "runtime": runtime,
+        **({"ensemble": {**ensemble_summary(member_pred, data.energies_eV, test_idx),
+                         "seeds": [member_config(train, k).seed for k in range(ensemble)],
+                         "epochs_run": [s.epoch for s in states],
+                         "best_epoch": [s.best_epoch + 1 for s in states]}} if ensemble > 1 else {}),
+        "training_range": training_range(data.images[train_idx], data.energies_eV[train_idx], data.descriptor),
+        "quality": quality,
+        "plots": _cnn_plots(out_dir, name, split, data.energies_eV, pred, train_idx, test_idx, states[0],
+                            potential.target_scaler.std_eV),
+        "units": CARD_UNITS,
+        "provenance": provenance or {},
+        "torch_version": torch.__version__,
+        "pdmd_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    })  # fmt: skip
+    write_predictions(out_dir, data.ids, data.energies_eV, pred, test_idx, spread_eV=member_pred.std(axis=0))
+    save_potential(out_dir, potential.networks[0], card, potential.networks[1:])
+    log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
 
 
-def validate_potential(model_dir: Path, data: LabelledImages, label: str = "large-cell validation") -> dict:
-    """Predict held-out structures (e.g. 4× larger cells) and add RMSE + parity plot to the card."""
-    potential = load_potential(model_dir)
-    pred = potential.predict_images(data.images)
-    ref = data.energies_eV
-    result = {
-        "rmse_meV_per_atom": rmse_meV(pred, ref),
-        "energy_std_meV_per_atom": float(ref.std() * 1000),
-        "bias_meV_per_atom": float((pred - ref).mean() * 1000),
-        "mean_predictor_rmse_meV_per_atom": rmse_meV(np.full(len(ref), potential.target_scaler.mean_eV), ref),
-        "n_structures": int(len(ref)),
-        "parity_plot": str(
-            parity_plot(model_dir / "validation_parity.png", {label: (ref, pred)}, f"{potential.card['name']}: {label}")
-        ),
+def _train_members(
+    data: LabelledImages,
+    train_idx: np.ndarray,
+    train: TrainConfig,
+    cnn: CNNConfig,
+    out_dir: Path,
+    name: str,
+    ensemble: int,
+    resume: bool | None,
+) -> tuple[Potential, list, float]:
+    """Standardize on the training part and train the `ensemble` networks; (potential, states, seconds)."""
+    image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization, train.representation)
+    target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
+    x = image_scaler.transform(data.images[train_idx])
+    y = target_scaler.transform(data.energies_eV[train_idx])
+    t0 = time.perf_counter()
+    networks, states = [], []
+    for k in range(ensemble):
+        label = name if ensemble == 1 else f"{name} member {k + 1}/{ensemble}"
+        net, st = train_network(x, y, cnn, member_config(train, k), checkpoint_dir(out_dir, k), resume, label)
+        networks.append(net)
+        states.append(st)
+    potential = Potential(networks[0], {}, image_scaler, target_scaler, networks[1:])
+    return potential, states, time.perf_counter() - t0
+
+
+def _runtime(potential: Potential, states: list, train: TrainConfig, n_train: int, session_s: float) -> dict:
+    """The card's `runtime`: device, dtype, threads, batch size used, wall times, why training stopped."""
+    val_idx = validation_split(n_train, train)[0]
+    return {
+        "device": str(model_device(potential.model)),
+        "precision": train.precision,
+        "threads": torch.get_num_threads(),
+        "batch_size_used": effective_batch_size(n_train - len(val_idx), train),
+        "train_wall_seconds": float(sum(s.seconds for s in states)),  # every session and member together
+        "this_session_seconds": session_s,
+        "stop_reason": [s.stop_reason for s in states] if len(states) > 1 else states[0].stop_reason,
+        "cpu": platform.processor() or platform.machine(),
     }
-    card = potential.card
-    card.setdefault("validation", {})[label] = result
-    write_json_atomic(model_dir / "model.json", card)
-    return card
+
+
+def _cnn_plots(out_dir: Path, name: str, split: str, ref: np.ndarray, pred: np.ndarray, train_idx: np.ndarray,
+               test_idx: np.ndarray, state, target_std_eV: float) -> dict:  # fmt: skip
+    """Parity plot (train/test) and learning curve PNGs; their paths."""
+    parts = {"train": (ref[train_idx], pred[train_idx]), "test": (ref[test_idx], pred[test_idx])}
+    parity = parity_plot(out_dir / "parity.png", parts, f"{name} ({split} split)")
+    return {"parity": str(parity), "learning_curve": str(learning_curve(out_dir / "learning_curve.png", state.history,
+                                                                         target_std_eV))}  # fmt: skip
+
+
+CARD_UNITS = {"energy": "eV/atom", "rmse": "meV/atom", "persistence": "Å²"}
+
+
+def write_predictions(out_dir: Path, ids: list[str], ref_eV: np.ndarray, pred_eV: np.ndarray, test_idx: np.ndarray,
+                      spread_eV: np.ndarray | None = None) -> None:  # fmt: skip
+    """predictions.json beside the card: per structure id, reference and predicted eV/atom, test membership."""
+    is_test = np.isin(np.arange(len(ref_eV)), test_idx)
+    doc = {"ids": ids, "reference_eV": ref_eV, "predicted_eV": pred_eV, "is_test": is_test}
+    if spread_eV is not None:
+        doc["spread_eV"] = spread_eV
+    write_json_atomic(out_dir / "predictions.json", doc)
+
+
+def log_trained(name: str, kind: str, metrics: dict) -> None:
+    log.info("%s (%s): train RMSE %.2f, test RMSE %.2f meV/atom (mean predictor %.2f, test std %.1f)", name, kind,
+             metrics["train_rmse_meV_per_atom"], metrics["test_rmse_meV_per_atom"],
+             metrics["mean_predictor_test_rmse_meV_per_atom"], metrics["test_energy_std_meV_per_atom"])  # fmt: skip
 
 
 def register_model(store: DataStore, card: dict) -> None:

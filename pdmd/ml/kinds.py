@@ -24,10 +24,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from pdmd import __version__
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.split import train_test_split
 from pdmd.progress import ProgressLog
-from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.store.documents import read_card, write_card
 from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ModelData:
     energies_eV: np.ndarray
     groups: list[str]
     ids: list[str]
-    descriptor: dict
+    descriptor: DescriptorSpec
     n_atoms: np.ndarray
     images: np.ndarray | None = None
     births_A2: list[np.ndarray] | None = None
@@ -169,22 +170,16 @@ def model_kind_of(card: dict) -> str:
     return card.get("model_kind", DEFAULT_KIND)
 
 
-def read_card(folder: str | Path) -> dict:
-    folder = Path(folder)
-    if not (folder / "model.json").is_file():
-        raise InputError(f"{folder} is not a pdmd model folder (no model.json)")
-    return read_json(folder / "model.json")
-
-
 def load_model(folder: str | Path):
     """The model in `folder`, loaded by its card's kind."""
     return get_kind(model_kind_of(read_card(folder))).load(Path(folder))
 
 
 # -- data --------------------------------------------------------------------------------------
-def load_store_data(store, run_ids: list[str], desc_id: str, descriptor: dict, needs) -> ModelData:
-    """Every stored structure of `run_ids` that has descriptor `desc_id`, with the inputs in `needs`."""
+def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> ModelData:
+    """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`."""
     needs = set(needs)
+    desc_id = spec.id
     rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "births", "deaths", "frame")}
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
@@ -215,7 +210,7 @@ def load_store_data(store, run_ids: list[str], desc_id: str, descriptor: dict, n
         np.asarray(rows["energy"], float),
         rows["group"],
         rows["id"],
-        descriptor,
+        spec,
         np.asarray(rows["n"], int),
         np.stack(rows["image"]).astype(np.float32) if "images" in needs else None,
         rows["births"] if "diagrams" in needs else None,
@@ -224,15 +219,17 @@ def load_store_data(store, run_ids: list[str], desc_id: str, descriptor: dict, n
     )
 
 
-def diagrams_of(frames: list[Frame], descriptor: dict, labels: list[str]) -> tuple[list, list]:
-    """Finite pairs (births, deaths in Å²) of each frame's diagram with the descriptor's settings."""
-    from pdmd.descriptor.persistence import alpha_diagram, descriptor_backend
-
+def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) -> tuple[list, list]:
+    """Finite pairs (births, deaths in Å²) of each frame's diagram with the setting `spec`."""
     births, deaths = [], []
     progress = ProgressLog(len(frames), "persistence diagrams", log)
     for frame, label in zip(frames, labels):
-        d = alpha_diagram(frame, int(descriptor["dim"]), int(descriptor["degree"]), label=label,
-                          backend=descriptor_backend(descriptor), sheet=descriptor.get("sheet"))  # fmt: skip
+        d = spec.diagram(frame, label)
+        if d.n_pairs == 0:
+            raise InputError(
+                f"{label}: empty persistence diagram (no finite H{spec.degree} pairs: no rings close in the alpha "
+                "filtration); a model cannot learn from it: check this structure or drop it"
+            )
         births.append(d.births_A2)
         deaths.append(d.deaths_A2)
         progress.step()
@@ -240,42 +237,42 @@ def diagrams_of(frames: list[Frame], descriptor: dict, labels: list[str]) -> tup
 
 
 def data_from_frames(
-    frames: list[Frame], energies_eV: np.ndarray, groups: list[str], ids: list[str], descriptor: dict, needs
+    frames: list[Frame], energies_eV: np.ndarray, groups: list[str], ids: list[str], spec: DescriptorSpec, needs
 ) -> ModelData:
     """ModelData of structures given as frames (a user's file): the diagrams and images computed here."""
     from pdmd.analysis.data import LabelledStructures
 
     structures = LabelledStructures(list(frames), np.asarray(energies_eV, float), list(groups), list(ids), "")
-    return data_from_structures(structures, descriptor, needs)
+    return data_from_structures(structures, spec, needs)
 
 
-def data_from_structures(structures, descriptor: dict, needs, store=None, desc_id: str | None = None) -> ModelData:
-    """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `desc_id`) if there, else computed."""
-    from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
+def data_from_structures(structures, spec: DescriptorSpec, needs, store=None) -> ModelData:
+    """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `spec.id`) if there, else computed."""
+    from pdmd.descriptor.histogram import pd_histogram
 
     needs = set(needs)
+    spec = spec.with_elements(int(z) for f in structures.frames for z in np.unique(f.numbers))
     data = ModelData(np.asarray(structures.energies_eV, float), list(structures.groups), list(structures.ids),
-                     descriptor, np.asarray([f.n_atoms for f in structures.frames], int),
+                     spec, np.asarray([f.n_atoms for f in structures.frames], int),
                      frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
     if not needs & {"images", "diagrams"}:
         return data
     births: list = [None] * len(data)
     deaths: list = [None] * len(data)
-    if store is not None and desc_id is not None:
+    if store is not None:
         for i, sid in enumerate(data.ids):
-            ddoc = store.find_descriptor(sid, desc_id)
+            ddoc = store.find_descriptor(sid, spec.id)
             if ddoc is not None:
                 arrays = store.load_descriptor_arrays(ddoc)
                 births[i], deaths[i] = np.asarray(arrays["births_A2"], float), np.asarray(arrays["deaths_A2"], float)
     todo = [i for i, b in enumerate(births) if b is None]
     if todo:
-        b, d = diagrams_of([structures.frames[i] for i in todo], descriptor, [data.ids[i] for i in todo])
+        b, d = diagrams_of([structures.frames[i] for i in todo], spec, [data.ids[i] for i in todo])
         for i, bi, di in zip(todo, b, d):
             births[i], deaths[i] = bi, di
     data.births_A2, data.deaths_A2 = births, deaths
     if "images" in needs:
-        spec = HistogramSpec(descriptor["lo_A2"], descriptor["hi_A2"], descriptor["bins"])
-        data.images = np.stack([pd_histogram(b, d, spec).image for b, d in zip(births, deaths)])
+        data.images = np.stack([pd_histogram(b, d, spec.histogram).image for b, d in zip(births, deaths)])
     return data
 
 
@@ -309,20 +306,16 @@ def train_model(
     tsplit = TrainSplit(train_idx, test_idx, split, test_fraction, seed)
     card = spec.train(data, out_dir, name, tsplit, dict(options or {}), dict(provenance or {}))
     if card.get("model_kind") != kind:
-        card["model_kind"] = kind
-        write_json_atomic(out_dir / "model.json", card)
+        raise RuntimeError(f"model kind {kind} wrote a card of kind {card.get('model_kind')!r}")  # a kind's bug
     return card
 
 
 def train_from_file(
     path: Path,
-    system: str,
+    spec: DescriptorSpec,
     kind: str,
     out_dir: Path,
     name: str,
-    range_A2: tuple[float, float],
-    bins: int = 128,
-    backend: str | None = None,
     split: str = "run",
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -332,49 +325,34 @@ def train_from_file(
 ) -> dict:
     """Train a model of `kind` on a labelled structure file (anything ASE reads with energies); its card.
 
+    spec: the descriptor setting (its elements are those found in the file);
     read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.ml.dataset_files.LabelKeys` of the file.
     """
     from pdmd.analysis.data import load_structures
-    from pdmd.descriptor.histogram import HistogramSpec
-    from pdmd.ml.dataset_files import SYSTEM_DIMS
-    from pdmd.store.datastore import descriptor_settings
+    from pdmd.ml.dataset_files import check_split_size
 
     needs = get_kind(kind).needs
-    structures = load_structures(Path(path), None, system, read_options=read_options, label_keys=label_keys)
-    elements = sorted({int(z) for f in structures.frames for z in np.unique(f.numbers)})
-    spec = HistogramSpec(float(range_A2[0]), float(range_A2[1]), int(bins))
-    descriptor = descriptor_settings(system, SYSTEM_DIMS[system], elements, spec, backend=backend)
-    data = data_from_structures(structures, descriptor, needs)
+    structures = load_structures(Path(path), None, spec.system, read_options=read_options, label_keys=label_keys)
+    check_split_size(structures.groups, test_fraction, split, seed, str(path))  # before any diagram is computed
+    data = data_from_structures(structures, spec, needs)
+    provenance = {"data": str(Path(path).resolve()), "energies_read_as": structures.energy_note}
     return train_model(kind, data, out_dir, name, split=split, test_fraction=test_fraction, seed=seed,
-                       options=options, provenance={"data": str(Path(path).resolve())})  # fmt: skip
-
-
-def mean_predictor_rmse(data: ModelData, split: TrainSplit) -> float:
-    """RMSE (meV/atom) on the test part of predicting the training part's mean energy."""
-    from pdmd.ml.plots import rmse_meV
-
-    y = data.energies_eV
-    return rmse_meV(np.full(len(split.test_idx), y[split.train_idx].mean()), y[split.test_idx])
+                       options=options, provenance=provenance)  # fmt: skip
 
 
 def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, options: dict, provenance: dict) -> dict:
     """The paper's CNN (`pdmd.ml.fit.fit_potential`); options: {"train": TrainConfig, "cnn": CNNConfig fields}."""
     from pdmd.ml.fit import LabelledImages, fit_potential
     from pdmd.ml.model import CNNConfig
-    from pdmd.ml.standardize import DEFAULT_STANDARDIZATION
     from pdmd.ml.train import TrainConfig
 
-    dim = int(data.descriptor["dim"])
-    train = TrainConfig(**{"seed": split.seed, "standardization": DEFAULT_STANDARDIZATION[dim],
+    train = TrainConfig(**{"seed": split.seed, "standardization": data.descriptor.default_standardization,
                            **options.get("train", {})})  # fmt: skip
     cnn = CNNConfig(**{**CNNConfig().as_dict(), **options.get("cnn", {})})
     images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor)
-    card = fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
-                         split_indices=(split.train_idx, split.test_idx))  # fmt: skip
-    card["model_kind"] = "pd-cnn"
-    card["metrics"].setdefault("mean_predictor_test_rmse_meV_per_atom", mean_predictor_rmse(data, split))
-    write_json_atomic(out_dir / "model.json", card)
-    return card
+    return fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
+                         split_indices=(split.train_idx, split.test_idx), ensemble=int(options.get("ensemble", 1)),
+                         resume=options.get("resume"))  # fmt: skip
 
 
 def finish_card(
@@ -387,38 +365,32 @@ def finish_card(
     sections: dict,
     metrics: dict,
     provenance: dict,
+    plots: dict | None = None,
 ) -> dict:
-    """Card + predictions.json + parity PNG of a model whose predictions on all of `data` are `pred_eV`."""
-    from pdmd.ml.plots import parity_plot, rmse_meV
+    """Card + predictions.json + parity PNG of a model whose predictions on all of `data` are `pred_eV`.
+
+    metrics / plots: the kind's own entries beside the energy metrics (`energy_metrics`) and the parity plot.
+    """
+    from pdmd.ml.fit import CARD_UNITS, log_trained, write_predictions
+    from pdmd.ml.plots import parity_plot
+    from pdmd.ml.quality import energy_metrics, warn_if_not_learned
 
     tr, te = split.train_idx, split.test_idx
     ref = data.energies_eV
-    metrics = {
-        "train_rmse_meV_per_atom": rmse_meV(pred_eV[tr], ref[tr]),
-        "test_rmse_meV_per_atom": rmse_meV(pred_eV[te], ref[te]),
-        "mean_predictor_test_rmse_meV_per_atom": mean_predictor_rmse(data, split),
-        "test_energy_std_meV_per_atom": float(ref[te].std() * 1000),
-        "train_energy_std_meV_per_atom": float(ref[tr].std() * 1000),
-        "test_prediction_std_meV_per_atom": float(pred_eV[te].std() * 1000),
-        "n_train": int(len(tr)),
-        "n_test": int(len(te)),
-        **metrics,
-    }
+    base, quality = energy_metrics(pred_eV, ref, tr, te)
+    metrics = {**base, **metrics}
     png = parity_plot(out_dir / "parity.png", {"train": (ref[tr], pred_eV[tr]), "test": (ref[te], pred_eV[te])},
                       f"{name}: {kind} ({split.kind} split)")  # fmt: skip
-    card = to_jsonable({
+    card = write_card(out_dir, {
         "_id": name, "name": name, "path": str(Path(out_dir).resolve()), "model_kind": kind,
-        "descriptor": data.descriptor, "split": split.card(data), "metrics": metrics, "plots": {"parity": str(png)},
-        "units": {"energy": "eV/atom", "rmse": "meV/atom", "persistence": "Å²"}, "provenance": provenance,
+        "descriptor": data.descriptor.to_dict(), "split": split.card(data), "metrics": metrics, "quality": quality,
+        "plots": {"parity": str(png), **(plots or {})}, "units": CARD_UNITS, "provenance": provenance,
         "pdmd_version": __version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         **sections,
     })  # fmt: skip
-    write_json_atomic(out_dir / "predictions.json", {"ids": data.ids, "reference_eV": ref, "predicted_eV": pred_eV,
-                                                     "is_test": np.isin(np.arange(len(ref)), te)})  # fmt: skip
-    write_json_atomic(out_dir / "model.json", card)
-    log.info("%s (%s): train RMSE %.2f, test RMSE %.2f meV/atom (mean predictor %.2f, test std %.1f)", name, kind,
-             metrics["train_rmse_meV_per_atom"], metrics["test_rmse_meV_per_atom"],
-             metrics["mean_predictor_test_rmse_meV_per_atom"], metrics["test_energy_std_meV_per_atom"])  # fmt: skip
+    write_predictions(out_dir, data.ids, ref, pred_eV, te)
+    log_trained(name, kind, metrics)
+    warn_if_not_learned(name, quality, log)
     return card
 
 
@@ -434,7 +406,9 @@ def predict_data(model, data: ModelData) -> np.ndarray:
 
 
 def validate_model(folder: str | Path, data: ModelData, label: str = "large-cell validation") -> dict:
-    """Predict held-out structures (e.g. 4× larger cells); RMSE, bias and parity PNG go into the card."""
+    """Predict held-out structures (e.g. 4× larger cells); RMSE, bias, the mean predictor's RMSE (training mean)
+    and parity PNG go into the card.
+    """
     from pdmd.ml.plots import parity_plot, rmse_meV
 
     folder = Path(folder)
@@ -442,13 +416,14 @@ def validate_model(folder: str | Path, data: ModelData, label: str = "large-cell
     pred = predict_data(model, data)
     ref = data.energies_eV
     card = read_card(folder)
+    mean = card["metrics"].get("train_energy_mean_eV_per_atom")
     card.setdefault("validation", {})[label] = {
         "rmse_meV_per_atom": rmse_meV(pred, ref),
         "energy_std_meV_per_atom": float(ref.std() * 1000),
         "bias_meV_per_atom": float((pred - ref).mean() * 1000),
+        "mean_predictor_rmse_meV_per_atom": None if mean is None else rmse_meV(np.full(len(ref), mean), ref),
         "n_structures": int(len(ref)),
         "parity_plot": str(parity_plot(folder / f"validation_parity_{label.split()[0]}.png", {label: (ref, pred)},
                                        f"{card['name']}: {label}")),
     }  # fmt: skip
-    write_json_atomic(folder / "model.json", to_jsonable(card))
-    return card
+    return write_card(folder, card)

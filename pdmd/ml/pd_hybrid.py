@@ -3,7 +3,7 @@
 
 Feature blocks: one PD block (a persistence-image / histogram vectorization of `pdmd.ml.pd_kernel`,
 or, with option `cnn: MODEL`, the global-average-pooled last conv layer of a trained PD-CNN) and
-the averaged ACSF or SOAP of `pdmd.analysis.baselines` (default ACSF for 2D sheets, SOAP for 3D
+the averaged ACSF or SOAP of `pdmd.descriptor.atomic` (default ACSF for 2D sheets, SOAP for 3D
 cells, the better baseline of each). ACSF/SOAP are standardized per feature, PD blocks centred
 only; each block's distances are divided by their median among the training rows and summed with
 weights (w_PD, 1 − w_PD) inside the kernel: exp(−g Σ_b w_b D_b/m_b) (or the weighted sum of
@@ -45,7 +45,7 @@ def cnn_features(model_dir: Path, data: ModelData) -> np.ndarray:
     potential = load_potential(model_dir)
     images = data.images
     if images is None:
-        spec = potential.histogram_spec
+        spec = potential.spec.histogram
         images = np.stack([pd_histogram(b, d, spec).image for b, d in zip(data.births_A2, data.deaths_A2)])
     x = torch.from_numpy(potential.image_scaler.transform(images)[:, None])
     with torch.no_grad():
@@ -71,7 +71,7 @@ def train_pd_hybrid(
 ) -> dict:
     """CV every PD block × ACSF/SOAP weighting on the training part; keep the best; save and card it."""
     t0 = time.perf_counter()
-    descriptors = list(options.get("descriptors") or [DEFAULT_DESCRIPTOR[int(data.descriptor["dim"])]])
+    descriptors = list(options.get("descriptors") or [DEFAULT_DESCRIPTOR[data.descriptor.dim]])
     if set(descriptors) - {"acsf", "soap"}:
         raise InputError(f"pd-hybrid descriptors must be 'acsf' and/or 'soap', got {descriptors}")
     other = [{"type": d} for d in descriptors]

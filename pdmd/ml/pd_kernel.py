@@ -40,9 +40,11 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ndtr
 
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.kinds import ModelData, TrainSplit, finish_card, read_card
 from pdmd.ml.plots import rmse_meV
+from pdmd.ml.support import CardModel
 from pdmd.progress import ProgressLog
 from pdmd.store.files import read_npz, write_npz_atomic
 
@@ -62,11 +64,13 @@ ARRAYS = "kernel_model.npz"
 
 
 # -- vectorizations ----------------------------------------------------------------------------
-def fit_vectorization(vec: dict, births: list[np.ndarray], deaths: list[np.ndarray], descriptor: dict) -> dict:
-    """The vectorization with its grid fixed from the (training) diagrams; stored on the card."""
+def fit_vectorization(
+    vec: dict, births: list[np.ndarray], deaths: list[np.ndarray], spec: DescriptorSpec
+) -> dict:
+    """The vectorization with its grid fixed from the (training) diagrams (window: `spec`'s); stored on the card."""
     method = vec.get("method")
     if method == "hist":
-        return {"norm": "pairs", "lo_A2": descriptor["lo_A2"], "hi_A2": descriptor["hi_A2"], **vec}
+        return {"norm": "pairs", "lo_A2": spec.lo_A2, "hi_A2": spec.hi_A2, **vec}
     if method == "pi":
         sigma = float(vec.get("sigma_A2", 0.05))
         b = np.concatenate(births) if births else np.zeros(1)
@@ -339,7 +343,7 @@ def block_features(block: dict, data: ModelData) -> np.ndarray:
     if data.features is not None and kind in data.features:
         return np.asarray(data.features[kind], float)
     if kind in ("acsf", "soap"):
-        from pdmd.analysis.baselines import structure_features
+        from pdmd.descriptor.atomic import structure_features
 
         if data.frames is None:
             raise InputError(f"{kind} features need the structures (frames)")
@@ -352,15 +356,11 @@ def block_features(block: dict, data: ModelData) -> np.ndarray:
 
 
 @dataclass
-class KernelModel:
+class KernelModel(CardModel):
     """A loaded pd-kernel or pd-hybrid model (`pdmd.ml.kinds.LoadedModel`)."""
 
     card: dict
     fit: KernelRidgeFit
-
-    @property
-    def dim(self) -> int:
-        return int(self.card["descriptor"]["dim"])
 
     def predict_data(self, data: ModelData) -> np.ndarray:
         """Energies (eV/atom) of structures whose diagrams (and frames, for ACSF/SOAP) `data` holds."""
@@ -371,15 +371,14 @@ class KernelModel:
     def predict_frames(self, frames: list, labels: list[str]) -> tuple[np.ndarray, float]:
         """Energies (eV/atom) of structures and the mean seconds per structure (PD + features + kernel)."""
         from pdmd.ml.kinds import data_from_frames
-        from pdmd.ml.potential import Potential
 
         t0 = time.perf_counter()
         for frame, label in zip(frames, labels):
-            Potential.check_fits(self, frame, label)  # same element / dimensionality checks as the CNN
+            self.check_fits(frame, label)
         needs = {"diagrams"} | ({"frames"} if any(b["type"] != "pd" for b in self.card["kernel_model"]["blocks"])
                                 else set())  # fmt: skip
         n = len(frames)
-        data = data_from_frames(frames, np.zeros(n), list(labels), list(labels), self.card["descriptor"], needs)
+        data = data_from_frames(frames, np.zeros(n), list(labels), list(labels), self.spec, needs)
         energies = self.predict_data(data)
         return energies, (time.perf_counter() - t0) / max(n, 1)
 
@@ -468,9 +467,8 @@ def save_kernel_model(
     write_npz_atomic(Path(out_dir) / ARRAYS, **fit.arrays())
     t0 = time.perf_counter()
     n = min(len(split.test_idx), 50)
-    KernelModel({"kernel_model": {**chosen, "fit": fit.card()}, "descriptor": data.descriptor}, fit).predict_data(
-        data.subset(split.test_idx[:n])
-    )
+    timing_card = {"kernel_model": {**chosen, "fit": fit.card()}, "descriptor": data.descriptor.to_dict()}
+    KernelModel(timing_card, fit).predict_data(data.subset(split.test_idx[:n]))
     predict_ms = 1000 * (time.perf_counter() - t0) / max(n, 1)
     sections = {
         "kernel_model": {**chosen, "fit": fit.card(), "folds": settings.get("folds"), "cv_grouping": "run"},

@@ -14,18 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.descriptor.persistence import alpha_diagram, descriptor_backend
-from pdmd.errors import DescriptorError, InputError
+from pdmd.errors import DescriptorError
 from pdmd.ml.model import PDCNN, CNNConfig
 from pdmd.ml.standardize import ImageScaler, TargetScaler
+from pdmd.ml.support import CardModel
 from pdmd.ml.train import pick_device, predict_normalized
-from pdmd.store.files import read_json, write_json_atomic
-from pdmd.structure import Frame, check_structure_fits
+from pdmd.store.documents import read_card, write_card
+from pdmd.structure import Frame
 
 
 @dataclass
-class Potential:
+class Potential(CardModel):
     """Trained model + everything needed to turn a structure into a prediction (eV/atom)."""
 
     model: PDCNN
@@ -34,19 +33,11 @@ class Potential:
     target_scaler: TargetScaler
     members: list[PDCNN] = field(default_factory=list)  # further ensemble members (other seeds) besides `model`
 
-    @property
-    def dim(self) -> int:
-        return int(self.card["descriptor"]["dim"])
 
     @property
     def networks(self) -> list[PDCNN]:
         """Every network of the model: one, or the K members of an ensemble."""
         return [self.model, *self.members]
-
-    @property
-    def histogram_spec(self) -> HistogramSpec:
-        d = self.card["descriptor"]
-        return HistogramSpec(d["lo_A2"], d["hi_A2"], d["bins"])
 
     def predict_images_members(self, images: np.ndarray) -> np.ndarray:
         """Energies (eV/atom), shape (K, N), of each network for raw probability images (N, bins, bins)."""
@@ -62,22 +53,16 @@ class Potential:
         members = self.predict_images_members(images)
         return members.mean(axis=0), members.std(axis=0)
 
-    def check_fits(self, frame: Frame, label: str) -> None:
-        """Refuse structures of another element or dimensionality than the training data."""
-        check_structure_fits(frame, self.dim, self.card["descriptor"]["elements"], label)
-
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
         self.check_fits(frame, label)
-        d = self.card["descriptor"]
-        diagram = alpha_diagram(
-            frame, self.dim, d["degree"], backend=descriptor_backend(d), label=label, sheet=d.get("sheet")
-        )
+        spec = self.spec
+        diagram = spec.diagram(frame, label)
         if diagram.n_pairs == 0:
             raise DescriptorError(
-                f"{label}: empty persistence diagram (no finite H{d['degree']} pairs: no rings close in the alpha "
+                f"{label}: empty persistence diagram (no finite H{spec.degree} pairs: no rings close in the alpha "
                 "filtration), so the model has nothing to predict from; check that this is a carbon network"
             )
-        return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram_spec).image
+        return spec.image(diagram).image
 
     def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]:
         """Energies (eV/atom) of structures and the mean seconds per structure (PD + CNN)."""
@@ -103,15 +88,13 @@ def save_potential(folder: Path, model: PDCNN, card: dict, members: list[PDCNN] 
         tmp = folder / f".{weights_file(k)}.tmp"
         torch.save(net.state_dict(), tmp)
         tmp.replace(folder / weights_file(k))
-    write_json_atomic(folder / "model.json", card)
+    write_card(folder, card)
 
 
 def load_potential(folder: str | Path, device: str = "cpu") -> Potential:
     """The model in `folder` on `device` ("cpu" default, "auto", "cuda"); inputs are moved to it when predicting."""
     folder = Path(folder)
-    if (folder / "model.json").is_file() is False:
-        raise InputError(f"{folder} is not a pdmd model folder (no model.json)")
-    card = read_json(folder / "model.json")
+    card = read_card(folder)
     where = pick_device(device)
     networks = []
     for k in range(int((card.get("ensemble") or {}).get("size", 1))):

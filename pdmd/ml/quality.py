@@ -59,6 +59,27 @@ def assess_quality(pred_test_eV: np.ndarray, ref_test_eV: np.ndarray, train_mean
     }
 
 
+def energy_metrics(pred_eV: np.ndarray, ref_eV: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray) -> tuple:
+    """(metrics, quality) of a model's predictions on all its data: the card's `metrics` (RMSEs and stds in
+    meV/atom, counts, the training mean in eV/atom) and `quality` (`assess_quality` on the test part).
+    """
+    pred, ref = np.asarray(pred_eV, float), np.asarray(ref_eV, float)
+    tr, te = np.asarray(train_idx, int), np.asarray(test_idx, int)
+    quality = assess_quality(pred[te], ref[te], float(ref[tr].mean()))
+    metrics = {
+        "train_rmse_meV_per_atom": rmse_meV(pred[tr], ref[tr]),
+        "test_rmse_meV_per_atom": quality["test_rmse_meV_per_atom"],
+        "mean_predictor_test_rmse_meV_per_atom": quality["mean_predictor_test_rmse_meV_per_atom"],
+        "test_energy_std_meV_per_atom": float(ref[te].std() * 1000),
+        "train_energy_std_meV_per_atom": float(ref[tr].std() * 1000),
+        "test_prediction_std_meV_per_atom": quality["test_prediction_std_meV_per_atom"],
+        "train_energy_mean_eV_per_atom": float(ref[tr].mean()),
+        "n_train": int(len(tr)),
+        "n_test": int(len(te)),
+    }
+    return metrics, quality
+
+
 def quality_warning(name: str, quality: dict) -> str | None:
     """One line when the model did not learn, else None."""
     if quality.get("learned", True):

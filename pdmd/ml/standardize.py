@@ -15,11 +15,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
-"""Image standardization by periodic dimension, as in the paper: min-max for aGr, z-score for aC.
-(Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the small-data collapse this caused
-is fixed in the training loop, issue 12: ≥ 8 steps per epoch and a warm-up.)"""
-
 STANDARDIZATIONS = ("minmax", "zscore")
 REPRESENTATIONS = ("histogram", "sqrt", "log", "smooth")
 """Inputs of the CNN: the paper's probability histogram (default), sqrt, log or Gaussian-smoothed (σ 1 pixel)."""

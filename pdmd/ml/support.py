@@ -8,16 +8,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from pdmd.descriptor.spec import DescriptorSpec
+from pdmd.structure import Frame, check_structure_fits
+
 ENERGY_MARGIN = 0.1
 """Predictions this fraction of the training energy span beyond it are flagged as extrapolation."""
 OUTSIDE_MASS = 0.05
 """A diagram with more than this fraction of its pairs outside the training support is flagged."""
 
 
-def training_range(images: np.ndarray, energies_eV: np.ndarray, descriptor: dict) -> dict:
+class CardModel:
+    """What every loaded model reads from its card: the descriptor setting, the dimension, the input checks."""
+
+    card: dict
+
+    @property
+    def spec(self) -> DescriptorSpec:
+        """The descriptor setting the model was trained with (from its card)."""
+        return DescriptorSpec.from_dict(self.card["descriptor"], f"model {self.card.get('name')}")
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    def check_fits(self, frame: Frame, label: str) -> None:
+        """Refuse structures of another element or dimensionality than the training data."""
+        check_structure_fits(frame, self.dim, list(self.spec.elements), label)
+
+
+def training_range(images: np.ndarray, energies_eV: np.ndarray, spec: DescriptorSpec) -> dict:
     """Energy range (eV/atom) and diagram support (Å² box of pixels any training image used) of training data."""
     used = np.asarray(images).reshape(len(images), *images.shape[-2:]).max(axis=0) > 0
-    edges = np.linspace(descriptor["lo_A2"], descriptor["hi_A2"], descriptor["bins"] + 1)
+    edges = spec.histogram.edges_A2
     if used.any():
         b, d = np.nonzero(used)
         support = {"birth_A2": [float(edges[b.min()]), float(edges[b.max() + 1])],
@@ -42,8 +64,8 @@ def range_warnings(card: dict, energy_eV: float, image: np.ndarray | None = None
     if not lo - ENERGY_MARGIN * span <= energy_eV <= hi + ENERGY_MARGIN * span:
         out.append(f"predicted {energy_eV:.4f} eV/atom lies outside the training energies [{lo:.4f}, {hi:.4f}]")
     if image is not None and rng.get("birth_A2"):
-        d = card["descriptor"]
-        centres = (np.arange(d["bins"]) + 0.5) * (d["hi_A2"] - d["lo_A2"]) / d["bins"] + d["lo_A2"]
+        edges = DescriptorSpec.from_dict(card["descriptor"], f"model {card.get('name')}").histogram.edges_A2
+        centres = 0.5 * (edges[1:] + edges[:-1])
         (b0, b1), (d0, d1) = rng["birth_A2"], rng["death_A2"]
         inside = np.outer((centres >= b0) & (centres <= b1), (centres >= d0) & (centres <= d1))
         total = float(image.sum())

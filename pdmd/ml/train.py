@@ -1,5 +1,6 @@
-"""Training loop: AdamW, linear warm-up then a plateau learning-rate schedule, early stopping on a
-validation part carved from the training data, best weights restored, resumable checkpoints.
+"""Training loop: AdamW, a learning-rate schedule (linear warm-up then plateau, default; cosine; or
+one-cycle), early stopping on a validation part carved from the training data, best weights
+restored, resumable checkpoints.
 
 Deterministic for a seed: the validation part is drawn from the seed, each epoch's batch order
 from (seed, epoch), so an interrupted run resumed from its checkpoint continues exactly as an
@@ -36,6 +37,18 @@ MIN_VALIDATION = 8
 PRECISIONS = ("bf16", "fp32")
 """Training arithmetic: bf16 autocast (weights and optimizer stay fp32) or plain fp32."""
 
+SCHEDULES = ("plateau", "cosine", "onecycle")
+"""Learning-rate schedules: `plateau` (linear warm-up, then × `lr_factor` after `lr_patience` flat
+validation epochs), `cosine` (linear warm-up, then half a cosine from `learning_rate` to 0 at
+`epochs`, per step), `onecycle` (Smith's one-cycle as torch's OneCycleLR: a cosine rise from
+`learning_rate`/25 to `learning_rate` over the first 30 % of `epochs`, then a cosine fall to
+`learning_rate`/2.5e5; its rise replaces the warm-up)."""
+
+ONECYCLE_RISE = 0.3
+"""Fraction of the epoch budget the one-cycle schedule spends rising to the peak learning rate."""
+ONECYCLE_DIV, ONECYCLE_FINAL_DIV = 25.0, 1e4
+"""One-cycle start learning rate = peak / ONECYCLE_DIV; end = start / ONECYCLE_FINAL_DIV (torch's defaults)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -43,7 +56,9 @@ class TrainConfig:
 
     Training runs until the validation loss has not improved for `early_stopping_patience`
     epochs (the plateau schedule halves the learning rate after `lr_patience` flat epochs
-    first); `epochs` and `max_minutes` are safety caps only. `threads` None: every core this
+    first); with the plateau schedule `epochs` and `max_minutes` are safety caps only, while
+    `schedule` "cosine" / "onecycle" (SCHEDULES) spread their learning rates over `epochs`, the
+    known budget (early stopping still applies). `threads` None: every core this
     process may use. `precision` "bf16" trains under bfloat16 autocast with the images held in
     memory as bfloat16; predictions are always computed in fp32. Small training sets use batches
     smaller than `batch_size` (not below 8) so that an epoch has ≥ `min_steps_per_epoch` steps.
@@ -63,6 +78,7 @@ class TrainConfig:
     warmup_epochs: int = 2
     lr_factor: float = 0.5
     lr_patience: int = 8
+    schedule: str = "plateau"
     early_stopping_patience: int = 25
     val_fraction: float = 0.1
     seed: int = 0
@@ -77,6 +93,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {PRECISIONS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; use one of {SCHEDULES}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -126,11 +144,32 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def _warmup_lr(config: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float | None:
-    """Linear learning-rate warm-up over the first `warmup_epochs` (per step); None after it."""
-    total = config.warmup_epochs * steps_per_epoch
+def _cosine(start: float, end: float, t: float) -> float:
+    """Half a cosine from `start` (t = 0) to `end` (t ≥ 1)."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def scheduled_lr(config: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float | None:
+    """Learning rate of optimizer step `step` of `epoch` under `config.schedule` (SCHEDULES), set per step.
+
+    None where the plateau schedule (`ReduceLROnPlateau`, per epoch) decides: after its warm-up.
+    A function of the step alone, so a resumed training continues the same curve.
+    """
     done = epoch * steps_per_epoch + step
-    return config.learning_rate * (done + 1) / total if done < total else None
+    total = config.epochs * steps_per_epoch
+    peak = config.learning_rate
+    if config.schedule == "onecycle":
+        rise = max(1, round(ONECYCLE_RISE * total))
+        low = peak / ONECYCLE_DIV
+        if done < rise:
+            return _cosine(low, peak, done / rise)
+        return _cosine(peak, low / ONECYCLE_FINAL_DIV, (done - rise) / max(1, total - rise))
+    warm = config.warmup_epochs * steps_per_epoch
+    if done < warm:  # linear warm-up (plateau and cosine)
+        return peak * (done + 1) / warm
+    if config.schedule == "cosine":
+        return _cosine(peak, 0.0, (done - warm) / max(1, total - warm))
+    return None
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -140,12 +179,16 @@ def _atomic_torch_save(obj, path: Path) -> None:
 
 
 RESUMABLE_SETTINGS = ("epochs", "max_minutes", "device", "threads", "early_stopping_patience")
-"""Settings a resumed training may change: its caps, patience and where it runs."""
+"""Settings a resumed training may change: its caps, patience and where it runs (not `epochs`
+under a cosine or one-cycle schedule, whose learning rates depend on it)."""
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> str:
     """Identity of a training job: data, architecture and every setting except RESUMABLE_SETTINGS."""
-    settings = {k: v for k, v in config.as_dict().items() if k not in RESUMABLE_SETTINGS}
+    free = RESUMABLE_SETTINGS if config.schedule == "plateau" else tuple(set(RESUMABLE_SETTINGS) - {"epochs"})
+    settings = {k: v for k, v in config.as_dict().items() if k not in free}
+    if settings["schedule"] == "plateau":  # checkpoints written before schedules existed stay resumable
+        del settings["schedule"]
     return content_hash(x, y) + json.dumps([cnn.as_dict(), settings], sort_keys=True)
 
 
@@ -169,6 +212,138 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tenso
     return list(torch.randperm(n, generator=gen).split(batch_size))
 
 
+@dataclass
+class _Data:
+    """Training data on the training device: images (N,1,S,S), normalized targets (N,), fit / validation indices."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    fit_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+@dataclass
+class _Run:
+    """What the epochs change: the network, AdamW, the plateau scheduler, the best weights so far, the state."""
+
+    model: PDCNN
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.ReduceLROnPlateau
+    best_weights: dict
+    state: TrainState
+
+
+def _setup(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> tuple[_Data, _Run]:
+    """Seed, threads, device; the data on it (images in the training precision); a fresh network and optimizer."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads or default_threads())
+    device = pick_device(config.device)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    val_idx, fit_idx = validation_split(len(x), config)
+    store = torch.bfloat16 if config.precision == "bf16" else torch.float32  # images held in memory
+    xt = torch.from_numpy(x[:, None]).to(device=device, dtype=store).contiguous(memory_format=fmt)
+    data = _Data(xt, torch.from_numpy(y).to(device), fit_idx, val_idx)
+    model = PDCNN(cnn).to(device).to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
+    best_weights = {k: v.clone() for k, v in model.state_dict().items()}
+    return data, _Run(model, opt, sched, best_weights, TrainState())
+
+
+def _resume(run: _Run, ckpt: Path, fingerprint: str, resume: bool | None) -> None:
+    """Load checkpoint `ckpt` into `run` when `resume` allows and its fingerprint matches (see `train_network`)."""
+    saved = None
+    if ckpt.exists() and resume is not False:
+        saved = torch.load(ckpt, map_location=model_device(run.model), weights_only=False)
+    if saved is not None and saved.get("fingerprint") != fingerprint:
+        if resume:
+            raise InputError(
+                f"checkpoint {ckpt} was made from other data or settings; train without --resume to start afresh"
+            )
+        log.warning("checkpoint %s was made from other data or settings: starting afresh", ckpt)
+        saved = None
+    if resume and saved is None:
+        raise InputError(f"no checkpoint to resume in {ckpt.parent}; train without --resume to start afresh")
+    if saved is None:
+        return
+    run.model.load_state_dict(saved["model"])
+    run.opt.load_state_dict(saved["optimizer"])
+    run.sched.load_state_dict(saved["scheduler"])
+    run.best_weights = saved["best_weights"]
+    run.state = TrainState(**saved["state"])
+    log.info("resuming training from %s at epoch %d", ckpt, run.state.epoch)
+
+
+def _train_epoch(run: _Run, data: _Data, config: TrainConfig, batch_size: int) -> float:
+    """One pass over the fit part in the epoch's batch order, learning rate per step by the schedule; mean loss."""
+    model, opt, epoch = run.model, run.opt, run.state.epoch
+    device = data.x.device
+    steps = math.ceil(len(data.fit_idx) / batch_size)
+    loss_fn = nn.MSELoss()
+    model.train()
+    total = 0.0
+    for step, batch in enumerate(_batches(len(data.fit_idx), batch_size, config.seed, epoch)):
+        lr = scheduled_lr(config, epoch, step, steps)
+        if lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        idx = torch.from_numpy(data.fit_idx[batch.numpy()]).to(device)
+        opt.zero_grad(set_to_none=True)
+        with _autocast(device, config.precision):
+            out = model(data.x[idx])
+        loss = loss_fn(out.float(), data.y[idx])
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(idx)
+    return total / len(data.fit_idx)
+
+
+def _end_epoch(run: _Run, config: TrainConfig, train_loss: float, val_loss: float, t0: float) -> None:
+    """Plateau schedule step, early-stopping bookkeeping (best epoch and weights, flat epochs), history entry."""
+    state = run.state
+    if config.schedule == "plateau" and state.epoch + 1 >= config.warmup_epochs:  # it takes over after the warm-up
+        run.sched.step(val_loss)
+    if val_loss < state.best_val:
+        state.best_val, state.best_epoch, state.bad_epochs = val_loss, state.epoch, 0
+        run.best_weights = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    state.history.append(
+        {
+            "epoch": state.epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": run.opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+    )
+    state.epoch += 1
+
+
+def _save_checkpoint(run: _Run, ckpt: Path, fingerprint: str) -> None:
+    """Everything a resumed training needs, written atomically."""
+    _atomic_torch_save(
+        {
+            "model": run.model.state_dict(),
+            "optimizer": run.opt.state_dict(),
+            "scheduler": run.sched.state_dict(),
+            "best_weights": run.best_weights,
+            "state": asdict(run.state),
+            "fingerprint": fingerprint,
+        },
+        ckpt,
+    )
+
+
+def _stop_reason(state: TrainState, config: TrainConfig) -> str:
+    """Why the epochs ended without a time cap: converged (early stopping) or the epoch cap."""
+    if state.bad_epochs >= config.early_stopping_patience:
+        return f"converged: validation loss flat for {state.bad_epochs} epochs"
+    if state.epoch >= config.epochs:
+        return f"epoch cap of {config.epochs} reached (validation may still improve)"
+    return ""
+
+
 def train_network(
     x: np.ndarray,
     y: np.ndarray,
@@ -187,96 +362,23 @@ def train_network(
     (InputError if there is none or it does not match); False: always start afresh.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads or default_threads())
-    device = pick_device(config.device)
-    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    val_idx, fit_idx = validation_split(len(x), config)
-    n_val = len(val_idx)
-    store = torch.bfloat16 if config.precision == "bf16" else torch.float32  # images held in memory
-    xt = torch.from_numpy(x[:, None]).to(device=device, dtype=store).contiguous(memory_format=fmt)
-    yt = torch.from_numpy(y).to(device)
-
-    model = PDCNN(cnn).to(device).to(memory_format=fmt)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
-    state = TrainState()
-    best_weights = {k: v.clone() for k, v in model.state_dict().items()}
+    data, run = _setup(x, y, cnn, config)
     ckpt = workdir / "checkpoint.pt"
     fingerprint = _fingerprint(x, y, cnn, config)
-    saved = torch.load(ckpt, map_location=device, weights_only=False) if ckpt.exists() and resume is not False else None
-    if saved is not None and saved.get("fingerprint") != fingerprint:
-        if resume:
-            raise InputError(
-                f"checkpoint {ckpt} was made from other data or settings; train without --resume to start afresh"
-            )
-        log.warning("checkpoint %s was made from other data or settings: starting afresh", ckpt)
-        saved = None
-    if resume and saved is None:
-        raise InputError(f"no checkpoint to resume in {workdir}; train without --resume to start afresh")
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        best_weights = saved["best_weights"]
-        state = TrainState(**saved["state"])
-        log.info("resuming training from %s at epoch %d", ckpt, state.epoch)
-    loss_fn = nn.MSELoss()
-    start = time.perf_counter()
-    seconds_before = state.seconds
-    batch_size = effective_batch_size(len(fit_idx), config)
-    steps = math.ceil(len(fit_idx) / batch_size)
+    _resume(run, ckpt, fingerprint, resume)
+    state = run.state
+    start, seconds_before = time.perf_counter(), state.seconds
+    batch_size = effective_batch_size(len(data.fit_idx), config)
     progress = ProgressLog(config.epochs, f"{label} (epochs; early stopping may end it sooner)", log, 0.0, state.epoch)
     while state.epoch < config.epochs and state.bad_epochs < config.early_stopping_patience:
         t0 = time.perf_counter()
-        model.train()
-        total = 0.0
-        for step, batch in enumerate(_batches(len(fit_idx), batch_size, config.seed, state.epoch)):
-            lr = _warmup_lr(config, state.epoch, step, steps)
-            if lr is not None:
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            idx = torch.from_numpy(fit_idx[batch.numpy()]).to(device)
-            opt.zero_grad(set_to_none=True)
-            with _autocast(device, config.precision):
-                out = model(xt[idx])
-            loss = loss_fn(out.float(), yt[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        train_loss = total / len(fit_idx)
-        val_loss = evaluate_loss(model, xt, yt, val_idx) if n_val else train_loss
-        if state.epoch + 1 >= config.warmup_epochs:  # the plateau schedule takes over after the warm-up
-            sched.step(val_loss)
-        if val_loss < state.best_val:
-            state.best_val, state.best_epoch, state.bad_epochs = val_loss, state.epoch, 0
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state.bad_epochs += 1
-        state.history.append(
-            {
-                "epoch": state.epoch,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "lr": opt.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
-        )
-        state.epoch += 1
+        train_loss = _train_epoch(run, data, config, batch_size)
+        val_loss = evaluate_loss(run.model, data.x, data.y, data.val_idx) if len(data.val_idx) else train_loss
+        _end_epoch(run, config, train_loss, val_loss, t0)
         state.seconds = seconds_before + time.perf_counter() - start
-        _atomic_torch_save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "best_weights": best_weights,
-                "state": asdict(state),
-                "fingerprint": fingerprint,
-            },
-            ckpt,
-        )
+        _save_checkpoint(run, ckpt, fingerprint)
         progress.step(
-            note=f"train {train_loss:.4f} val {val_loss:.4f} (normalized MSE), lr {opt.param_groups[0]['lr']:.1e}, "
+            note=f"train {train_loss:.4f} val {val_loss:.4f} (normalized MSE), lr {run.opt.param_groups[0]['lr']:.1e}, "
             f"best epoch {state.best_epoch + 1}, {state.bad_epochs}/{config.early_stopping_patience} flat"
         )
         if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
@@ -284,13 +386,10 @@ def train_network(
             log.info("%s: %s after epoch %d", label, state.stop_reason, state.epoch)
             break
     else:
-        if state.bad_epochs >= config.early_stopping_patience:
-            state.stop_reason = f"converged: validation loss flat for {state.bad_epochs} epochs"
-        elif state.epoch >= config.epochs:
-            state.stop_reason = f"epoch cap of {config.epochs} reached (validation may still improve)"
-    model.load_state_dict(best_weights)
-    model.eval()
-    return model, state
+        state.stop_reason = _stop_reason(state, config)
+    run.model.load_state_dict(run.best_weights)
+    run.model.eval()
+    return run.model, state
 
 
 @torch.no_grad()

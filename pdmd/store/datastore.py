@@ -12,7 +12,9 @@ The files are the truth; database documents (collections `pdmd_structures`,
 `pdmd_descriptors`) are an index with the same content, upserted by content hash, so a rerun
 never duplicates a document and `reindex()` rebuilds the index from disk after a lost database.
 
-Structure document fields: `_id`/`content_hash` (SHA-256 of rounded positions, numbers and cell),
+Documents are written and read through `pdmd.store.documents` (schemas `StructureDoc`,
+`DescriptorDoc`), which checks their shape both ways. Structure document fields:
+`_id`/`content_hash` (SHA-256 of rounded positions, numbers and cell),
 `system`, `run_id`, `kind` (intermediate|final), `step`, `time_ps` (from quench start),
 `setpoint_K`, `temperature_K` (instantaneous, from kinetic energy), `cooling_rate_K_per_ps`,
 `seed`, `n_atoms`, `cell_A`, `pbc`, `energy_eV_per_atom`, `units`, `potential`, `protocol`,
@@ -26,15 +28,19 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pdmd import __version__
-from pdmd.descriptor.histogram import HistogramSpec, PDImage
-from pdmd.descriptor.persistence import PersistenceDiagram
-from pdmd.store.files import content_hash, read_json, read_npz, to_jsonable, write_json_atomic, write_npz_atomic
+from pdmd.store.documents import DescriptorDoc, StructureDoc, read_document, write_document
+from pdmd.store.files import content_hash, read_json, read_npz, write_json_atomic, write_npz_atomic
 from pdmd.structure import Frame
+
+if TYPE_CHECKING:  # the store files what it is given; it computes no descriptor
+    from pdmd.descriptor.histogram import PDImage
+    from pdmd.descriptor.persistence import PersistenceDiagram
+    from pdmd.descriptor.spec import DescriptorSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,36 +59,6 @@ UNITS = {
 
 def frame_hash(frame: Frame) -> str:
     return content_hash(frame.positions, frame.numbers, frame.cell)
-
-
-def descriptor_id(backend: str, degree: int, spec: HistogramSpec) -> str:
-    """Name of a descriptor setting, e.g. `homcloud-h1-0-4-128`, `delaunay.r2-h1-0-8-128`.
-
-    A backend revision above 1 (`BACKEND_REVISION`) is part of the name, so descriptors computed by
-    an earlier, corrected revision are never reused (they stay on disk under their old name).
-    """
-    from pdmd.descriptor.persistence import BACKEND_REVISION
-
-    revision = BACKEND_REVISION.get(backend, 1)
-    name = backend if revision == 1 else f"{backend}.r{revision}"
-    return f"{name}-h{degree}-{spec.lo_A2:g}-{spec.hi_A2:g}-{spec.bins}"
-
-
-def descriptor_settings(
-    system: str, dim: int, elements: list[int], spec: HistogramSpec, degree: int = 1, backend: str | None = None
-) -> dict:
-    """What a model card records about its input images, and what `predict` checks structures against."""
-    from pdmd.descriptor.persistence import DEFAULT_BACKEND
-
-    backend = backend or DEFAULT_BACKEND[dim]
-    return {
-        "system": system,
-        "dim": dim,
-        "degree": degree,
-        "backend": backend,
-        "elements": sorted(elements),
-        **spec.as_dict(),
-    }
 
 
 class DataStore:
@@ -106,10 +82,11 @@ class DataStore:
     def reindex(self) -> dict[str, int]:
         """Upsert every document found on disk into the database; returns counts."""
         counts = {}
-        for collection, folder in ((STRUCTURES, "structures"), (DESCRIPTORS, "descriptors")):
+        for collection, folder, schema in ((STRUCTURES, "structures", StructureDoc),
+                                           (DESCRIPTORS, "descriptors", DescriptorDoc)):  # fmt: skip
             n = 0
             for path in sorted((self.root / folder).glob("*/*.json")):
-                self._upsert(collection, read_json(path))
+                self._upsert(collection, read_document(path, schema))
                 n += 1
             counts[collection] = n
         return counts
@@ -122,13 +99,14 @@ class DataStore:
         folder = self.root / "structures" / meta["run_id"]
         json_path = folder / f"{stem}.json"
         if json_path.exists():
-            doc = read_json(json_path)
+            doc = read_document(json_path, StructureDoc)
         else:
             npz_path = folder / f"{stem}.npz"
             write_npz_atomic(
                 npz_path, positions=frame.positions, cell=frame.cell, numbers=frame.numbers, pbc=np.asarray(frame.pbc)
             )
-            doc = to_jsonable(
+            doc = write_document(
+                json_path,
                 {
                     **meta,
                     "_id": h,
@@ -140,9 +118,9 @@ class DataStore:
                     "files": {"arrays": str(npz_path.relative_to(self.root))},
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "pdmd_version": __version__,
-                }
+                },
+                StructureDoc,
             )
-            write_json_atomic(json_path, doc)
         self._upsert(STRUCTURES, doc)
         return doc
 
@@ -164,7 +142,7 @@ class DataStore:
         rel = arrays.with_name(arrays.stem + ".forces.npz")
         write_npz_atomic(self.root / rel, forces_eV_per_A=forces)
         doc = {**doc, "files": {**doc["files"], "forces": str(rel)}, "forces_source": source}
-        write_json_atomic((self.root / arrays).with_suffix(".json"), to_jsonable(doc))
+        doc = write_document((self.root / arrays).with_suffix(".json"), doc, StructureDoc)
         self._upsert(STRUCTURES, doc)
         return doc
 
@@ -175,7 +153,7 @@ class DataStore:
 
     def run_structures(self, run_id: str) -> list[dict]:
         """Structure documents of one run, read from disk, ordered by step."""
-        docs = [read_json(p) for p in sorted((self.root / "structures" / run_id).glob("*.json"))]
+        docs = [read_document(p, StructureDoc) for p in sorted((self.root / "structures" / run_id).glob("*.json"))]
         return sorted(docs, key=lambda d: (d["kind"] == "final", d["step"]))
 
     def mark_run_complete(self, run_id: str, summary: dict) -> None:
@@ -194,7 +172,7 @@ class DataStore:
         from mongomock.filtering import filter_applies
 
         for path in sorted((self.root / "structures").glob("*/*.json")):
-            doc = read_json(path)
+            doc = read_document(path, StructureDoc)
             if not query or filter_applies(query, doc):
                 yield doc
 
@@ -206,7 +184,7 @@ class DataStore:
     def find_descriptor(self, structure_hash: str, desc_id: str) -> dict | None:
         """The stored descriptor document (from its file), or None; never writes."""
         json_path, _ = self.descriptor_paths(structure_hash, desc_id)
-        return read_json(json_path) if json_path.exists() else None
+        return read_document(json_path, DescriptorDoc) if json_path.exists() else None
 
     def index_descriptors(self, docs: Iterable[dict]) -> int:
         """Put descriptor documents found on disk into the database index where they are missing; returns how many."""
@@ -224,11 +202,11 @@ class DataStore:
         structure_doc: dict,
         diagram: PersistenceDiagram,
         image: PDImage,
-        spec: HistogramSpec,
-        backend: str,
+        spec: DescriptorSpec,
         timing_ms: float,
     ) -> dict:
-        desc_id = descriptor_id(backend, diagram.degree, spec)
+        """Store a structure's diagram and image under `spec.id`; the descriptor document."""
+        desc_id = spec.id
         json_path, npz_path = self.descriptor_paths(structure_doc["_id"], desc_id)
         write_npz_atomic(
             npz_path,
@@ -237,7 +215,8 @@ class DataStore:
             essential_births_A2=diagram.essential_births_A2,
             image=image.image,
         )
-        doc = to_jsonable(
+        doc = write_document(
+            json_path,
             {
                 "_id": f"{desc_id}:{structure_doc['_id']}",
                 "descriptor_id": desc_id,
@@ -246,9 +225,12 @@ class DataStore:
                 "system": structure_doc.get("system"),
                 "energy_eV_per_atom": structure_doc.get("energy_eV_per_atom"),
                 "n_atoms": structure_doc.get("n_atoms"),
-                "backend": backend,
+                "backend": spec.backend,
                 "degree": diagram.degree,
-                "histogram": {**spec.as_dict(), "normalisation": "probability: counts / number of finite pairs"},
+                "histogram": {
+                    **spec.histogram.as_dict(),
+                    "normalisation": "probability: counts / number of finite pairs",
+                },
                 "n_pairs": image.n_pairs,
                 "n_outside": image.n_outside,
                 "fraction_outside": image.fraction_outside,
@@ -257,9 +239,9 @@ class DataStore:
                 "files": {"arrays": str(npz_path.relative_to(self.root))},
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "pdmd_version": __version__,
-            }
+            },
+            DescriptorDoc,
         )
-        write_json_atomic(json_path, doc)
         self._upsert(DESCRIPTORS, doc)
         return doc
 

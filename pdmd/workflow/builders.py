@@ -19,10 +19,9 @@ from fireworks import Firework, Workflow
 from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 
 from pdmd.analysis.registry import ANALYSES
-from pdmd.campaign import PLANS, plan_runs
-from pdmd.descriptor.persistence import DEFAULT_BACKEND
+from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.errors import InputError
-from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
+from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.workflow.check import check_workflow
 from pdmd.workflow.tasks import (
     AnalysisTask,
@@ -72,13 +71,8 @@ def _spec(category: str, priority: int, dupefinder: bool) -> dict:
 
 def _descriptor_params(plan: str) -> dict:
     """Descriptor settings shared by the PD, training and validation fireworks of a plan."""
-    spec = PLANS[plan]
-    return {
-        "system": spec.system,
-        "range_A2": list(spec.range_A2),
-        "bins": 128,
-        "backend": DEFAULT_BACKEND[SYSTEM_DIM[spec.system]],
-    }
+    spec = plan_descriptor(plan)
+    return {"system": spec.system, "range_A2": [spec.lo_A2, spec.hi_A2], "bins": spec.bins, "backend": spec.backend}
 
 
 def _melt_quench_firework(protocol: MeltQuenchProtocol, engine: str) -> Firework:

@@ -140,6 +140,7 @@ TRAIN_RULES = {
     "weight_decay": _non_negative,
     "lr_factor": _fraction,
     "lr_patience": _int_at_least(0),
+    "schedule": _one_of({"plateau", "cosine", "onecycle"}),
     "early_stopping_patience": _int_at_least(0),
     "val_fraction": _fraction,
     "seed": _int_at_least(0),
@@ -155,13 +156,13 @@ CNN_RULES = {"image_size": _int_at_least(4), "channels": _channels, "fc_hidden":
 
 def _descriptor_rules() -> dict:
     from pdmd.descriptor.persistence import BACKENDS
-    from pdmd.md.protocol import SYSTEM_DIM
+    from pdmd.systems import MD_SYSTEMS
 
     return {
         "range_A2": _range_A2,
         "bins": _int_at_least(2),
         "backend": _one_of(set(BACKENDS)),
-        "system": _one_of(set(SYSTEM_DIM)),
+        "system": _one_of(set(MD_SYSTEMS)),
         "degree": _one_of({0, 1, 2}),
         "data_dir": _str,
     }

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
-from pdmd.descriptor.histogram import HistogramSpec
+from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
-from pdmd.md.protocol import SYSTEM_DIM, MeltQuenchProtocol
+from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.runtime import default_threads
 from pdmd.settings import data_dir
-from pdmd.store.datastore import DataStore, descriptor_id, descriptor_settings
+from pdmd.store.datastore import DataStore
 from pdmd.workflow.check import check_firetask
 
 log = logging.getLogger(__name__)
@@ -117,18 +117,16 @@ class VaspMeltQuenchTask(FiretaskBase):
 class PersistenceDescriptorTask(FiretaskBase):
     """Compute the degree-1 alpha PD and its histogram image for every structure of a run.
 
-    Params: run_id; optional range_A2 ([lo, hi], default [0, 4]), bins (128), degree (1),
-    backend ("homcloud" | "delaunay"; default: the fastest correct one for the dimension),
-    workers (processes; default: all cores), data_dir.
+    Params: run_id; optional system (default: the run's), range_A2 ([lo, hi] Å²), bins, degree,
+    backend ("homcloud" | "delaunay"), workers (processes; default: all cores), data_dir. Unset
+    descriptor parameters take the system's defaults (`pdmd.descriptor.spec.DescriptorSpec`).
     """
 
     required_params = ["run_id"]
-    optional_params = ["range_A2", "bins", "degree", "backend", "workers", "data_dir"]
+    optional_params = ["system", "range_A2", "bins", "degree", "backend", "workers", "data_dir"]
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
-        lo, hi = self.get("range_A2", [0.0, 4.0])
-        spec = HistogramSpec(float(lo), float(hi), int(self.get("bins", 128)))
         docs = store.run_structures(self["run_id"])
         if not docs:
             raise RuntimeError(
@@ -138,9 +136,7 @@ class PersistenceDescriptorTask(FiretaskBase):
         summary = descriptors_for_structures(
             store,
             docs,
-            spec,
-            degree=int(self.get("degree", 1)),
-            backend=self.get("backend"),
+            task_descriptor_spec(self, docs[0].get("system", "agr")),
             label=f"PD {self['run_id']}",
             workers=int(self.get("workers") or default_threads()),
         )
@@ -149,12 +145,10 @@ class PersistenceDescriptorTask(FiretaskBase):
         return FWAction(stored_data={"run_id": self["run_id"], **summary})
 
 
-def _descriptor_settings(task: FiretaskBase) -> tuple[HistogramSpec, dict, str]:
-    system = task.get("system", "agr")
-    lo, hi = task.get("range_A2", [0.0, 4.0])
-    spec = HistogramSpec(float(lo), float(hi), int(task.get("bins", 128)))
-    desc = descriptor_settings(system, SYSTEM_DIM[system], [6], spec, backend=task.get("backend"))
-    return spec, desc, descriptor_id(desc["backend"], 1, spec)
+def task_descriptor_spec(task: FiretaskBase, system: str = "agr") -> DescriptorSpec:
+    """The descriptor setting a firetask names (system, range_A2, bins, degree, backend); unset: the defaults."""
+    return DescriptorSpec.for_system(task.get("system", system), range_A2=task.get("range_A2"), bins=task.get("bins"),
+                                     degree=int(task.get("degree", 1)), backend=task.get("backend"))  # fmt: skip
 
 
 @explicit_serialize
@@ -183,44 +177,26 @@ class TrainPotentialTask(FiretaskBase):
     ]
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.ml.fit import fit_potential, load_store_dataset, register_model
+        from pdmd.ml.fit import register_model
         from pdmd.ml.kinds import DEFAULT_KIND, get_kind, load_store_data, train_model
-        from pdmd.ml.model import CNNConfig
-        from pdmd.ml.train import TrainConfig
 
         store = task_store(self, fw_spec)
-        spec, desc, desc_id = _descriptor_settings(self)
+        spec = task_descriptor_spec(self)
         kind = self.get("model", DEFAULT_KIND)
-        provenance = {"fw_id": getattr(self, "fw_id", None), "data_dir": str(store.root), "descriptor_id": desc_id,
+        provenance = {"fw_id": getattr(self, "fw_id", None), "data_dir": str(store.root), "descriptor_id": spec.id,
                       "n_runs": len(self["run_ids"])}  # fmt: skip
-        if kind != DEFAULT_KIND:  # pd-kernel, pd-hybrid, ...: `pdmd.ml.kinds`, options in model_options
-            data = load_store_data(store, list(self["run_ids"]), desc_id, desc, get_kind(kind).needs)
-            card = train_model(kind, data, store.root / "models" / self["name"], self["name"],
-                               split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
-                               seed=int(self.get("train", {}).get("seed", 0)), options=self.get("model_options"),
-                               provenance=provenance)  # fmt: skip
-            register_model(store, card)
-            return FWAction(stored_data={"model": card["name"], "model_kind": kind, "path": card["path"],
-                                         **card["metrics"], "plots": card["plots"]},
-                            update_spec={"model_path": card["path"]})  # fmt: skip
-        data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
-        cnn = CNNConfig(**{**CNNConfig().as_dict(), **self.get("cnn", {})})
-        card = fit_potential(
-            data,
-            store.root / "models" / self["name"],
-            self["name"],
-            TrainConfig(**self.get("train", {})),
-            cnn,
-            self.get("split", "run"),
-            float(self.get("test_fraction", 0.2)),
-            provenance=provenance,
-        )
+        options = dict(self.get("model_options") or {})
+        if kind == DEFAULT_KIND:  # the paper's CNN: TrainConfig / CNNConfig fields in `train` / `cnn`
+            options = {"train": dict(self.get("train", {})), "cnn": dict(self.get("cnn", {})), **options}
+        data = load_store_data(store, list(self["run_ids"]), spec, get_kind(kind).needs)
+        card = train_model(kind, data, store.root / "models" / self["name"], self["name"],
+                           split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
+                           seed=int(self.get("train", {}).get("seed", 0)), options=options,
+                           provenance=provenance)  # fmt: skip
         register_model(store, card)
-        return FWAction(
-            stored_data={"model": card["name"], "path": card["path"], **card["metrics"], "quality": card["quality"],
-                         "plots": card["plots"]},
-            update_spec={"model_path": card["path"]},
-        )  # fmt: skip
+        return FWAction(stored_data={"model": card["name"], "model_kind": kind, "path": card["path"],
+                                     **card["metrics"], "quality": card.get("quality"), "plots": card["plots"]},
+                        update_spec={"model_path": card["path"]})  # fmt: skip
 
 
 @explicit_serialize
@@ -234,20 +210,16 @@ class ValidatePotentialTask(FiretaskBase):
     optional_params = ["label", "system", "range_A2", "bins", "backend", "data_dir"]
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.ml.fit import load_store_dataset, register_model, validate_potential
-        from pdmd.ml.kinds import DEFAULT_KIND, get_kind, load_store_data, model_kind_of, read_card, validate_model
+        from pdmd.ml.fit import register_model
+        from pdmd.ml.kinds import get_kind, load_store_data, model_kind_of, read_card, validate_model
 
         store = task_store(self, fw_spec)
-        _, desc, desc_id = _descriptor_settings(self)
         label = self.get("label", "large-cell validation")
         folder = store.root / "models" / self["name"]
-        kind = model_kind_of(read_card(folder))
-        if kind != DEFAULT_KIND:
-            data = load_store_data(store, list(self["run_ids"]), desc_id, desc, get_kind(kind).needs)
-            card = validate_model(folder, data, label)
-        else:
-            data = load_store_dataset(store, list(self["run_ids"]), desc_id, desc)
-            card = validate_potential(folder, data, label)
+        card = read_card(folder)  # the descriptor setting is the model's, from its card
+        spec = DescriptorSpec.from_dict(card["descriptor"], f"model {self['name']}")
+        data = load_store_data(store, list(self["run_ids"]), spec, get_kind(model_kind_of(card)).needs)
+        card = validate_model(folder, data, label)
         register_model(store, card)
         result = card["validation"][label]
         log.info(

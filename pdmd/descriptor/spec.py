@@ -1,0 +1,193 @@
+"""The descriptor setting: one typed definition of how a structure becomes a PD image.
+
+A `DescriptorSpec` names everything that decides an image: the system (and so the periodic
+dimension), the homology degree, the alpha-complex backend, periodic or open boundaries, how a 2D
+sheet becomes points, the histogram window (Å², squared alpha radii) and bins, and the elements the images were made of.
+Every part of pdmd that computes, stores, trains on or predicts with PD images takes one: the
+melt-quench workflow and `pdmd campaign` (stored descriptors are filed under `spec.id`), `pdmd
+train` (the card records `spec.to_dict()`) and `pdmd predict` (reads it back with `from_dict`).
+
+Per-system defaults (the paper's settings): window [0, 4]² Å² for aGr sheets and [0, 8]² Å² for
+aC cells, 128 bins, degree 1, HomCloud for 2D and the verified Delaunay backend for 3D, image
+standardization min-max for aGr and z-score for aC (the last is a training setting, kept beside the
+window it belongs to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec, PDImage, pd_histogram
+from pdmd.descriptor.persistence import (
+    BACKEND_REVISION,
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_SHEET_MODE,
+    SHEET_MODES,
+    PersistenceDiagram,
+    alpha_diagram,
+)
+from pdmd.errors import InputError
+from pdmd.structure import Frame
+from pdmd.systems import SYSTEM_DIM, system_dim
+
+DEFAULT_BINS = 128
+DEFAULT_DEGREE = 1
+DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
+"""Image standardization by periodic dimension, as in the paper: min-max for aGr, z-score for aC
+(`pdmd.ml.standardize`). Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the small-data
+collapse this caused is fixed in the training loop (issue 12: ≥ 8 steps per epoch and a warm-up)."""
+
+_FIELDS = ("system", "dim", "degree", "backend", "elements", "lo_A2", "hi_A2", "bins", "sheet", "periodic")
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """How structures become PD images: build with `for_system`, record with `to_dict`, read with `from_dict`.
+
+    backend is the resolved name (a cell the default backend refuses is computed by the other one: the
+    same diagram) unless `backend_named` (a user named it: it is always the one used, its refusal an
+    error); sheet is "3d" or "projection" for 2D systems and None for 3D ones.
+    """
+
+    system: str
+    lo_A2: float
+    hi_A2: float
+    bins: int = DEFAULT_BINS
+    degree: int = DEFAULT_DEGREE
+    backend: str = ""
+    sheet: str | None = None
+    elements: tuple[int, ...] = (6,)
+    periodic: bool = True
+    backend_named: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dim = system_dim(self.system)
+        if not self.backend:
+            object.__setattr__(self, "backend", DEFAULT_BACKEND[dim])
+        if dim == 2 and self.sheet is None:
+            object.__setattr__(self, "sheet", DEFAULT_SHEET_MODE)
+        problems = []
+        if self.backend not in BACKENDS:
+            problems.append(f"backend {self.backend!r} (choose one of {BACKENDS})")
+        if not self.periodic and self.backend != "homcloud":
+            problems.append(f"backend {self.backend!r} for an open diagram (only homcloud computes open diagrams)")
+        if dim == 2 and self.sheet not in SHEET_MODES:
+            problems.append(f"sheet {self.sheet!r} (choose one of {SHEET_MODES})")
+        if dim == 3 and self.sheet is not None:
+            problems.append(f"sheet {self.sheet!r} (only 2D systems have a sheet mode)")
+        if self.degree not in (0, 1, 2) or (self.degree == 2 and dim == 2):
+            problems.append(f"degree {self.degree!r} (0 or 1, or 2 for 3D)")
+        if not (isinstance(self.bins, int) and self.bins >= 2):
+            problems.append(f"bins {self.bins!r} (an integer >= 2)")
+        if not (0.0 <= self.lo_A2 < self.hi_A2):
+            problems.append(f"window [{self.lo_A2}, {self.hi_A2}] Å² (need 0 <= lo < hi)")
+        if not self.elements:
+            problems.append("elements (none)")
+        if problems:
+            raise InputError(f"invalid descriptor setting for {self.system}: {'; '.join(problems)}")
+        object.__setattr__(self, "elements", tuple(sorted(int(z) for z in self.elements)))
+
+    @classmethod
+    def for_system(
+        cls,
+        system: str,
+        *,
+        range_A2: Iterable[float] | None = None,
+        bins: int | None = None,
+        degree: int = DEFAULT_DEGREE,
+        backend: str | None = None,
+        sheet: str | None = None,
+        elements: Iterable[int] = (6,),
+        periodic: bool = True,
+    ) -> DescriptorSpec:
+        """The paper's setting for `system` (agr/ac/2d/3d), with any of its parts overridden (None: default).
+
+        periodic False: open diagrams (no periodic images), computed by HomCloud.
+        """
+        lo, hi = (float(v) for v in (range_A2 if range_A2 is not None else DEFAULT_RANGE_A2[system_dim(system)]))
+        backend = backend or ("" if periodic else "homcloud")
+        return cls(system, lo, hi, int(bins or DEFAULT_BINS), int(degree), backend, sheet, tuple(elements),
+                   bool(periodic), backend_named=bool(backend) and periodic)  # fmt: skip
+
+    @property
+    def dim(self) -> int:
+        """Periodic dimension (2: sheets, 3: bulk cells)."""
+        return SYSTEM_DIM[self.system]
+
+    @property
+    def histogram(self) -> HistogramSpec:
+        return HistogramSpec(self.lo_A2, self.hi_A2, self.bins)
+
+    @property
+    def id(self) -> str:
+        """Name the stored descriptors are filed under, e.g. `homcloud-h1-0-4-128`, `delaunay.r2-h1-0-8-128`.
+
+        A backend revision above 1 is part of the name, so descriptors of an earlier, corrected revision
+        are never reused; a 2D sheet mode other than the default is too (flat sheets, which the stored
+        melt-quench sheets are, give the same diagram either way).
+        """
+        revision = BACKEND_REVISION.get(self.backend, 1)
+        name = self.backend if revision == 1 else f"{self.backend}.r{revision}"
+        sheet = f"-{self.sheet}" if self.dim == 2 and self.sheet != DEFAULT_SHEET_MODE else ""
+        open_ = "" if self.periodic else "-open"
+        return f"{name}-h{self.degree}-{self.lo_A2:g}-{self.hi_A2:g}-{self.bins}{sheet}{open_}"
+
+    @property
+    def default_standardization(self) -> str:
+        return DEFAULT_STANDARDIZATION[self.dim]
+
+    @property
+    def requested_backend(self) -> str | None:
+        """The backend to ask `alpha_diagram` for: a named one, else None for the dimension's default, which lets
+        a cell the default cannot take use the other backend (the same diagram).
+        """
+        return None if self.backend == DEFAULT_BACKEND[self.dim] and not self.backend_named else self.backend
+
+    def with_backend(self, backend: str) -> DescriptorSpec:
+        """The same setting with a named backend (always the one used)."""
+        return replace(self, backend=backend, backend_named=True)
+
+    def with_elements(self, elements: Iterable[int]) -> DescriptorSpec:
+        return replace(self, elements=tuple(sorted({int(z) for z in elements})))
+
+    def diagram(self, frame: Frame, label: str = "structure", isolate: bool = True) -> PersistenceDiagram:
+        """The persistence diagram (Å²) of one structure with this setting (isolate: see `alpha_diagram`)."""
+        return alpha_diagram(frame, self.dim, self.degree, backend=self.requested_backend, isolate=isolate,
+                             label=label, sheet=self.sheet, periodic=self.periodic)  # fmt: skip
+
+    def image(self, diagram: PersistenceDiagram) -> PDImage:
+        """The probability image of a diagram's finite pairs on this setting's grid."""
+        return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram)
+
+    def to_dict(self) -> dict:
+        """What a model card records (`descriptor`); `from_dict` reads it back."""
+        d = {"system": self.system, "dim": self.dim, "degree": self.degree, "backend": self.backend,
+             "elements": list(self.elements), **self.histogram.as_dict(), "periodic": self.periodic}  # fmt: skip
+        if self.sheet is not None:
+            d["sheet"] = self.sheet
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: str = "descriptor") -> DescriptorSpec:
+        """Read a recorded setting (cards of every pdmd version: a card without `sheet` used the default)."""
+        if not isinstance(d, Mapping):
+            raise InputError(f"{source}: the descriptor setting is {type(d).__name__}, not a mapping")
+        missing = [k for k in ("system", "lo_A2", "hi_A2", "bins") if k not in d]
+        unknown = sorted(set(d) - set(_FIELDS))
+        if missing or unknown:
+            raise InputError(f"{source}: descriptor setting has missing fields {missing} / unknown fields {unknown}; "
+                             f"expected {list(_FIELDS)}")  # fmt: skip
+        try:
+            spec = cls(str(d["system"]), float(d["lo_A2"]), float(d["hi_A2"]), int(d["bins"]),
+                       int(d.get("degree", DEFAULT_DEGREE)), str(d.get("backend") or ""), d.get("sheet"),
+                       tuple(int(z) for z in d.get("elements", (6,))), bool(d.get("periodic", True)))  # fmt: skip
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{source}: descriptor setting {dict(d)} is malformed: {err}") from None
+        if not isinstance(d.get("periodic", True), bool):
+            raise InputError(f"{source}: descriptor setting has periodic={d['periodic']!r}; expected true or false")
+        if "dim" in d and int(d["dim"]) != spec.dim:
+            raise InputError(f"{source}: descriptor setting says dim {d['dim']} for system {spec.system!r}, "
+                             f"which is {spec.dim}D")  # fmt: skip
+        return spec
