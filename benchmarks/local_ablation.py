@@ -88,11 +88,19 @@ def main() -> None:
         with args.out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         if args.save:
+            from pdmd.descriptor.spec import DescriptorSpec
             from pdmd.local.model import KIND, save_model
 
-            card = {"model_kind": KIND, "local_descriptor": cfg.as_dict(),
-                    "network": {"hidden": list(tcfg.hidden), "activation": "SiLU"}, "metrics": row}  # fmt: skip
-            save_model(args.save / row["name"].replace(" ", "_"), card, net)
+            name = row["name"].replace(" ", "_")
+            mean_rmse = float(np.sqrt(np.mean((energies[test] - energies[train].mean()) ** 2)) * 1e3)
+            metrics = {**row, "train_rmse_meV_per_atom": row["train_energy_rmse_meV_per_atom"],
+                       "test_rmse_meV_per_atom": row["test_energy_rmse_meV_per_atom"],
+                       "mean_predictor_test_rmse_meV_per_atom": mean_rmse}  # fmt: skip
+            card = {"_id": name, "name": name, "path": str(args.save / name), "model_kind": KIND,
+                    "descriptor": DescriptorSpec.for_system("agr").to_dict(), "split": {"kind": "run", "seed": 0},
+                    "metrics": metrics, "local_descriptor": cfg.as_dict(),
+                    "network": {"hidden": list(tcfg.hidden), "activation": "SiLU"}}  # fmt: skip
+            save_model(args.save / name, card, net)
 
 
 if __name__ == "__main__":

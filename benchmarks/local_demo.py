@@ -75,7 +75,7 @@ def main() -> None:
         report["n2720_count"] = len(large)
     if args.nve_steps:
         from pdmd.calculator import PDPotential
-        from pdmd.md.run_md import run_md
+        from pdmd.simulate import run_md
 
         final = next(d for d in small if d["run_id"] == groups[test[0]] and d["kind"] == "final")
         from pdmd.api import load_potential

@@ -32,8 +32,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--minutes", type=float, default=6.0)
     p.add_argument("--descriptor", default="{}", help="JSON overrides of the 2D descriptor defaults")
-    p.add_argument("--energy-scale", type=float, default=1.0, help="atomic network output scale, eV (one structure "
-                   "has no energy spread to take it from)")
+    p.add_argument(
+        "--energy-scale",
+        type=float,
+        default=1.0,
+        help="atomic network output scale, eV (one structure has no energy spread to take it from)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     frames, energies, _, forces = load(args.data)
@@ -41,8 +45,13 @@ def main() -> None:
     cfg = LocalDescriptorConfig.from_dict({**LocalDescriptorConfig.default(2).as_dict(), **json.loads(args.descriptor)})
     data = prepare([frames[i]], energies[[i]], [forces[i]], cfg)
     t0 = time.perf_counter()
-    tcfg = LocalTrainConfig(epochs=args.epochs, batch_structures=1, energy_weight=0.0, max_minutes=args.minutes,
-                            atom_energy_scale_eV=args.energy_scale)
+    tcfg = LocalTrainConfig(
+        epochs=args.epochs,
+        batch_structures=1,
+        energy_weight=0.0,
+        max_minutes=args.minutes,
+        atom_energy_scale_eV=args.energy_scale,
+    )
     net, history = fit_local(data, np.array([0]), cfg, tcfg)
     _, pred = _predict(net, cfg, data, np.array([0]))
     losses = [round(h["train_loss"], 3) for h in history[:: max(1, len(history) // 8)]]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.analysis.data import load_structures
 from pdmd.campaign import plan_descriptor
 from pdmd.ml import pd_kernel as K
+from pdmd.ml.datasets import load_structures
 from pdmd.ml.kinds import data_from_structures
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.split import train_test_split

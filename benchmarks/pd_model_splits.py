@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.analysis.baselines import fit_baseline
-from pdmd.analysis.data import load_structures
 from pdmd.campaign import plan_descriptor
 from pdmd.descriptor.atomic import structure_features
+from pdmd.ml.datasets import load_structures
 from pdmd.ml.kinds import data_from_structures, load_model, predict_data, train_model
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.split import train_test_split

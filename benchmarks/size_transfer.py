@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.analysis.data import LabelledStructures, load_structures
 from pdmd.campaign import plan_descriptor
 from pdmd.descriptor.bulk import bulk_pairs, repeat_cell
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.ml import pd_kernel as K
+from pdmd.ml.datasets import LabelledStructures, load_structures
 from pdmd.ml.kinds import ModelData, data_from_structures
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.split import train_test_split

@@ -10,10 +10,10 @@ from conftest import BIN, SMALL_CNN, SMALL_RUNS, assert_png_shows_something
 
 from pdmd.analysis.baseline_run import split_like_model
 from pdmd.analysis.baselines import fit_baseline
-from pdmd.analysis.data import LabelledStructures
 from pdmd.analysis.explain import explain_structure
 from pdmd.analysis.rings import min_image_distances, pair_rings
 from pdmd.descriptor.atomic import structure_features
+from pdmd.ml.datasets import LabelledStructures
 from pdmd.ml.potential import load_potential
 from pdmd.ml.split import train_test_split
 from pdmd.store.datastore import DataStore

@@ -220,7 +220,7 @@ def test_train_and_validate_fireworks_take_the_model_kind(small_store):
 def test_plan_workflow_trains_the_requested_kind():
     from pdmd.workflow.builders import plan_workflow
 
-    wf = plan_workflow("agr-tiny", model="pd-hybrid", model_options={"folds": 3})
+    wf = plan_workflow("agr-tiny", models=(("pd-hybrid", {"folds": 3}),))
     train = next(f for f in wf.fws if f.name.startswith("train"))
     task = train.tasks[0]
     assert task["model"] == "pd-hybrid" and task["model_options"] == {"folds": 3} and task["name"] == "agr-tiny-hybrid"

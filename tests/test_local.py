@@ -365,7 +365,7 @@ def test_trained_model_beats_mean_predictor(trained_local):
 def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store, tmp_path):
     from ase.io import read, write
 
-    from pdmd.md.run_md import run_md_file
+    from pdmd.simulate import run_md_file
     from pdmd.store.datastore import DataStore
 
     folder, _ = trained_local

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.analysis.baselines import fit_baseline
-from pdmd.analysis.data import LabelledStructures, load_structures
 from pdmd.analysis.record import record_analysis
 from pdmd.descriptor.atomic import structure_features
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
+from pdmd.ml.datasets import LabelledStructures, load_structures
 from pdmd.ml.plots import parity_plot, rmse_meV
 from pdmd.ml.split import train_test_split
 from pdmd.store.datastore import DataStore
@@ -60,7 +60,7 @@ def _pd_descriptor(
     data_path: Path, plan: str | None, data: LabelledStructures, card: dict | None
 ) -> tuple[DescriptorSpec, DataStore | None]:
     """(descriptor setting, store or None) of the PD models: the card's, else the plan's, else the default."""
-    from pdmd.analysis.data import is_data_dir
+    from pdmd.ml.datasets import is_data_dir
 
     if card is not None:
         spec = DescriptorSpec.from_dict(card["descriptor"], f"model {card['name']}")

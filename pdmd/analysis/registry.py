@@ -53,9 +53,9 @@ def _baseline(job: AnalysisJob) -> tuple[dict, dict]:
 
 
 def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
-    from pdmd.analysis.data import load_images
     from pdmd.analysis.interpolation import interpolation_test
     from pdmd.analysis.record import record_analysis
+    from pdmd.ml.datasets import load_images
     from pdmd.ml.model import CNNConfig
     from pdmd.ml.train import TrainConfig
     from pdmd.store.documents import ModelCard, read_card

@@ -13,7 +13,7 @@ def cmd_md(args: argparse.Namespace) -> int:
 
     import torch
 
-    from pdmd.md.run_md import run_md_file
+    from pdmd.simulate import run_md_file
 
     # many small tensors per step: one thread is fastest (10x faster than two on a busy 2-core machine)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

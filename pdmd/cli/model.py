@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "weight_decay": args.weight_decay, "warmup_epochs": args.warmup_epochs,
             "early_stopping_patience": args.patience, "precision": args.precision,
             "representation": args.representation, "threads": args.threads, "device": args.device,
-            "max_minutes": args.max_minutes, "standardization": args.standardization,
+            "max_minutes": args.max_minutes, "standardization": args.standardization, "schedule": args.schedule,
         }  # fmt: skip
         train = {k: v for k, v in chosen.items() if v is not None}
         options = {**options, "train": {**options.get("train", {}), **train}, "ensemble": args.ensemble,

@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     print(f"\nworkflow finished in {wall / 60:.1f} min")
     cmd_status(args)
-    args.model = f"{args.plan}-cnn"
+    args.model = None  # every model the workflow trained (a fresh store: this demo's)
     cmd_results(args)
     return 0
 

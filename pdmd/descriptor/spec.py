@@ -2,10 +2,12 @@
 
 A `DescriptorSpec` names everything that decides an image: the system (and so the periodic
 dimension), the homology degree, the alpha-complex backend, periodic or open boundaries, how a 2D
-sheet becomes points, the histogram window (Å², squared alpha radii) and bins, and the elements the images were made of.
-Every part of pdmd that computes, stores, trains on or predicts with PD images takes one: the
-melt-quench workflow and `pdmd campaign` (stored descriptors are filed under `spec.id`), `pdmd
-train` (the card records `spec.to_dict()`) and `pdmd predict` (reads it back with `from_dict`).
+sheet becomes points, the histogram window (Å², squared alpha radii) and bins, the elements the
+images were made of, and whether diagram-based models add the pair a periodic sheet hides per cell
+(`bulk_pair`, see `learning_pairs`). Every part of pdmd that computes, stores, trains on or predicts
+with PD images takes one: the melt-quench workflow and `pdmd campaign` (stored descriptors are filed
+under `spec.id`), `pdmd train` (the card records `spec.to_dict()`) and `pdmd predict` (reads it back
+with `from_dict`).
 
 Per-system defaults (the paper's settings): window [0, 4]² Å² for aGr sheets and [0, 8]² Å² for
 aC cells, 128 bins, degree 1, HomCloud for 2D and the verified Delaunay backend for 3D, image
@@ -18,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from pdmd.descriptor.bulk import bulk_pairs
 from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec, PDImage, pd_histogram
 from pdmd.descriptor.persistence import (
     BACKEND_REVISION,
@@ -39,7 +44,7 @@ DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
 (`pdmd.ml.standardize`). Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the small-data
 collapse this caused is fixed in the training loop (issue 12: ≥ 8 steps per epoch and a warm-up)."""
 
-_FIELDS = ("system", "dim", "degree", "backend", "elements", "lo_A2", "hi_A2", "bins", "sheet", "periodic")
+_FIELDS = ("system", "dim", "degree", "backend", "elements", "lo_A2", "hi_A2", "bins", "sheet", "periodic", "bulk_pair")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class DescriptorSpec:
     sheet: str | None = None
     elements: tuple[int, ...] = (6,)
     periodic: bool = True
+    bulk_pair: bool = False
     backend_named: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +77,8 @@ class DescriptorSpec:
         problems = []
         if self.backend not in BACKENDS:
             problems.append(f"backend {self.backend!r} (choose one of {BACKENDS})")
+        if self.bulk_pair and not (self.periodic and dim == 2 and self.degree == 1):
+            problems.append("bulk_pair (only periodic 2D H1 diagrams hide a pair per cell)")
         if not self.periodic and self.backend != "homcloud":
             problems.append(f"backend {self.backend!r} for an open diagram (only homcloud computes open diagrams)")
         if dim == 2 and self.sheet not in SHEET_MODES:
@@ -104,12 +112,16 @@ class DescriptorSpec:
     ) -> DescriptorSpec:
         """The paper's setting for `system` (agr/ac/2d/3d), with any of its parts overridden (None: default).
 
-        periodic False: open diagrams (no periodic images), computed by HomCloud.
+        periodic False: open diagrams (no periodic images), computed by HomCloud. Periodic sheets get
+        `bulk_pair` (see `learning_pairs`).
         """
-        lo, hi = (float(v) for v in (range_A2 if range_A2 is not None else DEFAULT_RANGE_A2[system_dim(system)]))
+        dim = system_dim(system)
+        lo, hi = (float(v) for v in (range_A2 if range_A2 is not None else DEFAULT_RANGE_A2[dim]))
+        named = bool(backend)
         backend = backend or ("" if periodic else "homcloud")
         return cls(system, lo, hi, int(bins or DEFAULT_BINS), int(degree), backend, sheet, tuple(elements),
-                   bool(periodic), backend_named=bool(backend) and periodic)  # fmt: skip
+                   bool(periodic), bool(periodic) and dim == 2 and int(degree) == 1,
+                   backend_named=named and periodic)  # fmt: skip
 
     @property
     def dim(self) -> int:
@@ -145,6 +157,17 @@ class DescriptorSpec:
         """
         return None if self.backend == DEFAULT_BACKEND[self.dim] and not self.backend_named else self.backend
 
+    def learning_pairs(
+        self, births_A2: np.ndarray, deaths_A2: np.ndarray, essential_births_A2: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The finite pairs (Å²) diagram-based models learn from: with `bulk_pair`, the stored pairs plus the
+        one pair per cell a periodic sheet's torus classes hide (`pdmd.descriptor.bulk.bulk_pairs`), so that
+        cells of every size have the same pairs per atom; else the pairs unchanged. Stored diagrams stay raw.
+        """
+        if not self.bulk_pair:
+            return np.asarray(births_A2, float), np.asarray(deaths_A2, float)
+        return bulk_pairs(births_A2, deaths_A2, essential_births_A2, self.dim)
+
     def with_backend(self, backend: str) -> DescriptorSpec:
         """The same setting with a named backend (always the one used)."""
         return replace(self, backend=backend, backend_named=True)
@@ -164,7 +187,8 @@ class DescriptorSpec:
     def to_dict(self) -> dict:
         """What a model card records (`descriptor`); `from_dict` reads it back."""
         d = {"system": self.system, "dim": self.dim, "degree": self.degree, "backend": self.backend,
-             "elements": list(self.elements), **self.histogram.as_dict(), "periodic": self.periodic}  # fmt: skip
+             "elements": list(self.elements), **self.histogram.as_dict(), "periodic": self.periodic,
+             "bulk_pair": self.bulk_pair}  # fmt: skip
         if self.sheet is not None:
             d["sheet"] = self.sheet
         return d
@@ -182,11 +206,13 @@ class DescriptorSpec:
         try:
             spec = cls(str(d["system"]), float(d["lo_A2"]), float(d["hi_A2"]), int(d["bins"]),
                        int(d.get("degree", DEFAULT_DEGREE)), str(d.get("backend") or ""), d.get("sheet"),
-                       tuple(int(z) for z in d.get("elements", (6,))), bool(d.get("periodic", True)))  # fmt: skip
+                       tuple(int(z) for z in d.get("elements", (6,))), bool(d.get("periodic", True)),
+                       bool(d.get("bulk_pair", False)))  # fmt: skip  (cards from before it: as trained)
         except (TypeError, ValueError) as err:
             raise InputError(f"{source}: descriptor setting {dict(d)} is malformed: {err}") from None
-        if not isinstance(d.get("periodic", True), bool):
-            raise InputError(f"{source}: descriptor setting has periodic={d['periodic']!r}; expected true or false")
+        for flag in ("periodic", "bulk_pair"):
+            if not isinstance(d.get(flag, True), bool):
+                raise InputError(f"{source}: descriptor setting has {flag}={d[flag]!r}; expected true or false")
         if "dim" in d and int(d["dim"]) != spec.dim:
             raise InputError(f"{source}: descriptor setting says dim {d['dim']} for system {spec.system!r}, "
                              f"which is {spec.dim}D")  # fmt: skip

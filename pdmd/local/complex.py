@@ -51,7 +51,7 @@ def entry_values(r2: torch.Tensor, inner_A: float, cutoff_A: float, alpha_max_A2
     return alpha_max_A2 * t * t * (3.0 - 2.0 * t)
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def batched_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise dot product of (M, d) tensors, written out over the d <= 3 components.
 
     (torch's reductions over a last axis of 2 or 3 are slow.)
@@ -74,7 +74,7 @@ def orthospheres(points: torch.Tensor, entry: torch.Tensor) -> tuple[torch.Tenso
         return points[:, 0, :], entry[:, 0]
     p0 = points[:, 0, :]
     e = [points[:, i, :] - p0 for i in range(1, q)]
-    gram = [[_dot(e[i], e[j]) if j >= i else None for j in range(q - 1)] for i in range(q - 1)]
+    gram = [[batched_dot(e[i], e[j]) if j >= i else None for j in range(q - 1)] for i in range(q - 1)]
     for i in range(q - 1):
         for j in range(i):
             gram[i][j] = gram[j][i]
@@ -97,11 +97,12 @@ def orthospheres(points: torch.Tensor, entry: torch.Tensor) -> tuple[torch.Tenso
     u = lam[0][:, None] * e[0]
     for i in range(1, q - 1):
         u = u + lam[i][:, None] * e[i]
-    value = _dot(u, u) + entry[:, 0]
+    value = batched_dot(u, u) + entry[:, 0]
     return p0 + u, torch.where(flat, torch.full_like(value, float("inf")), value)
 
 
-def _orthospheres_np(points: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def orthospheres_np(points: np.ndarray, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`orthospheres` on numpy arrays, without gradients: (centres, squared radii)."""
     with torch.no_grad():
         centre, value = orthospheres(torch.from_numpy(points), torch.from_numpy(entry))
     return centre.numpy(), value.numpy()
@@ -173,7 +174,7 @@ def neighbourhoods(frame: Frame, dim: int, cutoff_A: float) -> Neighbourhoods:
     return Neighbourhoods(dim, n, centre, atom, offset, start)
 
 
-def _regular_tops(
+def regular_tops(
     rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: int, atoms=None, fragile: set[int] | None = None
 ) -> np.ndarray:
     """Top simplices (global point ids, (T, dim+1)) of the regular triangulation of every weighted local set.
@@ -270,13 +271,13 @@ def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int
 def alpha_levels(rel: np.ndarray, entry: np.ndarray, skel: Skeleton) -> AlphaLevels:
     """Weighted alpha values of all simplices of a skeleton at points `rel` with entries `entry`, with sources."""
     dim, n_pts, tops = skel.dim, skel.n_points, skel.tops
-    _, v_top = _orthospheres_np(rel[tops], entry[tops]) if len(tops) else (None, np.zeros(0))
+    _, v_top = orthospheres_np(rel[tops], entry[tops]) if len(tops) else (None, np.zeros(0))
     simplices, alpha, src_level, src_index = [tops], [v_top], [np.full(len(tops), dim)], [np.arange(len(tops))]
     upper_alpha, upper_sl, upper_si = v_top, src_level[0], src_index[0]
     for level, k in enumerate(range(dim - 1, -1, -1)):
         opposite, coface, which, faces = skel.opposite[level], skel.coface[level], skel.which[level], skel.faces[level]
         n_upper = len(upper_alpha)
-        centres, own = _orthospheres_np(rel[faces], entry[faces])  # once per face, not per incidence
+        centres, own = orthospheres_np(rel[faces], entry[faces])  # once per face, not per incidence
         v_all = own[which]
         gap = rel[opposite] - centres[which]
         with np.errstate(invalid="ignore"):
@@ -367,7 +368,7 @@ def local_topology(frame: Frame, dim: int, cutoff_A: float, inner_A: float, alph
     rel = nb.relative(frame.positions)
     with torch.no_grad():
         entry = entry_values(torch.from_numpy((rel**2).sum(1)), inner_A, cutoff_A, alpha_max_A2).numpy()
-    tops = _regular_tops(rel, entry, nb.start, dim)
+    tops = regular_tops(rel, entry, nb.start, dim)
     return topology_from_levels(nb, _alpha_levels(rel, entry, tops, dim), alpha_max_A2)
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from pdmd.local.complex import LocalTopology, _dot, entry_values, orthospheres
+from pdmd.local.complex import LocalTopology, batched_dot, entry_values, orthospheres
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def pair_values(
 ):
     """Birth, death (Å²) and weight of every pair (Q,), differentiable in positions (N, 3) Å (and `strain`)."""
     rel = relative_points(positions, topo, strain)
-    entry = entry_values(_dot(rel, rel), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2)
+    entry = entry_values(batched_dot(rel, rel), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2)
     values = []
     for k in range(topo.dim + 1):
         src = torch.from_numpy(topo.sources[k])

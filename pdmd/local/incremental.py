@@ -31,11 +31,11 @@ from pdmd.local.complex import (
     LocalTopology,
     Neighbourhoods,
     Skeleton,
-    _orthospheres_np,
-    _regular_tops,
     alpha_levels,
     entry_values,
     neighbourhoods,
+    orthospheres_np,
+    regular_tops,
     skeleton,
     topology_from_levels,
 )
@@ -72,9 +72,7 @@ class _Certificate:
     side_atom: np.ndarray
 
 
-def _certificate(
-    skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign: np.ndarray
-) -> _Certificate:
+def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign: np.ndarray) -> _Certificate:
     """The checks that certify `skel`'s triangulation as regular at later positions, built once per triangulation.
 
     `sign`: the orientation of each top when it was built by qhull (or last certified): a top that
@@ -144,7 +142,7 @@ def _invalid_atoms(cert: _Certificate, tops: np.ndarray, rel: np.ndarray, entry:
     vol = _orient(pts) * cert.sign
     scale = ((pts - pts[:, :1, :]) ** 2).sum((1, 2)) ** (0.5 * (pts.shape[2]))
     bad = [cert.top_atom[~(vol > MARGIN * scale)]]
-    centre, value = _orthospheres_np(pts, entry[tops])
+    centre, value = orthospheres_np(pts, entry[tops])
     t, q = cert.power_top, cert.power_point
     gap = rel[q] - centre[t]
     excess = np.einsum("md,md->m", gap, gap) + entry[q] - value[t]
@@ -204,7 +202,7 @@ class TopologyCache:
         kept, sign = self._carried_tops(old, nb) if old is not None else (np.zeros((0, self.dim + 1), int), np.zeros(0))
         redo = np.setdiff1d(np.arange(nb.n_atoms), nb.centre[kept[:, 0]] if len(kept) else [])
         self._fragile: set[int] = set()
-        new = _regular_tops(rel, entry, nb.start, self.dim, atoms=redo, fragile=self._fragile)
+        new = regular_tops(rel, entry, nb.start, self.dim, atoms=redo, fragile=self._fragile)
         self.stats["atoms_retriangulated"] += len(redo)
         self._set_tops(np.concatenate([kept, new]), np.concatenate([sign, np.sign(_orient(rel[new]))]), rel)
 
@@ -232,7 +230,7 @@ class TopologyCache:
         tops = self._skel.tops
         keep = ~np.isin(self._cert.top_atom, atoms)
         self._fragile = set()
-        new = _regular_tops(rel, entry, self._nb.start, self.dim, atoms=atoms, fragile=self._fragile)
+        new = regular_tops(rel, entry, self._nb.start, self.dim, atoms=atoms, fragile=self._fragile)
         sign = np.concatenate([self._cert.sign[keep], np.sign(_orient(rel[new]))])
         self._set_tops(np.concatenate([tops[keep], new]), sign, rel)
 

@@ -12,7 +12,7 @@ import torch
 from pdmd.errors import InputError
 from pdmd.local.complex import LocalTopology, local_topology
 from pdmd.local.features import LocalDescriptorConfig, atom_features
-from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.store.documents import read_card, write_card
 from pdmd.structure import Frame
 
 KIND = "pd-local"
@@ -123,14 +123,20 @@ class LocalPDModel:
         return out, (time.perf_counter() - start) / max(len(frames), 1)
 
 
-def save_model(folder: str | Path, card: dict, net: AtomicNet) -> Path:
-    """Write the card (model.json) and the weights into `folder`."""
+def save_weights(folder: str | Path, net: AtomicNet) -> Path:
+    """Write the network's weights into `folder` (atomically)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (WEIGHTS + ".tmp")
     torch.save(net.state_dict(), tmp)
     tmp.replace(folder / WEIGHTS)
-    write_json_atomic(folder / "model.json", to_jsonable(card))
+    return folder
+
+
+def save_model(folder: str | Path, card: dict, net: AtomicNet) -> Path:
+    """Write the weights and the card (model.json, checked: `pdmd.store.documents.write_card`) into `folder`."""
+    folder = save_weights(folder, net)
+    write_card(folder, card)
     return folder
 
 
@@ -139,7 +145,7 @@ def load_local_model(folder: str | Path) -> LocalPDModel:
     folder = Path(folder)
     if not (folder / "model.json").is_file() or not (folder / WEIGHTS).is_file():
         raise InputError(f"{folder} is not a pd-local model folder (needs model.json and {WEIGHTS})")
-    card = read_json(folder / "model.json")
+    card = read_card(folder)
     if card.get("model_kind") != KIND:
         raise InputError(f"{folder} holds a {card.get('model_kind', 'pd-cnn')!r} model, not {KIND!r}")
     cfg = LocalDescriptorConfig.from_dict(card["local_descriptor"])

@@ -24,7 +24,7 @@ import torch
 from pdmd.errors import InputError
 from pdmd.local.complex import LocalTopology
 from pdmd.local.features import LocalDescriptorConfig, atom_features
-from pdmd.local.model import KIND, AtomicNet, LocalPDModel, batch_energies, save_model
+from pdmd.local.model import KIND, AtomicNet, LocalPDModel, batch_energies, save_weights
 from pdmd.progress import ProgressLog
 from pdmd.structure import Frame
 
@@ -309,14 +309,8 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
         plots["force_parity"] = str(png)
     sections = {"local_descriptor": cfg.as_dict(), "network": {"hidden": list(tcfg.hidden), "activation": "SiLU"},
                 "train_config": tcfg.as_dict(), "history": history}  # fmt: skip
-    save_model(out_dir, {"model_kind": KIND}, net)  # weights first; finish_card writes the full card
-    card = finish_card(data, out_dir, name, KIND, split, pred_e, sections, metrics, provenance)
-    if plots:
-        card["plots"].update(plots)
-        from pdmd.store.files import write_json_atomic
-
-        write_json_atomic(out_dir / "model.json", card)
-    return card
+    save_weights(out_dir, net)  # weights first; finish_card writes the card
+    return finish_card(data, out_dir, name, KIND, split, pred_e, sections, metrics, provenance, plots)
 
 
 def load_pd_local(folder: Path) -> LocalPDModel:

@@ -197,8 +197,9 @@ def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> M
             if "images" in needs:
                 rows["image"].append(arrays["image"])
             if "diagrams" in needs:
-                rows["births"].append(np.asarray(arrays["births_A2"], float))
-                rows["deaths"].append(np.asarray(arrays["deaths_A2"], float))
+                b, d = spec.learning_pairs(arrays["births_A2"], arrays["deaths_A2"], arrays["essential_births_A2"])
+                rows["births"].append(b)
+                rows["deaths"].append(d)
             if "frames" in needs:
                 rows["frame"].append(store.load_frame(doc))
         progress.step()
@@ -219,9 +220,9 @@ def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> M
     )
 
 
-def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) -> tuple[list, list]:
-    """Finite pairs (births, deaths in Å²) of each frame's diagram with the setting `spec`."""
-    births, deaths = [], []
+def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) -> list:
+    """The persistence diagram (`PersistenceDiagram`, Å²) of each frame with the setting `spec`."""
+    out = []
     progress = ProgressLog(len(frames), "persistence diagrams", log)
     for frame, label in zip(frames, labels):
         d = spec.diagram(frame, label)
@@ -230,17 +231,16 @@ def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) ->
                 f"{label}: empty persistence diagram (no finite H{spec.degree} pairs: no rings close in the alpha "
                 "filtration); a model cannot learn from it: check this structure or drop it"
             )
-        births.append(d.births_A2)
-        deaths.append(d.deaths_A2)
+        out.append(d)
         progress.step()
-    return births, deaths
+    return out
 
 
 def data_from_frames(
     frames: list[Frame], energies_eV: np.ndarray, groups: list[str], ids: list[str], spec: DescriptorSpec, needs
 ) -> ModelData:
     """ModelData of structures given as frames (a user's file): the diagrams and images computed here."""
-    from pdmd.analysis.data import LabelledStructures
+    from pdmd.ml.datasets import LabelledStructures
 
     structures = LabelledStructures(list(frames), np.asarray(energies_eV, float), list(groups), list(ids), "")
     return data_from_structures(structures, spec, needs)
@@ -257,22 +257,22 @@ def data_from_structures(structures, spec: DescriptorSpec, needs, store=None) ->
                      frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
     if not needs & {"images", "diagrams"}:
         return data
-    births: list = [None] * len(data)
-    deaths: list = [None] * len(data)
+    raw: list = [None] * len(data)  # (births, deaths, essential births) in Å², as stored
     if store is not None:
         for i, sid in enumerate(data.ids):
             ddoc = store.find_descriptor(sid, spec.id)
             if ddoc is not None:
-                arrays = store.load_descriptor_arrays(ddoc)
-                births[i], deaths[i] = np.asarray(arrays["births_A2"], float), np.asarray(arrays["deaths_A2"], float)
-    todo = [i for i, b in enumerate(births) if b is None]
+                a = store.load_descriptor_arrays(ddoc)
+                raw[i] = (a["births_A2"], a["deaths_A2"], a["essential_births_A2"])
+    todo = [i for i, r in enumerate(raw) if r is None]
     if todo:
-        b, d = diagrams_of([structures.frames[i] for i in todo], spec, [data.ids[i] for i in todo])
-        for i, bi, di in zip(todo, b, d):
-            births[i], deaths[i] = bi, di
-    data.births_A2, data.deaths_A2 = births, deaths
-    if "images" in needs:
-        data.images = np.stack([pd_histogram(b, d, spec.histogram).image for b, d in zip(births, deaths)])
+        for i, d in zip(todo, diagrams_of([structures.frames[i] for i in todo], spec, [data.ids[i] for i in todo])):
+            raw[i] = (d.births_A2, d.deaths_A2, d.essential_births_A2)
+    pairs = [spec.learning_pairs(*r) for r in raw]
+    data.births_A2, data.deaths_A2 = [b for b, _ in pairs], [d for _, d in pairs]
+    if "images" in needs:  # the paper's histogram of the diagram as computed
+        data.images = np.stack([pd_histogram(np.asarray(b, float), np.asarray(d, float), spec.histogram).image
+                                for b, d, _ in raw])  # fmt: skip
     return data
 
 
@@ -328,8 +328,8 @@ def train_from_file(
     spec: the descriptor setting (its elements are those found in the file);
     read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.ml.dataset_files.LabelKeys` of the file.
     """
-    from pdmd.analysis.data import load_structures
     from pdmd.ml.dataset_files import check_split_size
+    from pdmd.ml.datasets import load_structures
 
     needs = get_kind(kind).needs
     structures = load_structures(Path(path), None, spec.system, read_options=read_options, label_keys=label_keys)

@@ -39,14 +39,14 @@ def cnn_features(model_dir: Path, data: ModelData) -> np.ndarray:
     """(N, C) global-average-pooled activations of the last conv layer of a PD-CNN for `data`'s diagrams."""
     import torch
 
-    from pdmd.descriptor.histogram import pd_histogram
     from pdmd.ml.potential import load_potential
 
     potential = load_potential(model_dir)
     images = data.images
-    if images is None:
-        spec = potential.spec.histogram
-        images = np.stack([pd_histogram(b, d, spec).image for b, d in zip(data.births_A2, data.deaths_A2)])
+    if images is None:  # the CNN's own images of the structures (its descriptor setting, from its card)
+        if data.frames is None:
+            raise InputError("CNN features need the PD images or the structures; the data has neither")
+        images = np.stack([potential.image_of(f, label) for f, label in zip(data.frames, data.ids)])
     x = torch.from_numpy(potential.image_scaler.transform(images)[:, None])
     with torch.no_grad():
         feats = [potential.model.features(x[i : i + 256]).mean(dim=(2, 3)) for i in range(0, len(x), 256)]

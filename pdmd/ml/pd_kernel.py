@@ -375,8 +375,8 @@ class KernelModel(CardModel):
         t0 = time.perf_counter()
         for frame, label in zip(frames, labels):
             self.check_fits(frame, label)
-        needs = {"diagrams"} | ({"frames"} if any(b["type"] != "pd" for b in self.card["kernel_model"]["blocks"])
-                                else set())  # fmt: skip
+        types = {b["type"] for b in self.card["kernel_model"]["blocks"]}
+        needs = {"diagrams"} | ({"frames"} if types - {"pd"} else set()) | ({"images"} if "cnn" in types else set())
         n = len(frames)
         data = data_from_frames(frames, np.zeros(n), list(labels), list(labels), self.spec, needs)
         energies = self.predict_data(data)

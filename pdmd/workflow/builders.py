@@ -37,8 +37,15 @@ WORKFLOWS_DIR = Path(str(importlib.resources.files("pdmd") / "workflows"))
 
 TRAIN_SETTINGS = {
     "agr-paper": {"train": {"epochs": 150, "batch_size": 32}, "split": "run"},
-    "agr-demo": {
-        "train": {"epochs": 80, "batch_size": 16, "early_stopping_patience": 20, "lr_patience": 6, "max_minutes": 4.0},
+    "agr-demo": {  # schedule and representation: docs/models.md, "PD-CNN training schedule (demo data)"
+        "train": {
+            "epochs": 120,
+            "batch_size": 16,
+            "schedule": "cosine",
+            "representation": "smooth",
+            "early_stopping_patience": 30,
+            "max_minutes": 4.0,
+        },
         "split": "run",
     },
     "ac-paper": {"train": {"epochs": 150, "batch_size": 32, "standardization": "zscore"}, "split": "run"},
@@ -102,17 +109,29 @@ def _data_fireworks(
     return md_fws, pd_fws
 
 
+PLAN_MODELS: dict[str, tuple[tuple[str, dict], ...]] = {
+    "agr-demo": (
+        ("pd-cnn", {}),
+        ("pd-hybrid", {"vectorizations": [{"method": "pi", "bins": 32, "sigma_A2": 0.3, "norm": "atoms"}]}),
+    ),
+}
+"""Model kinds (and their `model_options`) each plan's workflow trains and validates; absent: the paper's CNN.
+The demo trains the paper's CNN and the best PD-based model (docs/models.md), with one PD block to keep it short."""
+
+
 def plan_workflow(
-    plan: str, engine: str = "lammps", analyses: tuple[str, ...] = (), model: str = "pd-cnn",
-    model_options: dict | None = None,
-) -> Workflow:  # fmt: skip
-    """The whole loop (melt-quench -> PD -> CNN -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`).
+    plan: str,
+    engine: str = "lammps",
+    analyses: tuple[str, ...] = (),
+    models: tuple[tuple[str, dict], ...] | None = None,
+) -> Workflow:
+    """The whole loop (melt-quench -> PD -> models -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`).
 
     engine "lammps": the plan's classical potential; "vasp": AIMD with VASP (aC plans only).
-    model: the model kind the train firework trains (`pdmd.ml.kinds`; its `model:` parameter),
-    with `model_options` (its `model_options:`).
-    analyses: optional fireworks after the validation (`pdmd.analysis.registry.ANALYSES`), each with
-    its defaults (`ANALYSIS_OPTIONS`).
+    models: (model kind, its `model_options`) pairs (`pdmd.ml.kinds`), each a train firework and a
+    validation firework; default `PLAN_MODELS[plan]`, else the paper's CNN.
+    analyses: optional fireworks after the first model's validation (`pdmd.analysis.registry.ANALYSES`),
+    each with its defaults (`ANALYSIS_OPTIONS`).
     """
     if engine not in ("lammps", "vasp"):
         raise ValueError(f"engine must be 'lammps' or 'vasp', got {engine!r}")
@@ -122,38 +141,17 @@ def plan_workflow(
     if engine == "vasp":
         train_runs = [replace(p, potential="vasp-pbe") for p in train_runs]
         valid_runs = [replace(p, potential="vasp-pbe") for p in valid_runs]
-    settings = TRAIN_SETTINGS[plan]
-    desc = _descriptor_params(plan)
-    suffix = "cnn" if model == "pd-cnn" else model.removeprefix("pd-")
-    kind = {} if model == "pd-cnn" else {"model": model, "model_options": model_options or {}}
-    model = f"{plan}-{suffix}" if engine == "lammps" else f"{plan}-{engine}-{suffix}"
     md_fws, pd_fws = _data_fireworks(train_runs, plan, engine)
-    train_fw = Firework(
-        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=model, **settings, **desc, **kind)],
-        name=f"train {model}",
-        parents=pd_fws,
-        spec=_spec("train", 3, False),
-    )
     vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan, engine)
-    fws = md_fws + pd_fws + [train_fw] + vmd_fws + vpd_fws
-    if valid_runs:
-        n = valid_runs[0].n_atoms
-        fws.append(
-            Firework(
-                [
-                    ValidatePotentialTask(
-                        run_ids=[p.run_id for p in valid_runs], name=model, label=f"{n}-atom validation", **desc
-                    )
-                ],
-                name=f"validate {model} on {n} atoms",
-                parents=[train_fw, *vpd_fws],
-                spec=_spec("train", 4, False),
-            )
-        )
-    last = fws[-1]
+    chosen = models or PLAN_MODELS.get(plan, (("pd-cnn", {}),))
+    built = [_model_fireworks(plan, engine, k, o, train_runs, valid_runs, pd_fws, vpd_fws) for k, o in chosen]
+    names = [name for name, _, _ in built]
+    ends = [validate or train for _, train, validate in built]
+    fws = md_fws + pd_fws + [train for _, train, _ in built] + vmd_fws + vpd_fws
+    fws += [validate for _, _, validate in built if validate is not None]
     for kind in analyses:
-        task = AnalysisTask(analysis=kind, name=model, plan=plan, options=ANALYSIS_OPTIONS.get((plan, kind), {}))
-        fws.append(Firework([task], name=f"{kind} {model}", parents=[last], spec=_spec("analysis", 5, False)))
+        task = AnalysisTask(analysis=kind, name=names[0], plan=plan, options=ANALYSIS_OPTIONS.get((plan, kind), {}))
+        fws.append(Firework([task], name=f"{kind} {names[0]}", parents=[ends[0]], spec=_spec("analysis", 5, False)))
     spec = PLANS[plan]
     wf = Workflow(
         fws,
@@ -161,13 +159,40 @@ def plan_workflow(
         metadata={
             "pdmd_plan": plan,
             "engine": engine,
-            "model": model,
+            "model": names[0],
+            "models": names,
             "n_runs": spec.n_runs,
             "n_validation_runs": spec.n_validation_runs,
         },
     )
     check_workflow(wf)  # every firework's parameters, as `pdmd check` checks a file
     return wf
+
+
+def _model_fireworks(
+    plan: str, engine: str, kind: str, options: dict, train_runs: list, valid_runs: list, pd_fws: list, vpd_fws: list
+) -> tuple[str, Firework, Firework | None]:
+    """(model name, train firework, large-cell validation firework or None) of one model kind of a plan."""
+    desc = _descriptor_params(plan)
+    suffix = "cnn" if kind == "pd-cnn" else kind.removeprefix("pd-")
+    name = f"{plan}-{suffix}" if engine == "lammps" else f"{plan}-{engine}-{suffix}"
+    settings = TRAIN_SETTINGS[plan]
+    if kind != "pd-cnn":  # the CNN's training settings are not this kind's; the split is the same
+        settings = {k: v for k, v in settings.items() if k in ("split", "test_fraction")}
+        settings |= {"model": kind, "model_options": dict(options)}
+    train_fw = Firework(
+        [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=name, **settings, **desc)],
+        name=f"train {name}",
+        parents=pd_fws,
+        spec=_spec("train", 3, False),
+    )
+    if not valid_runs:
+        return name, train_fw, None
+    n = valid_runs[0].n_atoms
+    validate = ValidatePotentialTask(run_ids=[p.run_id for p in valid_runs], name=name, label=f"{n}-atom validation",
+                                     **desc)  # fmt: skip
+    return name, train_fw, Firework([validate], name=f"validate {name} on {n} atoms", parents=[train_fw, *vpd_fws],
+                                    spec=_spec("train", 4, False))  # fmt: skip
 
 
 ANALYSIS_OPTIONS = {

@@ -1,4 +1,4 @@
-"""The DATA argument of the analysis commands: a pdmd data folder with a plan, or a labelled structure file.
+"""Labelled data sets for training and analyses: a pdmd data folder with a plan, or a labelled structure file.
 
 A data folder (`pdmd_data`, or a campaign's `--data-dir`) is read through the plan's run lists:
 the training runs, and the plan's 4× larger validation runs for transfer. A structure file is
