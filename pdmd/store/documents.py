@@ -186,8 +186,8 @@ class ModelMetrics(Schema):
     KIND: ClassVar[str] = "model metrics section"
     train_rmse_meV_per_atom: float = 0.0
     test_rmse_meV_per_atom: float = 0.0
-    mean_predictor_test_rmse_meV_per_atom: float = 0.0
-    test_energy_std_meV_per_atom: float = 0.0
+    mean_predictor_test_rmse_meV_per_atom: float | None = None
+    test_energy_std_meV_per_atom: float | None = None
     n_train: int = 0
     n_test: int = 0
     train_energy_mean_eV_per_atom: float | None = None
@@ -199,8 +199,8 @@ class ModelMetrics(Schema):
         return ModelCard.rebuild_hint()
 
 
-_METRICS_REQUIRED = ("train_rmse_meV_per_atom", "test_rmse_meV_per_atom", "mean_predictor_test_rmse_meV_per_atom",
-                     "test_energy_std_meV_per_atom", "n_train", "n_test")  # fmt: skip
+_METRICS_REQUIRED = ("train_rmse_meV_per_atom", "test_rmse_meV_per_atom", "n_train", "n_test")
+"""What every card's metrics have had since the first pdmd version (newer cards add the mean predictor's RMSE)."""
 
 
 @dataclass(frozen=True)
