@@ -118,5 +118,7 @@ def test_open_diagrams_are_an_option_with_their_own_id_and_differ_at_the_boundar
     assert open_.id == "homcloud-h1-0-4-128-open" and DescriptorSpec.from_dict(open_.to_dict()) == open_
     dp, do = periodic.diagram(frame), open_.diagram(frame)
     assert 0 < do.n_pairs < dp.n_pairs  # rings cut by the cell boundary are missing in the open diagram
+    with pytest.raises(InputError, match="bins 0"):
+        DescriptorSpec.for_system("agr", bins=0)
     with pytest.raises(InputError, match="open diagram"):
         DescriptorSpec.for_system("agr", periodic=False, backend="delaunay")

@@ -119,7 +119,8 @@ class DescriptorSpec:
         lo, hi = (float(v) for v in (range_A2 if range_A2 is not None else DEFAULT_RANGE_A2[dim]))
         named = bool(backend)
         backend = backend or ("" if periodic else "homcloud")
-        return cls(system, lo, hi, int(bins or DEFAULT_BINS), int(degree), backend, sheet, tuple(elements),
+        bins = DEFAULT_BINS if bins is None else bins  # 0 is an error, not the default
+        return cls(system, lo, hi, bins, int(degree), backend, sheet, tuple(elements),
                    bool(periodic), bool(periodic) and dim == 2 and int(degree) == 1,
                    backend_named=named and periodic)  # fmt: skip
 
