@@ -43,7 +43,14 @@ def main() -> None:
     p.add_argument("--out", help="keep the model folders here")
     p.add_argument("--label", default="", help="name of this row in the printed table")
     p.add_argument("--resume", action="store_true", help="continue the checkpoints under --out (same settings)")
+    p.add_argument("--smooth-sigma-pixels", type=float,
+                   help="width of the 'smooth' representation in pixels (an experiment: sets the module constant "
+                   "pdmd.ml.standardize.SMOOTH_SIGMA_PIXELS for this process; default 1)")  # fmt: skip
     args = p.parse_args()
+    if args.smooth_sigma_pixels is not None:
+        import pdmd.ml.standardize
+
+        pdmd.ml.standardize.SMOOTH_SIGMA_PIXELS = args.smooth_sigma_pixels
     logging.basicConfig(level=logging.WARNING)
     settings = TRAIN_SETTINGS[args.plan]
     config = TrainConfig(**settings.get("train", {}))
