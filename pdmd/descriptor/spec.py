@@ -18,7 +18,7 @@ window it belongs to).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from pdmd.descriptor.persistence import (
     PersistenceDiagram,
     alpha_diagram,
 )
-from pdmd.errors import InputError
+from pdmd.errors import DescriptorError, InputError
 from pdmd.structure import Frame
 from pdmd.systems import SYSTEM_DIM, system_dim
 
@@ -43,8 +43,6 @@ DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
 """Image standardization by periodic dimension, as in the paper: min-max for aGr, z-score for aC
 (`pdmd.ml.standardize`). Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the small-data
 collapse this caused is fixed in the training loop (issue 12: ≥ 8 steps per epoch and a warm-up)."""
-
-_FIELDS = ("system", "dim", "degree", "backend", "elements", "lo_A2", "hi_A2", "bins", "sheet", "periodic", "bulk_pair")
 
 
 @dataclass(frozen=True)
@@ -181,6 +179,17 @@ class DescriptorSpec:
         return alpha_diagram(frame, self.dim, self.degree, backend=self.requested_backend, isolate=isolate,
                              label=label, sheet=self.sheet, periodic=self.periodic)  # fmt: skip
 
+    def nonempty_diagram(self, frame: Frame, label: str = "structure", isolate: bool = True) -> PersistenceDiagram:
+        """`diagram`, refusing one without finite pairs (DescriptorError): no model learns from or predicts with it."""
+        d = self.diagram(frame, label, isolate)
+        if d.n_pairs == 0:
+            raise DescriptorError(
+                f"{label}: empty persistence diagram (no finite H{self.degree} pairs: no rings close in the alpha "
+                "filtration); a model can neither learn from nor predict with it: check that this is a carbon "
+                "network with rings, or drop it"
+            )
+        return d
+
     def image(self, diagram: PersistenceDiagram) -> PDImage:
         """The probability image of a diagram's finite pairs on this setting's grid."""
         return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram)
@@ -199,11 +208,12 @@ class DescriptorSpec:
         """Read a recorded setting (cards of every pdmd version: a card without `sheet` used the default)."""
         if not isinstance(d, Mapping):
             raise InputError(f"{source}: the descriptor setting is {type(d).__name__}, not a mapping")
+        recorded = [f.name for f in fields(cls) if f.name != "backend_named"] + ["dim"]  # what `to_dict` writes
         missing = [k for k in ("system", "lo_A2", "hi_A2", "bins") if k not in d]
-        unknown = sorted(set(d) - set(_FIELDS))
+        unknown = sorted(set(d) - set(recorded))
         if missing or unknown:
             raise InputError(f"{source}: descriptor setting has missing fields {missing} / unknown fields {unknown}; "
-                             f"expected {list(_FIELDS)}")  # fmt: skip
+                             f"expected {recorded}")  # fmt: skip
         try:
             spec = cls(str(d["system"]), float(d["lo_A2"]), float(d["hi_A2"]), int(d["bins"]),
                        int(d.get("degree", DEFAULT_DEGREE)), str(d.get("backend") or ""), d.get("sheet"),

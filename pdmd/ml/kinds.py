@@ -225,13 +225,7 @@ def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) ->
     out = []
     progress = ProgressLog(len(frames), "persistence diagrams", log)
     for frame, label in zip(frames, labels):
-        d = spec.diagram(frame, label)
-        if d.n_pairs == 0:
-            raise InputError(
-                f"{label}: empty persistence diagram (no finite H{spec.degree} pairs: no rings close in the alpha "
-                "filtration); a model cannot learn from it: check this structure or drop it"
-            )
-        out.append(d)
+        out.append(spec.nonempty_diagram(frame, label))
         progress.step()
     return out
 

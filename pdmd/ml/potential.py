@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pdmd.errors import DescriptorError
 from pdmd.ml.model import PDCNN, CNNConfig
 from pdmd.ml.standardize import ImageScaler, TargetScaler
 from pdmd.ml.support import CardModel
@@ -55,14 +54,7 @@ class Potential(CardModel):
 
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
         self.check_fits(frame, label)
-        spec = self.spec
-        diagram = spec.diagram(frame, label)
-        if diagram.n_pairs == 0:
-            raise DescriptorError(
-                f"{label}: empty persistence diagram (no finite H{spec.degree} pairs: no rings close in the alpha "
-                "filtration), so the model has nothing to predict from; check that this is a carbon network"
-            )
-        return spec.image(diagram).image
+        return self.spec.image(self.spec.nonempty_diagram(frame, label)).image
 
     def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]:
         """Energies (eV/atom) of structures and the mean seconds per structure (PD + CNN)."""

@@ -6,6 +6,8 @@ prediction outside the training data says so (a warning, never a refusal).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from pdmd.descriptor.spec import DescriptorSpec
@@ -22,9 +24,9 @@ class CardModel:
 
     card: dict
 
-    @property
+    @functools.cached_property
     def spec(self) -> DescriptorSpec:
-        """The descriptor setting the model was trained with (from its card)."""
+        """The descriptor setting the model was trained with (from its card; read once per loaded model)."""
         return DescriptorSpec.from_dict(self.card["descriptor"], f"model {self.card.get('name')}")
 
     @property

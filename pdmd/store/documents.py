@@ -19,6 +19,7 @@ refused with one line naming the file, the field and the fix. In memory document
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -60,6 +61,12 @@ def _accepts(annotation: Any, value: Any) -> bool:
     return isinstance(value, base)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A schema's field annotations, resolved once per class (documents are read by the thousand)."""
+    return typing.get_type_hints(cls)
+
+
 def _type_name(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
@@ -80,7 +87,7 @@ class Schema:
         where = f"{source}: " if source else ""
         if not isinstance(doc, Mapping):
             raise DocumentError(f"{where}{cls.KIND} is a {type(doc).__name__}, not a JSON object")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         values, problems = {}, []
         for f in fields(cls):
             if f.name == "extra":
