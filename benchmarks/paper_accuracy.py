@@ -4,12 +4,13 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
 
     .venv/bin/pdmd campaign agr-paper --data-dir DATA          # or ac-paper
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
-        [--max-minutes M] [--every K]
+        [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
 large-cell RMSE next to the paper's (aGr 2,720 atoms 3.1, aC 512 atoms 33.6), the energy spreads,
 seconds per epoch and predict time per structure. `--every K` keeps every K-th intermediate
 snapshot of each run (final states always): consecutive quench snapshots are strongly correlated.
+A rerun with the same name continues the model folder's checkpoint (training resumes across sessions).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--every", type=int, default=1, help="keep every K-th intermediate snapshot of each run")
+    p.add_argument("--schedule", default="plateau", choices=["plateau", "cosine", "onecycle"])
+    p.add_argument("--representation", default="histogram", help="histogram (the paper's), smooth, sqrt, log")
+    p.add_argument("--name", help="model name (default: PLAN-cnn-SPLIT-split)")
+    p.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     plan = PLANS[args.plan]
@@ -64,13 +69,16 @@ def main() -> None:
     train_runs, valid_runs = plan_runs(args.plan)
     data = thin(load_store_dataset(store, [r.run_id for r in train_runs], spec), args.every)
     suffix = f"-every{args.every}" if args.every > 1 else ""
-    name = f"{args.plan}-cnn-{args.split}-split{suffix}"
+    name = args.name or f"{args.plan}-cnn-{args.split}-split{suffix}"
     out = Path(args.data_dir) / "models" / name
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
         standardization=spec.default_standardization,
+        schedule=args.schedule,
+        representation=args.representation,
+        threads=args.threads,
     )
     card = fit_potential(data, out, name, train, split=args.split)
     n_big = valid_runs[0].n_atoms

@@ -83,7 +83,10 @@ def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, 
     for r in range(runs):
         finals = []
         protocol = MeltQuenchProtocol(
-            seed=1000 + r, cooling_rate_K_per_ps=float(rng.uniform(500, 2000)), n_atoms=n_atoms, melt_ps=1.0,
+            seed=1000 + r,
+            cooling_rate_K_per_ps=float(rng.uniform(500, 2000)),
+            n_atoms=n_atoms,
+            melt_ps=1.0,
             hold_ps=0.2,
         )
         with tempfile.TemporaryDirectory() as tmp:
@@ -130,8 +133,10 @@ def evaluate(path: Path, bins: int, folds: int, modes: list[str], amp_max: float
     groups = np.array([a.info["run_id"] for a in atoms])
     use = np.array([amp_max is None or a.info["amp_A"] <= amp_max for a in atoms])
     spec = HistogramSpec(*DEFAULT_RANGE_A2[2], bins)
-    print(f"{len(atoms)} sheets, z span {np.mean([np.ptp(a.positions[:, 2]) for a in atoms]):.2f} Å mean; "
-          f"energy std {1000 * y.std():.1f} meV/atom")
+    print(
+        f"{len(atoms)} sheets, z span {np.mean([np.ptp(a.positions[:, 2]) for a in atoms]):.2f} Å mean; "
+        f"energy std {1000 * y.std():.1f} meV/atom"
+    )
     for mode_backend in modes:
         mode, backend = mode_backend.split(":")
         cache = path.with_name(f"{path.stem}.{mode}.{backend}.{bins}.npz")
@@ -141,8 +146,9 @@ def evaluate(path: Path, bins: int, folds: int, modes: list[str], amp_max: float
             t0 = time.perf_counter()
             x = np.stack(
                 [
-                    pd_histogram(*_pairs(alpha_diagram(Frame.from_ase(a), 2, backend=backend, sheet=mode)), spec)
-                    .image.ravel()
+                    pd_histogram(
+                        *_pairs(alpha_diagram(Frame.from_ase(a), 2, backend=backend, sheet=mode)), spec
+                    ).image.ravel()
                     for a in atoms
                 ]
             )

@@ -61,11 +61,13 @@ def run_protocols(
         for fut in cf.as_completed(futures):
             try:
                 results.append(fut.result())
+                reused = bool(results[-1].get("reused"))
             except cf.process.BrokenProcessPool:
                 log.error("%s: worker process died; rerun the campaign to resume", futures[fut].run_id)
                 raise
             except Exception as err:  # keep going: one bad run must not stop the campaign
                 log.error("%s failed: %s", futures[fut].run_id, err)
                 results.append({"run_id": futures[fut].run_id, "error": str(err)})
-            progress.step()
+                reused = False
+            progress.step(reused=reused)
     return results

@@ -95,8 +95,13 @@ def run_provenance(protocol: MeltQuenchProtocol, vasp: dict | None = None) -> di
         "cooling_rate_K_per_ps": protocol.cooling_rate_K_per_ps,
         "density_g_cm3": protocol.density_g_cm3 if protocol.system == "ac" else None,
         "protocol": protocol.as_dict(),
-        "potential": {"name": pot.name, "pair_style": pot.pair_style, "file": pot.file, "files": list(pot.files),
-                      "reference": pot.reference},  # fmt: skip
+        "potential": {
+            "name": pot.name,
+            "pair_style": pot.pair_style,
+            "file": pot.file,
+            "files": list(pot.files),
+            "reference": pot.reference,
+        },  # fmt: skip
         "code": "LAMMPS (python module)" if pot.engine == "lammps" else "VASP",
     }
     if pot.engine == "vasp":

@@ -15,8 +15,11 @@ class ProgressLog:
         self.done = self._done_before = done
         self.start = self._last = time.perf_counter()
 
-    def step(self, n: int = 1, note: str = "") -> None:
+    def step(self, n: int = 1, note: str = "", reused: bool = False) -> None:
+        """Count `n` finished steps; `reused` ones (found done on disk) do not enter the rate."""
         self.done += n
+        if reused:
+            self._done_before += n
         now = time.perf_counter()
         if now - self._last >= self.every_s or self.done >= self.total:
             self._last = now

@@ -238,7 +238,7 @@ def sheet_axis(frame: Frame, label: str = "structure") -> int | None:
     if not all(frame.pbc[a] for a in in_plane):
         raise InputError(
             f"{label}: a sheet (vacuum along lattice vector {k}) must be periodic along its two in-plane lattice "
-            f"vectors; pbc={tuple(bool(p) for p in frame.pbc)}: set pbc (extxyz pbc=\"T T F\") or give the cell"
+            f'vectors; pbc={tuple(bool(p) for p in frame.pbc)}: set pbc (extxyz pbc="T T F") or give the cell'
         )
     return k
 

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check pdmd tests
+.venv/bin/ruff check .
+.venv/bin/ruff format --check pdmd tests benchmarks
 # coverage of the package in the output, so gaps are visible (code run in subprocesses counts: pyproject.toml)
 exec .venv/bin/python -m pytest --cov=pdmd --cov-report=term:skip-covered "$@"

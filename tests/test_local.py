@@ -47,6 +47,9 @@ def random_packing(n: int, dim: int, seed: int, min_dist: float = 1.25) -> Frame
 RADIAL_2D = {"inner_A": 1.0, "h0_birth_grid": (0.0, 7.0, 12), "h0_grid": (0.3, 7.5, 12),
              "grids": (((0.3, 6.0, 8), (0.6, 7.6, 10)),)}  # fmt: skip
 """A 2D setting where neighbours enter by distance and H0 pairs sit on a (birth, death) grid."""
+PD_ONLY = {"radial_A": None, "angular_shells_A": None}
+"""The diagrams alone (the default adds radial and angular symmetry functions)."""
+SYMMETRY_ONLY = {"use_pd": False}
 
 
 def random_model(dim: int, seed: int = 0, descriptor: dict | None = None) -> LocalPDModel:
@@ -94,7 +97,11 @@ def test_local_diagrams_equal_gudhi_weighted_alpha_complex(dim):
     assert worst < 1e-9
 
 
-@pytest.mark.parametrize("dim, descriptor", [(2, None), (3, None), (2, RADIAL_2D)], ids=["2D", "3D", "2D-radial"])
+@pytest.mark.parametrize(
+    "dim, descriptor",
+    [(2, None), (3, None), (2, RADIAL_2D), (2, PD_ONLY), (3, PD_ONLY), (2, SYMMETRY_ONLY)],
+    ids=["2D", "3D", "2D-radial", "2D-pd-only", "3D-pd-only", "2D-symmetry-only"],
+)
 def test_forces_match_finite_differences(dim, descriptor):
     frame = random_packing(60 if dim == 2 else 48, dim, seed=2)
     model = random_model(dim, descriptor=descriptor)
@@ -116,7 +123,9 @@ def test_forces_match_finite_differences(dim, descriptor):
         assert np.all(forces[:, 2] == 0.0)
 
 
-@pytest.mark.parametrize("descriptor", [None, RADIAL_2D], ids=["default", "radial"])
+@pytest.mark.parametrize(
+    "descriptor", [PD_ONLY, {**RADIAL_2D, **PD_ONLY}, SYMMETRY_ONLY], ids=["diagrams", "radial-diagrams", "symmetry"]
+)
 def test_energy_is_the_path_integral_of_the_forces(descriptor):
     """All atoms move up to 0.4 Å (atoms cross cutoffs, bonds swap order): ΔE = -∫F·dx, no jumps on the way."""
     frame = random_packing(40, 2, seed=3)

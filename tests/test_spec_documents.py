@@ -28,8 +28,16 @@ def test_round_trip_through_a_card_and_old_cards_read_the_same():
     spec = DescriptorSpec.for_system("2d", bins=32, backend="delaunay", elements=[6])
     back = DescriptorSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert back == spec and back.id == spec.id
-    old = {"system": "agr", "dim": 2, "degree": 1, "backend": "homcloud", "elements": [6], "lo_A2": 0.0,
-           "hi_A2": 4.0, "bins": 128}  # fmt: skip  (a card written before the sheet mode existed)
+    old = {
+        "system": "agr",
+        "dim": 2,
+        "degree": 1,
+        "backend": "homcloud",
+        "elements": [6],
+        "lo_A2": 0.0,
+        "hi_A2": 4.0,
+        "bins": 128,
+    }  # fmt: skip  (a card written before the sheet mode existed)
     assert DescriptorSpec.from_dict(old) == replace(DescriptorSpec.for_system("agr"), bulk_pair=False)  # as trained
 
 

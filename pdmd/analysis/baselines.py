@@ -56,6 +56,8 @@ class BaselineResult:
     test_rmse: float
     test_std: float
     transfer_rmse: float | None
+    transfer_bias: float | None
+    """Mean (predicted − reference) on the larger cells, meV/atom."""
     train_seconds: float
     predict_ms_per_structure: float
     descriptor_ms_per_structure: float
@@ -93,11 +95,12 @@ def fit_baseline(
     predict_ms = 1000 * (time.perf_counter() - t1) / len(x_test)
     p_train = predict(x_train)
     preds = {"train": (y_train, p_train), "test": (y_test, p_test)}
-    transfer_rmse = None
+    transfer_rmse = transfer_bias = None
     if transfer is not None and len(transfer[0]):
         p_big = predict(transfer[0])
         preds["transfer"] = (transfer[1], p_big)
         transfer_rmse = rmse_meV(p_big, transfer[1])
+        transfer_bias = float(np.mean(p_big - transfer[1]) * 1000)
     return BaselineResult(
         descriptor=descriptor,
         model=model,
@@ -106,6 +109,7 @@ def fit_baseline(
         test_rmse=rmse_meV(p_test, y_test),
         test_std=float(y_test.std() * 1000),
         transfer_rmse=transfer_rmse,
+        transfer_bias=transfer_bias,
         train_seconds=train_s,
         predict_ms_per_structure=predict_ms,
         descriptor_ms_per_structure=descriptor_ms,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pdmd.analysis.registry import AnalysisJob, run_analysis
 from pdmd.cli.common import register_card
-from pdmd.cli.inputs import add_read_args
+from pdmd.cli.inputs import add_read_args, json_option
 from pdmd.store.documents import find_model
 
 
@@ -82,7 +82,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     folder = find_model(args.model) if args.model else None
     name = args.plan or Path(args.data).stem
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"baselines-{name}"
-    options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds}
+    options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds,
+               "kind_options": json_option(args.kind_options, "--kind-options")}  # fmt: skip
     table, _ = run_analysis("baseline", _data_job(args, out, folder, options))
     if folder is not None:
         register_card(folder)
@@ -144,8 +145,13 @@ def add_parsers(sub) -> None:
     s.add_argument(
         "--kinds",
         nargs="*",
-        choices=["pd-kernel", "pd-hybrid"],
+        choices=["pd-kernel", "pd-hybrid", "pd-local"],
         default=["pd-kernel", "pd-hybrid"],
-        help="PD model kinds trained on the same split as extra rows (none: --kinds with no value)",
+        help="PD model kinds trained on the same split as extra rows (none: --kinds with no value; pd-local "
+        "trains on the stored forces too)",
+    )
+    s.add_argument(
+        "--kind-options",
+        help='JSON training options per kind, e.g. \'{"pd-local": {"train": {"max_minutes": 30}}}\'',
     )
     s.set_defaults(func=cmd_baseline)

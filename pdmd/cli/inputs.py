@@ -70,3 +70,20 @@ def descriptor_spec(args: argparse.Namespace, system: str):
     degree = getattr(args, "degree", 1)
     return DescriptorSpec.for_system(system, range_A2=args.range, bins=args.bins, degree=degree, backend=args.backend,
                                      sheet=sheet, periodic=args.boundary == "periodic")  # fmt: skip
+
+
+def json_option(text: str | None, flag: str) -> dict:
+    """The JSON object given to `flag` ({} when not given); a one-line error when it is not one."""
+    import json
+
+    from pdmd.errors import InputError
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{flag}: not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{flag}: expected a JSON object like '{{\"key\": value}}', got {text!r}")
+    return value

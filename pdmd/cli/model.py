@@ -100,12 +100,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`pdmd train`: any model kind on a labelled structure file (`pdmd.ml.kinds.train_from_file`)."""
-    from pdmd.cli.inputs import descriptor_spec, label_keys, read_options
+    from pdmd.cli.inputs import descriptor_spec, json_option, label_keys, read_options
     from pdmd.ml.kinds import train_from_file
     from pdmd.settings import data_dir
 
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
-    options = json.loads(args.model_options) if args.model_options else {}
+    options = json_option(args.model_options, "--model-options")
     if args.model == "pd-cnn":  # the paper's CNN: TrainConfig fields from the command line
         chosen = {
             "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,

@@ -215,10 +215,18 @@ class DescriptorSpec:
             raise InputError(f"{source}: descriptor setting has missing fields {missing} / unknown fields {unknown}; "
                              f"expected {recorded}")  # fmt: skip
         try:
-            spec = cls(str(d["system"]), float(d["lo_A2"]), float(d["hi_A2"]), int(d["bins"]),
-                       int(d.get("degree", DEFAULT_DEGREE)), str(d.get("backend") or ""), d.get("sheet"),
-                       tuple(int(z) for z in d.get("elements", (6,))), bool(d.get("periodic", True)),
-                       bool(d.get("bulk_pair", False)))  # fmt: skip  (cards from before it: as trained)
+            spec = cls(
+                str(d["system"]),
+                float(d["lo_A2"]),
+                float(d["hi_A2"]),
+                int(d["bins"]),
+                int(d.get("degree", DEFAULT_DEGREE)),
+                str(d.get("backend") or ""),
+                d.get("sheet"),
+                tuple(int(z) for z in d.get("elements", (6,))),
+                bool(d.get("periodic", True)),
+                bool(d.get("bulk_pair", False)),
+            )  # fmt: skip  (cards from before it: as trained)
         except (TypeError, ValueError) as err:
             raise InputError(f"{source}: descriptor setting {dict(d)} is malformed: {err}") from None
         for flag in ("periodic", "bulk_pair"):

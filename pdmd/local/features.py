@@ -12,6 +12,12 @@ dying into the diagonal are continuous); cap falls from 1 at `cap_start_A2` to 0
 weight depends on the pair's values only, never on which simplices carry them: when two simplices
 swap roles (a degenerate configuration, e.g. two bonds of equal length) the diagram is continuous
 and so is the energy; only the force, the derivative, can jump there, and it stays finite.
+
+Optionally (the paper's outlook: PD features used together with ACSF) each atom's vector also gets
+smooth symmetry functions of the same neighbourhood (Behler's G2 and G5 forms): radial Gaussians of
+the neighbour distances and angular terms 2^(1-ζ) (1 + λ cos θ_jik)^ζ per radial shell, all times a
+cosine cutoff, so they are smooth everywhere (no pair swaps) and give the network the bond lengths
+and angles a short-range potential such as Tersoff depends on.
 """
 
 from __future__ import annotations
@@ -44,14 +50,33 @@ class LocalDescriptorConfig:
     h0_grid: tuple[float, float, int]
     grids: tuple[tuple[tuple[float, float, int], tuple[float, float, int]], ...]
     h0_birth_grid: tuple[float, float, int] | None = None
+    radial_A: tuple[float, float, int] | None = None
+    """Radial symmetry functions: Gaussian centres (lo, hi, n) of the neighbour distance, Å (width the
+    spacing), times the cosine cutoff at `cutoff_A`; None: none."""
+    angular_shells_A: tuple[float, float, int] | None = None
+    """Angular symmetry functions: radial shells (lo, hi, n) Å; per shell a, zeta and lambda = ±1,
+    sum over neighbour pairs j < k of 2^(1-ζ) (1 + λ cos θ_jik)^ζ R_a(r_ij) R_a(r_ik); None: none."""
+    angular_cutoff_A: float = 3.0
+    """Cosine cutoff (Å) of the angular terms (shorter than `cutoff_A`: the number of pairs grows as its square)."""
+    angular_zetas: tuple[int, ...] = (1, 2, 4, 8)
+    use_pd: bool = True
+    """False: the symmetry functions alone (an ablation: what the diagrams add)."""
 
     @classmethod
     def default(cls, dim: int) -> LocalDescriptorConfig:
-        """Settings for aGr (dim 2) and aC (dim 3), chosen for carbon at its usual densities."""
+        """Settings for aGr (dim 2) and aC (dim 3), chosen for carbon at its usual densities.
+
+        Diagrams plus radial symmetry functions up to the cutoff and angular ones on three shells
+        (first, second, third neighbours: bonds 1.2-1.6 Å); docs/local.md has the ablation.
+        """
+        from dataclasses import replace
+
         if dim == 2:
-            return cls(2, 4.0, 3.0, 8.0, 6.0, 0.1, (0.2, 1.3, 12), (((0.2, 1.4, 6), (0.6, 6.0, 12)),))
-        return cls(3, 3.6, 2.8, 8.0, 6.0, 0.1, (0.2, 1.3, 12),
-                   (((0.2, 2.0, 6), (0.5, 4.5, 10)), ((0.4, 3.0, 6), (0.6, 6.0, 10))))  # fmt: skip
+            base = cls(2, 4.0, 3.0, 8.0, 6.0, 0.1, (0.2, 1.3, 12), (((0.2, 1.4, 6), (0.6, 6.0, 12)),))
+        else:
+            base = cls(3, 3.6, 2.8, 8.0, 6.0, 0.1, (0.2, 1.3, 12),
+                       (((0.2, 2.0, 6), (0.5, 4.5, 10)), ((0.4, 3.0, 6), (0.6, 6.0, 10))))  # fmt: skip
+        return replace(base, radial_A=(0.9, base.cutoff_A - 0.2, 16), angular_shells_A=(1.4, 2.6, 3))
 
     def __post_init__(self) -> None:
         from pdmd.errors import InputError
@@ -60,6 +85,12 @@ class LocalDescriptorConfig:
             raise InputError(f"pd-local: dim must be 2 or 3 with dim-1 (birth, death) grids, got dim {self.dim}")
         if not 0 < self.inner_A < self.cutoff_A:
             raise InputError(f"pd-local: need 0 < inner_A ({self.inner_A}) < cutoff_A ({self.cutoff_A})")
+        if self.angular_shells_A and not 0 < self.angular_cutoff_A <= self.cutoff_A:
+            raise InputError(
+                f"pd-local: need 0 < angular_cutoff_A ({self.angular_cutoff_A}) <= cutoff_A ({self.cutoff_A})"
+            )
+        if not (self.use_pd or self.radial_A or self.angular_shells_A):
+            raise InputError("pd-local: use_pd is False and no symmetry functions are set: no features")
         if not 0 < self.cap_start_A2 < self.alpha_max_A2:
             raise InputError(
                 f"pd-local: need 0 < cap_start_A2 ({self.cap_start_A2}) < alpha_max_A2 ({self.alpha_max_A2})"
@@ -68,7 +99,10 @@ class LocalDescriptorConfig:
     @property
     def n_features(self) -> int:
         h0 = self.h0_grid[2] * (self.h0_birth_grid[2] if self.h0_birth_grid else 1)
-        return h0 + sum(b[2] * d[2] for b, d in self.grids)
+        pd = h0 + sum(b[2] * d[2] for b, d in self.grids) if self.use_pd else 0
+        radial = self.radial_A[2] if self.radial_A else 0
+        angular = self.angular_shells_A[2] * 2 * len(self.angular_zetas) if self.angular_shells_A else 0
+        return pd + radial + angular
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -125,10 +159,63 @@ def pair_values(
     return birth, death, smooth_ramp(death - birth, cfg.persistence_ramp_A2) * cap
 
 
+def cosine_cutoff(r: torch.Tensor, cutoff_A: float) -> torch.Tensor:
+    """0.5 (cos(π r / rc) + 1) for r < rc, else 0 (value and slope vanish at rc)."""
+    return torch.where(r < cutoff_A, 0.5 * (torch.cos(torch.pi * torch.clamp(r / cutoff_A, max=1.0)) + 1.0), 0.0)
+
+
+def _pairs_within_groups(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All index pairs (a, b), a < b, of the entries of `group` that share a group value."""
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    counts = np.diff(np.r_[starts, len(g)])
+    rank = np.arange(len(g)) - np.repeat(starts, counts)
+    n_after = np.repeat(counts, counts) - 1 - rank
+    first = np.repeat(np.arange(len(g)), n_after)
+    step = np.arange(len(first)) - np.repeat(np.cumsum(n_after) - n_after, n_after)
+    return order[first], order[first + 1 + step]
+
+
+def symmetry_functions(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig) -> list[torch.Tensor]:
+    """Radial and angular symmetry-function blocks (N, ·) from relative points `rel` (P, d) Å."""
+    blocks: list[torch.Tensor] = []
+    neighbour = np.flatnonzero((topo.atom != topo.centre) | np.abs(topo.offset).any(axis=1))
+    rel_n = rel[torch.from_numpy(neighbour)]
+    r = torch.sqrt(batched_dot(rel_n, rel_n))
+    centre = topo.centre[neighbour]
+    if cfg.radial_A:
+        c, s = _axis(cfg.radial_A, rel.dtype)
+        g = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.cutoff_A)[:, None]
+        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre), g))
+    if cfg.angular_shells_A:
+        near = np.flatnonzero(r.detach().numpy() < cfg.angular_cutoff_A)
+        j, k = (near[x] for x in _pairs_within_groups(centre[near]))
+        tj, tk = torch.from_numpy(j), torch.from_numpy(k)
+        cos = batched_dot(rel_n[tj], rel_n[tk]) / (r[tj] * r[tk])
+        c, s = _axis(cfg.angular_shells_A, rel.dtype)
+        shell = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.angular_cutoff_A)[:, None]
+        radial = shell[tj] * shell[tk]  # (T, shells)
+        terms = [2.0 ** (1 - z) * (1.0 + lam * cos) ** z for z in cfg.angular_zetas for lam in (1.0, -1.0)]
+        g = (torch.stack(terms, 1)[:, :, None] * radial[:, None, :]).reshape(len(j), -1)
+        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre[j]), g))
+    return blocks
+
+
 def atom_features(
     positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Per-atom vectors (N, n_features) of the local diagrams, differentiable in positions (N, 3) Å (and `strain`)."""
+    """Per-atom vectors (N, n_features): local diagrams, then symmetry functions; differentiable in positions Å."""
+    blocks = pd_blocks(positions, topo, cfg, strain) if cfg.use_pd else []
+    if cfg.radial_A or cfg.angular_shells_A:
+        blocks += symmetry_functions(relative_points(positions, topo, strain), topo, cfg)
+    return torch.cat(blocks, dim=1)
+
+
+def pd_blocks(
+    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """The persistence-image blocks (N, ·) per homology degree of the local diagrams."""
     birth, death, weight = pair_values(positions, topo, cfg, strain)
     dtype = positions.dtype
     degree = torch.from_numpy(topo.pair_degree)
@@ -145,4 +232,4 @@ def atom_features(
             g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), -1)
         g = g * weight[sel, None]
         blocks.append(positions.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
-    return torch.cat(blocks, dim=1)
+    return blocks

@@ -64,9 +64,7 @@ ARRAYS = "kernel_model.npz"
 
 
 # -- vectorizations ----------------------------------------------------------------------------
-def fit_vectorization(
-    vec: dict, births: list[np.ndarray], deaths: list[np.ndarray], spec: DescriptorSpec
-) -> dict:
+def fit_vectorization(vec: dict, births: list[np.ndarray], deaths: list[np.ndarray], spec: DescriptorSpec) -> dict:
     """The vectorization with its grid fixed from the (training) diagrams (window: `spec`'s); stored on the card."""
     method = vec.get("method")
     if method == "hist":

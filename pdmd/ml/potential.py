@@ -32,7 +32,6 @@ class Potential(CardModel):
     target_scaler: TargetScaler
     members: list[PDCNN] = field(default_factory=list)  # further ensemble members (other seeds) besides `model`
 
-
     @property
     def networks(self) -> list[PDCNN]:
         """Every network of the model: one, or the K members of an ensemble."""
