@@ -55,7 +55,7 @@ def main() -> None:
     prepared: dict[str, object] = {}
     for text in args.setting:
         s = json.loads(text)
-        cfg = LocalDescriptorConfig.from_dict({**LocalDescriptorConfig.default(2).as_dict(), **s.get("descriptor", {})})
+        cfg = LocalDescriptorConfig.default(2, s.get("descriptor"))
         key = json.dumps([cfg.dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2])  # what the topologies depend on
         t0 = time.perf_counter()
         if key not in prepared:  # one topology setting in memory at a time; on disk under --cache

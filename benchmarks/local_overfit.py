@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     frames, energies, _, forces = load(args.data)
     i = args.index
-    cfg = LocalDescriptorConfig.from_dict({**LocalDescriptorConfig.default(2).as_dict(), **json.loads(args.descriptor)})
+    cfg = LocalDescriptorConfig.default(2, json.loads(args.descriptor))
     data = prepare([frames[i]], energies[[i]], [forces[i]], cfg)
     t0 = time.perf_counter()
     tcfg = LocalTrainConfig(

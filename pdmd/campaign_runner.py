@@ -61,7 +61,8 @@ def run_protocols(
         for fut in cf.as_completed(futures):
             try:
                 results.append(fut.result())
-                reused = bool(results[-1].get("reused"))
+                # found on disk: the run and its descriptors (a new descriptor setting is new work)
+                reused = bool(results[-1].get("reused")) and not results[-1]["descriptors"]["computed"]
             except cf.process.BrokenProcessPool:
                 log.error("%s: worker process died; rerun the campaign to resume", futures[fut].run_id)
                 raise

@@ -178,7 +178,7 @@ def descriptors_for_structures(
         existing = store.find_descriptor(doc["_id"], desc_id)
         if existing is not None:
             found.append(existing)
-            progress.step()
+            progress.step(reused=True)
         else:
             todo.append(doc)
     reused = len(found)

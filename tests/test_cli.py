@@ -25,6 +25,8 @@ ERRORS = [
     (["interpolation-test", "missing", "--plan", "agr-demo"], "missing"),
     (["baseline", "missing", "--plan", "agr-demo"], "missing"),
     (["baseline", "x", "--plan", "agr-demo", "--kind-options", "[1]"], "--kind-options: expected a JSON object"),
+    (["baseline", "x", "--plan", "agr-demo", "--kind-options", '{"pd-local": {}}'], "add it to --kinds pd-local"),
+    (["baseline", "x", "--plan", "agr-demo", "--kind-options", '{"pd-kernel": 5}'], "must be a JSON object"),
     (["compare-descriptors", "--subset", "2"], "subset"),
     (["md", "nope", "x.xyz", "--temperature-K", "300", "--steps", "2"], "no model 'nope'"),
     (["forces", "missing"], "not a pdmd data folder"),

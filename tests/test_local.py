@@ -55,7 +55,7 @@ SYMMETRY_ONLY = {"use_pd": False}
 def random_model(dim: int, seed: int = 0, descriptor: dict | None = None) -> LocalPDModel:
     """An untrained model with random weights: forces are non-trivial, which is all the exactness tests need."""
     torch.manual_seed(seed)
-    cfg = LocalDescriptorConfig.from_dict({**LocalDescriptorConfig.default(dim).as_dict(), **(descriptor or {})})
+    cfg = LocalDescriptorConfig.default(dim, descriptor)
     net = AtomicNet(cfg.n_features, (16, 16))
     with torch.no_grad():
         net.feat_std.fill_(2.0)
@@ -419,3 +419,27 @@ def test_forces_are_read_from_a_labelled_file_whatever_the_wrapping(tmp_path):
     other = random_packing(30, 2, seed=9)
     got = forces_from_file(tmp_path / "labelled.extxyz", [moved(frames[1], shifted), frames[0], other], 2)
     assert np.all(got[0] == 2.0) and np.all(got[1] == 1.0) and got[2] is None
+
+
+@pytest.mark.parametrize("descriptor", [None, SYMMETRY_ONLY, PD_ONLY], ids=["default", "symmetry-only", "pd-only"])
+def test_sparse_neighbourhoods_give_finite_results(descriptor):
+    """A lone atom, a dimer (no angle, no ring) and a right-angle trimer: finite energies and forces, no crash."""
+    model = random_model(3, descriptor=descriptor)
+    box = np.diag([30.0, 30.0, 30.0])
+    for positions in ([[5.0, 5, 5]], [[5.0, 5, 5], [6.4, 5, 5]], [[5.0, 5, 5], [6.4, 5, 5], [5.0, 6.4, 5]]):
+        pos = np.asarray(positions)
+        energy, forces = model.energy_and_forces(Frame(pos, box, np.full(len(pos), 6), (False, False, False)))
+        assert np.isfinite(energy) and np.isfinite(forces).all()
+        assert np.abs(forces.sum(0)).max() < 1e-10  # no net force on an isolated cluster
+
+
+def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
+    from pdmd.errors import InputError
+
+    short = LocalDescriptorConfig.default(2, {"cutoff_A": 2.9, "inner_A": 2.0})
+    assert short.radial_A == pytest.approx((0.9, 2.7, 16))
+    assert short.n_features == LocalDescriptorConfig.default(2).n_features
+    assert LocalDescriptorConfig.default(2, {"radial_A": [1.0, 3.0, 8]}).radial_A == (1.0, 3.0, 8)
+    for zetas in ([], [0.5], [0]):
+        with pytest.raises(InputError, match="angular_zetas must be integers"):
+            LocalDescriptorConfig.default(2, {"angular_zetas": zetas})

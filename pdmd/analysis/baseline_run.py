@@ -189,7 +189,8 @@ def run_baselines(
                             provenance=provenance)  # fmt: skip
         if bdata is not None:
             kcard = validate_model(folder, bdata, f"{big.frames[0].n_atoms}-atom validation")
-        rows.append({**_model_row(kcard, pd_ms), "parity_png": kcard["plots"]["parity"]})
+        own_ms = pd_ms if "diagrams" in needs else None  # pd-local computes its own local diagrams
+        rows.append({**_model_row(kcard, own_ms), "parity_png": kcard["plots"]["parity"]})
     y = data.energies_eV
     mean = float(y[train].mean())
     big_y = big.energies_eV if big is not None else None

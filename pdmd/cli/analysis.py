@@ -9,6 +9,7 @@ from pathlib import Path
 from pdmd.analysis.registry import AnalysisJob, run_analysis
 from pdmd.cli.common import register_card
 from pdmd.cli.inputs import add_read_args, json_option
+from pdmd.errors import InputError
 from pdmd.store.documents import find_model
 
 
@@ -82,8 +83,14 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     folder = find_model(args.model) if args.model else None
     name = args.plan or Path(args.data).stem
     out = Path(args.out) if args.out else data_dir() / "analyses" / f"baselines-{name}"
+    kind_options = json_option(args.kind_options, "--kind-options")
+    for kind, value in kind_options.items():
+        if kind not in args.kinds:
+            raise InputError(f"--kind-options names {kind!r}, which is not trained: add it to --kinds {kind}")
+        if not isinstance(value, dict):
+            raise InputError(f"--kind-options: the options of {kind!r} must be a JSON object, got {value!r}")
     options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds,
-               "kind_options": json_option(args.kind_options, "--kind-options")}  # fmt: skip
+               "kind_options": kind_options}  # fmt: skip
     table, _ = run_analysis("baseline", _data_job(args, out, folder, options))
     if folder is not None:
         register_card(folder)

@@ -57,26 +57,29 @@ class LocalDescriptorConfig:
     """Angular symmetry functions: radial shells (lo, hi, n) Å; per shell a, zeta and lambda = ±1,
     sum over neighbour pairs j < k of 2^(1-ζ) (1 + λ cos θ_jik)^ζ R_a(r_ij) R_a(r_ik); None: none."""
     angular_cutoff_A: float = 3.0
-    """Cosine cutoff (Å) of the angular terms (shorter than `cutoff_A`: the number of pairs grows as its square)."""
+    """Cosine cutoff (Å) of the angular terms, at most `cutoff_A` (the number of pairs grows as its square)."""
     angular_zetas: tuple[int, ...] = (1, 2, 4, 8)
     use_pd: bool = True
     """False: the symmetry functions alone (an ablation: what the diagrams add)."""
 
     @classmethod
-    def default(cls, dim: int) -> LocalDescriptorConfig:
+    def default(cls, dim: int, overrides: dict | None = None) -> LocalDescriptorConfig:
         """Settings for aGr (dim 2) and aC (dim 3), chosen for carbon at its usual densities.
 
         Diagrams plus radial symmetry functions up to the cutoff and angular ones on three shells
         (first, second, third neighbours: bonds 1.2-1.6 Å); docs/local.md has the ablation.
+        `overrides`: fields to change (JSON values welcome); the radial grid follows a changed
+        `cutoff_A` unless `radial_A` is given too.
         """
-        from dataclasses import replace
-
         if dim == 2:
             base = cls(2, 4.0, 3.0, 8.0, 6.0, 0.1, (0.2, 1.3, 12), (((0.2, 1.4, 6), (0.6, 6.0, 12)),))
         else:
             base = cls(3, 3.6, 2.8, 8.0, 6.0, 0.1, (0.2, 1.3, 12),
                        (((0.2, 2.0, 6), (0.5, 4.5, 10)), ((0.4, 3.0, 6), (0.6, 6.0, 10))))  # fmt: skip
-        return replace(base, radial_A=(0.9, base.cutoff_A - 0.2, 16), angular_shells_A=(1.4, 2.6, 3))
+        values = {**base.as_dict(), "angular_shells_A": (1.4, 2.6, 3), **(overrides or {})}
+        if "radial_A" not in (overrides or {}):
+            values["radial_A"] = (0.9, float(values["cutoff_A"]) - 0.2, 16)
+        return cls.from_dict(values)
 
     def __post_init__(self) -> None:
         from pdmd.errors import InputError
@@ -85,10 +88,11 @@ class LocalDescriptorConfig:
             raise InputError(f"pd-local: dim must be 2 or 3 with dim-1 (birth, death) grids, got dim {self.dim}")
         if not 0 < self.inner_A < self.cutoff_A:
             raise InputError(f"pd-local: need 0 < inner_A ({self.inner_A}) < cutoff_A ({self.cutoff_A})")
-        if self.angular_shells_A and not 0 < self.angular_cutoff_A <= self.cutoff_A:
-            raise InputError(
-                f"pd-local: need 0 < angular_cutoff_A ({self.angular_cutoff_A}) <= cutoff_A ({self.cutoff_A})"
-            )
+        if self.angular_shells_A and not self.angular_cutoff_A > 0:
+            raise InputError(f"pd-local: angular_cutoff_A must be > 0 Å, got {self.angular_cutoff_A}")
+        zetas = self.angular_zetas
+        if self.angular_shells_A and not (zetas and all(isinstance(z, int) and z >= 1 for z in zetas)):
+            raise InputError(f"pd-local: angular_zetas must be integers >= 1 (e.g. [1, 2, 4, 8]), got {list(zetas)}")
         if not (self.use_pd or self.radial_A or self.angular_shells_A):
             raise InputError("pd-local: use_pd is False and no symmetry functions are set: no features")
         if not 0 < self.cap_start_A2 < self.alpha_max_A2:
@@ -189,15 +193,16 @@ def symmetry_functions(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescrip
         g = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.cutoff_A)[:, None]
         blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre), g))
     if cfg.angular_shells_A:
-        near = np.flatnonzero(r.detach().numpy() < cfg.angular_cutoff_A)
+        rc = min(cfg.angular_cutoff_A, cfg.cutoff_A)  # only points within cutoff_A are listed
+        near = np.flatnonzero(r.detach().numpy() < rc)
         j, k = (near[x] for x in _pairs_within_groups(centre[near]))
         tj, tk = torch.from_numpy(j), torch.from_numpy(k)
-        cos = batched_dot(rel_n[tj], rel_n[tk]) / (r[tj] * r[tk])
+        cos = torch.clamp(batched_dot(rel_n[tj], rel_n[tk]) / (r[tj] * r[tk]), -1.0, 1.0)
         c, s = _axis(cfg.angular_shells_A, rel.dtype)
-        shell = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.angular_cutoff_A)[:, None]
+        shell = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, rc)[:, None]
         radial = shell[tj] * shell[tk]  # (T, shells)
         terms = [2.0 ** (1 - z) * (1.0 + lam * cos) ** z for z in cfg.angular_zetas for lam in (1.0, -1.0)]
-        g = (torch.stack(terms, 1)[:, :, None] * radial[:, None, :]).reshape(len(j), -1)
+        g = (torch.stack(terms, 1)[:, :, None] * radial[:, None, :]).reshape(len(j), len(terms) * radial.shape[1])
         blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre[j]), g))
     return blocks
 
@@ -229,7 +234,7 @@ def pd_blocks(
         if bspec is not None:
             cb, sb = _axis(bspec, dtype)
             gb = torch.exp(-0.5 * ((birth[sel, None] - cb) / sb) ** 2)
-            g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), -1)
+            g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), gb.shape[1] * g.shape[1])
         g = g * weight[sel, None]
         blocks.append(positions.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
     return blocks

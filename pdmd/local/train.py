@@ -98,7 +98,7 @@ def _predict(net: AtomicNet, cfg: LocalDescriptorConfig, data: Prepared, idx: np
         part = idx[start : start + batch]
         topo, pos, atom_frame, counts = data.batch(part)
         e = batch_energies(net, cfg, topo, pos, atom_frame, len(part))
-        (grad,) = torch.autograd.grad(e.sum(), pos)
+        (grad,) = torch.autograd.grad(e.sum(), pos, materialize_grads=True)
         energies.append((e / counts).detach().numpy())
         forces += np.split(-grad.numpy(), np.cumsum(counts.numpy().astype(int))[:-1])
     return np.concatenate(energies) if energies else np.zeros(0), forces
@@ -154,7 +154,7 @@ def fit_local(
             loss = tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / var_e
             has_f = [data.forces[i] is not None for i in idx]
             if use_forces and any(has_f):
-                (grad,) = torch.autograd.grad(e_pred.mul(counts).sum(), pos, create_graph=True)
+                (grad,) = torch.autograd.grad(e_pred.mul(counts).sum(), pos, create_graph=True, materialize_grads=True)
                 mask = torch.from_numpy(np.repeat(np.array(has_f), counts.numpy().astype(int)))
                 f_true = torch.from_numpy(
                     np.concatenate(
@@ -272,9 +272,7 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
     if data.frames is None:
         raise InputError("pd-local trains on structures (frames); the data has none")
     dim = data.descriptor.dim
-    cfg = LocalDescriptorConfig.from_dict(
-        {**LocalDescriptorConfig.default(dim).as_dict(), **options.get("descriptor", {})}
-    )
+    cfg = LocalDescriptorConfig.default(dim, options.get("descriptor"))
     train_opts = {"seed": split.seed, **options.get("train", {})}
     if "hidden" in train_opts:
         train_opts["hidden"] = tuple(train_opts["hidden"])
