@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pdmd.local.complex import entry_values, local_topology, neighbourhoods
-from pdmd.local.features import LocalDescriptorConfig, pair_values
+from pdmd.local.features import LocalDescriptorConfig, atom_features, pair_values
 from pdmd.local.model import AtomicNet, LocalPDModel
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.structure import Frame
@@ -443,3 +443,15 @@ def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
     for zetas in ([], [0.5], [0]):
         with pytest.raises(InputError, match="angular_zetas must be integers"):
             LocalDescriptorConfig.default(2, {"angular_zetas": zetas})
+
+
+def test_standardization_moments_streamed_over_chunks_equal_the_whole_batch():
+    """Training standardizes from a few structures at a time (paper-scale sets do not fit in memory at once)."""
+    from pdmd.local.train import feature_moments, prepare
+
+    cfg = LocalDescriptorConfig.default(2)
+    data = prepare([random_packing(40, 2, seed=s) for s in range(5)], np.zeros(5), None, cfg)
+    mean, std = feature_moments(data, np.arange(5), cfg, chunk=2)
+    topo, pos, _, _ = data.batch(np.arange(5))
+    x = atom_features(pos.detach(), topo, cfg)
+    assert torch.allclose(mean, x.mean(0), atol=1e-12) and torch.allclose(std, x.std(0), atol=1e-12)

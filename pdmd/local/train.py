@@ -109,6 +109,22 @@ def _force_arrays(forces: list, idx: np.ndarray, dim: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def feature_moments(
+    data: Prepared, idx: np.ndarray, cfg: LocalDescriptorConfig, chunk: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std over all atoms of structures `idx` of the per-atom vectors, `chunk` structures at a time."""
+    total = square = None
+    count = 0
+    for start in range(0, len(idx), chunk):
+        topo, pos, _, _ = data.batch(idx[start : start + chunk])
+        x = atom_features(pos.detach(), topo, cfg)
+        total = x.sum(0) if total is None else total + x.sum(0)
+        square = (x * x).sum(0) if square is None else square + (x * x).sum(0)
+        count += len(x)
+    mean = total / count
+    return mean, torch.sqrt(torch.clamp(square / count - mean * mean, min=0.0) * count / max(count - 1, 1))
+
+
 def fit_local(
     data: Prepared, train_idx: np.ndarray, cfg: LocalDescriptorConfig, tcfg: LocalTrainConfig
 ) -> tuple[AtomicNet, list[dict]]:
@@ -122,11 +138,10 @@ def fit_local(
     perm = rng.permutation(train_idx)
     val_idx, fit_idx = perm[:n_val], perm[n_val:]
     net = AtomicNet(cfg.n_features, tuple(tcfg.hidden))
-    with torch.no_grad():  # standardization from the fitting structures
-        topo, pos, _, _ = data.batch(fit_idx)
-        x = atom_features(pos.detach(), topo, cfg)
-        net.feat_mean.copy_(x.mean(0))
-        net.feat_std.copy_(torch.clamp(x.std(0), min=1e-3))
+    with torch.no_grad():  # standardization from the fitting structures, a few at a time (memory)
+        mean, std = feature_moments(data, fit_idx, cfg)
+        net.feat_mean.copy_(mean)
+        net.feat_std.copy_(torch.clamp(std, min=1e-3))
         e = data.energies_eV_per_atom[fit_idx]
         net.e0.fill_(float(e.mean()))
         net.e_scale.fill_(float(tcfg.atom_energy_scale_eV or max(e.std(), 1e-3)))
