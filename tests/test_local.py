@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pdmd.local.complex import entry_values, local_topology, neighbourhoods
-from pdmd.local.features import LocalDescriptorConfig, atom_features, pair_values
+from pdmd.local.features import LocalDescriptorConfig, atom_features, pair_values, relative_points
 from pdmd.local.model import AtomicNet, LocalPDModel
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.structure import Frame
@@ -74,7 +74,7 @@ def test_local_diagrams_equal_gudhi_weighted_alpha_complex(dim):
     frame = random_packing(40 if dim == 2 else 50, dim, seed=1)
     cfg = LocalDescriptorConfig.default(dim)
     topo = local_topology(frame, dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2)
-    birth, death, _ = pair_values(torch.tensor(frame.positions), topo, cfg)
+    birth, death, _ = pair_values(relative_points(torch.tensor(frame.positions), topo), topo, cfg)
     nb = neighbourhoods(frame, dim, cfg.cutoff_A)
     rel = nb.relative(frame.positions)
     entry = entry_values(torch.from_numpy((rel**2).sum(1)), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2).numpy()

@@ -145,16 +145,13 @@ def relative_points(positions: torch.Tensor, topo: LocalTopology, strain: torch.
     return rel if strain is None else rel + rel @ strain.T
 
 
-def pair_values(
-    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
-):
-    """Birth, death (Å²) and weight of every pair (Q,), differentiable in positions (N, 3) Å (and `strain`)."""
-    rel = relative_points(positions, topo, strain)
+def pair_values(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig):
+    """Birth, death (Å²) and weight of every pair (Q,), differentiable in the relative points `rel` (P, d) Å."""
     entry = entry_values(batched_dot(rel, rel), cfg.inner_A, cfg.cutoff_A, cfg.alpha_max_A2)
     values = []
     for k in range(topo.dim + 1):
         src = torch.from_numpy(topo.sources[k])
-        values.append(orthospheres(rel[src], entry[src])[1] if len(src) else positions.new_zeros(0))
+        values.append(orthospheres(rel[src], entry[src])[1] if len(src) else rel.new_zeros(0))
     base = np.cumsum([0] + [len(v) for v in values[:-1]])
     flat = torch.cat(values)
     birth = flat[torch.from_numpy(base[topo.birth_level] + topo.birth_index)]
@@ -211,18 +208,17 @@ def atom_features(
     positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Per-atom vectors (N, n_features): local diagrams, then symmetry functions; differentiable in positions Å."""
-    blocks = pd_blocks(positions, topo, cfg, strain) if cfg.use_pd else []
+    rel = relative_points(positions, topo, strain)
+    blocks = pd_blocks(rel, topo, cfg) if cfg.use_pd else []
     if cfg.radial_A or cfg.angular_shells_A:
-        blocks += symmetry_functions(relative_points(positions, topo, strain), topo, cfg)
+        blocks += symmetry_functions(rel, topo, cfg)
     return torch.cat(blocks, dim=1)
 
 
-def pd_blocks(
-    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
-) -> list[torch.Tensor]:
-    """The persistence-image blocks (N, ·) per homology degree of the local diagrams."""
-    birth, death, weight = pair_values(positions, topo, cfg, strain)
-    dtype = positions.dtype
+def pd_blocks(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig) -> list[torch.Tensor]:
+    """The persistence-image blocks (N, ·) per homology degree of the local diagrams of relative points `rel`."""
+    birth, death, weight = pair_values(rel, topo, cfg)
+    dtype = rel.dtype
     degree = torch.from_numpy(topo.pair_degree)
     centre = torch.from_numpy(topo.pair_centre)
     blocks = []
@@ -236,5 +232,5 @@ def pd_blocks(
             gb = torch.exp(-0.5 * ((birth[sel, None] - cb) / sb) ** 2)
             g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), gb.shape[1] * g.shape[1])
         g = g * weight[sel, None]
-        blocks.append(positions.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
+        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
     return blocks
