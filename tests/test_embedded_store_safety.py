@@ -97,6 +97,28 @@ def test_ping_thread_and_completion_race_leaves_no_firework_inconsistent(tmp_pat
     assert not result["inconsistent"], f"[fw_id, fw state, launch states]: {result['inconsistent']}"
 
 
+KILLED_IN_WFLOCK = (
+    "import os, signal\nfrom fireworks import Firework, LaunchPad, ScriptTask\n"
+    "from fireworks.core.launchpad import WFLock\n"
+    "lp = LaunchPad.auto_load()\nlp.reset('', require_password=False)\n"
+    "lp.add_wf(Firework(ScriptTask.from_str('true')))\nfw_id = lp.get_fw_ids()[0]\n"
+    "with WFLock(lp, fw_id):\n    os.kill(os.getpid(), signal.SIGKILL)  # killed while it holds the workflow\n"
+)
+
+
+def test_workflow_lock_of_a_killed_process_is_released_when_the_store_is_next_opened(tmp_path):
+    """Killed inside FireWorks' WFLock, the flag would make every later rerun wait 5 min and fail."""
+    cwd = checkout(tmp_path)
+    assert py(KILLED_IN_WFLOCK, cwd, check=False).returncode == -9
+    start = time.monotonic()
+    proc = lpad(cwd, "rerun_fws", "-i", "1")
+    assert proc.returncode == 0 and "LOCKED" not in proc.stderr, proc.stderr[-2000:]
+    assert time.monotonic() - start < 60  # released at once, not after FireWorks' 5-min lock expiry
+    assert "released the lock of 1 workflow(s) (fw_id 1)" in proc.stderr
+    proc = py("from fireworks import LaunchPad; print(LaunchPad.auto_load().workflows.find_one()['state'])", cwd)
+    assert "released the lock" not in proc.stderr and "READY" in proc.stdout  # saved: said once
+
+
 # 2. journal damage ------------------------------------------------------------------------------
 def test_torn_last_record_is_dropped_with_one_line_and_nothing_else_is_lost(tmp_path):
     cwd = checkout(tmp_path)

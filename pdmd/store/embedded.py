@@ -398,6 +398,28 @@ def write_generation(path: Path, databases: dict, snap: bytes | None, journal: b
     return len(header)
 
 
+def release_stale_workflow_locks(databases: dict) -> list[int]:
+    """Unset FireWorks' `WFLock` flag (`locked` on a workflow) on every workflow; returns their first fw_ids.
+
+    Called by the process that has just taken the store's exclusive lock: no other process can hold
+    a workflow lock then, so any flag on disk was left by a process killed inside a `WFLock` (else
+    `rerun_fw`, `detect_lostruns --rerun` and the next launch wait 5 min and fail with
+    `LockedWorkflowError`). The flag is cleared in memory; the caller saves it with a compaction.
+    """
+    released = []
+    for db in databases.values():
+        col = db._collections.get("workflows") if hasattr(db, "_collections") else None
+        if col is None:
+            continue
+        for key, doc in list(col._documents.items()):
+            if "locked" in doc:
+                doc = decode_document(encode_document(doc))  # a journal replay leaves RawBSONDocuments
+                doc.pop("locked")
+                col._documents[key] = doc
+                released.append(min(doc.get("nodes") or [-1]))
+    return sorted(released)
+
+
 # -- the store of this process -------------------------------------------------------------------
 class _StoreState:
     """Lock, files and in-memory databases of one store file held by this process family."""
@@ -444,8 +466,16 @@ class _StoreState:
                     file=sys.stderr,
                 )
             self.databases.update(state.databases)
+            released = release_stale_workflow_locks(self.databases)
+            if released:
+                print(
+                    f"pdmd: released the lock of {len(released)} workflow(s) (fw_id {', '.join(map(str, released))}) "
+                    "left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
+                    "resets a firework it was running",
+                    file=sys.stderr,
+                )
             current = state.journal.base == state.snapshot_fp and not state.from_backup
-            if state.journal.batches or state.journal.torn or not current:
+            if state.journal.batches or state.journal.torn or not current or released:
                 try:
                     self.compact(state)  # fold a killed process's journal into a new generation
                 except OSError as err:
