@@ -19,11 +19,10 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
 from pdmd.ml.kinds import validate_model
+from pdmd.ml.split import thin_indices
 from pdmd.ml.train import TrainConfig
 from pdmd.store.datastore import DataStore
 
@@ -34,14 +33,7 @@ def thin(data: LabelledImages, every: int) -> LabelledImages:
     """Every `every`-th structure of each run (in stored order: intermediates by step, final last) + finals."""
     if every <= 1:
         return data
-    keep, seen = [], {}
-    for i, g in enumerate(data.groups):
-        k = seen.get(g, 0)
-        seen[g] = k + 1
-        last = i + 1 == len(data.groups) or data.groups[i + 1] != g
-        if k % every == 0 or last:
-            keep.append(i)
-    idx = np.asarray(keep)
+    idx = thin_indices(data.groups, every)
     return LabelledImages(
         data.images[idx], data.energies_eV[idx], [data.groups[i] for i in idx], [data.ids[i] for i in idx],
         data.descriptor,

@@ -15,7 +15,7 @@ from pdmd.analysis.rings import min_image_distances, pair_rings
 from pdmd.descriptor.atomic import structure_features
 from pdmd.ml.datasets import LabelledStructures
 from pdmd.ml.potential import load_potential
-from pdmd.ml.split import train_test_split
+from pdmd.ml.split import thin_indices, train_test_split
 from pdmd.store.datastore import DataStore
 
 
@@ -105,6 +105,21 @@ def test_baseline_uses_the_models_own_split(trained, structures):
     train, test, how = split_like_model(structures, card)
     assert {structures.ids[i] for i in test} == set(card["split"]["test_ids"]) and "test-cnn" in how
     assert {structures.ids[i] for i in train} == set(card["split"]["train_ids"])
+
+
+def test_thinned_split_keeps_the_runs_every_kth_snapshot_and_each_final_state(structures):
+    groups = list(structures.groups)
+    full_train, full_test, _ = split_like_model(structures, None)
+    train, test, how = split_like_model(structures, None, every=3)
+    assert "every 3-th" in how and len(train) + len(test) < len(groups)
+    assert {groups[i] for i in test} == {groups[i] for i in full_test}  # the same runs are held out
+    assert set(train) <= set(full_train) and set(test) <= set(full_test)
+    kept = set(train) | set(test)
+    for g in set(groups):
+        members = [i for i, h in enumerate(groups) if h == g]
+        assert {m for k, m in enumerate(members) if k % 3 == 0} | {members[-1]} == kept & set(members)
+    with pytest.raises(ValueError, match="every"):
+        thin_indices(groups, 0)
 
 
 def test_interpolation_test_never_trains_on_the_band(data, tmp_path):

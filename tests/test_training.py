@@ -14,7 +14,7 @@ from pdmd.errors import InputError
 from pdmd.ml.fit import fit_potential
 from pdmd.ml.potential import load_potential
 from pdmd.ml.quality import assess_quality
-from pdmd.ml.standardize import REPRESENTATIONS, ImageScaler
+from pdmd.ml.standardize import PIXEL_FLOOR, REPRESENTATIONS, ImageScaler, represent
 from pdmd.ml.train import SCHEDULES, TrainConfig, pick_device, scheduled_lr
 from pdmd.store.datastore import DataStore
 from pdmd.workflow.check import TRAIN_RULES
@@ -126,6 +126,29 @@ def test_image_representations_are_saved_with_the_scaler(data):
     assert (smooth.transform(images) > smooth.transform(np.zeros_like(images))).mean() > (images > 0).mean()
     old_card = {"kind": "minmax", "shift": 0.0, "scale": 0.05}  # written before representations existed
     np.testing.assert_allclose(ImageScaler.from_dict(old_card).transform(images), images / 0.05, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["minmax", "zscore"])
+def test_per_pixel_scaling_is_fitted_per_pixel_with_a_floor_and_saved_beside_the_weights(data, tmp_path, kind):
+    images = data.images
+    scaler = ImageScaler.fit(images, kind, "smooth", "pixel")
+    x = scaler.transform(images)
+    raw = represent(images, "smooth")
+    spread = raw.std(0) if kind == "zscore" else raw.max(0) - raw.min(0)
+    well = spread >= PIXEL_FLOOR * spread.max()  # pixels varying more than the floor: unit spread each
+    measured = x.std(0) if kind == "zscore" else x.max(0) - x.min(0)
+    np.testing.assert_allclose(measured[well], 1.0, rtol=1e-3)
+    assert well.sum() > 50 and np.abs(x).max() <= 1.001 / PIXEL_FLOOR + 1  # near-empty pixels are not blown up
+    assert not np.allclose(x, ImageScaler.fit(images, kind, "smooth").transform(images))
+    out = tmp_path / "pixel"
+    train = TrainConfig(epochs=2, batch_size=8, image_scope="pixel", standardization=kind)
+    card = fit_potential(data, out, "pixel", train, SMALL_CNN, test_fraction=0.25)
+    meta = card["standardization"]["image"]
+    assert meta["scope"] == "pixel" and (out / meta["file"]).is_file() and "shift" not in meta  # arrays in a file
+    saved = json.loads((out / "predictions.json").read_text())["predicted_eV"]
+    np.testing.assert_allclose(load_potential(out).predict_images(data.images), saved, atol=1e-6)
+    with pytest.raises(ValueError, match="image_scope"):
+        TrainConfig(image_scope="row")
 
 
 def test_train_cli_reports_mean_predictor_warns_and_resumes(small_store, tmp_path):

@@ -15,7 +15,7 @@ from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
 from pdmd.ml.datasets import LabelledStructures, load_structures
 from pdmd.ml.plots import parity_plot, rmse_meV
-from pdmd.ml.split import train_test_split
+from pdmd.ml.split import thin_indices, train_test_split
 from pdmd.store.datastore import DataStore
 from pdmd.store.documents import read_card
 from pdmd.store.files import write_json_atomic
@@ -23,11 +23,17 @@ from pdmd.store.files import write_json_atomic
 log = logging.getLogger(__name__)
 
 
-def split_like_model(data: LabelledStructures, card: dict | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """(train, test) indices: the model card's own structure ids if given, else a seeded split by run."""
+def split_like_model(
+    data: LabelledStructures, card: dict | None, seed: int = 0, every: int = 1
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(train, test) indices: the model card's own structure ids if given, else a seeded split by run
+    (of every `every`-th structure per run and its last, as `benchmarks/paper_accuracy.py --every`).
+    """
     if card is None:
-        train, test = train_test_split(data.groups, 0.2, seed, "run")
-        return train, test, "run split (seed 0, 20 % of runs), no model given"
+        keep = thin_indices(list(data.groups), every)
+        train, test = train_test_split([data.groups[i] for i in keep], 0.2, seed, "run")
+        thinned = f", every {every}-th structure of each run and its last" if every > 1 else ""
+        return keep[train], keep[test], f"run split (seed 0, 20 % of runs{thinned}), no model given"
     index = {sid: i for i, sid in enumerate(data.ids)}
     split = card["split"]
     train = [index[s] for s in split["train_ids"] if s in index]
@@ -112,18 +118,22 @@ def run_baselines(
     kind_options: dict | None = None,
     read_options=None,
     label_keys=None,
+    every: int = 1,
 ) -> dict:
     """Fit every descriptor × model baseline and every PD model kind in `kinds` on one split; returns (and
     writes to baselines.json) the comparison table, with the mean predictor and the given model as rows.
 
     The kinds' models are saved under `out_dir/<kind>` (usable by `pdmd predict`); `kind_options`
     maps a kind to its training options. ACSF/SOAP features computed for the baselines are reused.
+    `every` > 1 (without a model) keeps every `every`-th structure of each run and its last.
     """
     from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, get_kind, train_model, validate_model
 
     data = load_structures(data_path, plan, system, read_options=read_options, label_keys=label_keys)
     card = read_card(model_dir) if model_dir else None
-    train, test, how = split_like_model(data, card)
+    if card is not None and every > 1:
+        raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
+    train, test, how = split_like_model(data, card, every=every)
     for kind in kinds:
         get_kind(kind)
     big = None

@@ -48,6 +48,7 @@ def _baseline(job: AnalysisJob) -> tuple[dict, dict]:
         Path(job.data), o.get("descriptors", ["soap", "acsf"]), o.get("models", ["krr", "mlp"]), job.out, job.plan,
         job.system, model_dir=job.model_dir, db=job.db, kinds=o.get("kinds", KIND_ROWS),
         kind_options=o.get("kind_options"), read_options=job.read_options, label_keys=job.label_keys,
+        every=o.get("every", 1),
     )  # fmt: skip
     return result, {r["descriptor"] + "+" + r["model"]: r["test_rmse"] for r in result["rows"]}
 

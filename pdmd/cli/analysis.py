@@ -89,8 +89,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             raise InputError(f"--kind-options names {kind!r}, which is not trained: add it to --kinds {kind}")
         if not isinstance(value, dict):
             raise InputError(f"--kind-options: the options of {kind!r} must be a JSON object, got {value!r}")
+    if args.every < 1:
+        raise InputError(f"--every must be at least 1, got {args.every}")
     options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds,
-               "kind_options": kind_options}  # fmt: skip
+               "kind_options": kind_options, "every": args.every}  # fmt: skip
     table, _ = run_analysis("baseline", _data_job(args, out, folder, options))
     if folder is not None:
         register_card(folder)
@@ -160,5 +162,11 @@ def add_parsers(sub) -> None:
     s.add_argument(
         "--kind-options",
         help='JSON training options per kind, e.g. \'{"pd-local": {"train": {"max_minutes": 30}}}\'',
+    )
+    s.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="without --cnn: keep every K-th structure of each run and its last (as paper_accuracy.py --every)",
     )
     s.set_defaults(func=cmd_baseline)

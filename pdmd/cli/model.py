@@ -113,6 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "early_stopping_patience": args.patience, "precision": args.precision,
             "representation": args.representation, "threads": args.threads, "device": args.device,
             "max_minutes": args.max_minutes, "standardization": args.standardization, "schedule": args.schedule,
+            "image_scope": args.image_scope,
         }  # fmt: skip
         train = {k: v for k, v in chosen.items() if v is not None}
         options = {**options, "train": {**options.get("train", {}), **train}, "ensemble": args.ensemble,
@@ -182,6 +183,11 @@ def add_parsers(sub) -> None:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--standardization", choices=["minmax", "zscore"])
+    s.add_argument(
+        "--image-scope",
+        choices=["global", "pixel"],
+        help="image scaling: one shift/scale for all pixels or one per pixel (docs/models.md)",
+    )
     s.add_argument(
         "--representation",
         choices=["histogram", "sqrt", "log", "smooth"],

@@ -31,6 +31,9 @@ from pdmd.structure import Frame
 log = logging.getLogger(__name__)
 
 
+PRECISIONS = {"fp32": torch.float32, "fp64": torch.float64}
+
+
 @dataclass(frozen=True)
 class LocalTrainConfig:
     """Optimisation settings; weights are dimensionless (both loss terms are variance-normalised)."""
@@ -47,11 +50,18 @@ class LocalTrainConfig:
     threads: int = 1
     atom_energy_scale_eV: float = 0.0
     """Output scale of the atomic network (eV); 0: the std of the training energies per atom."""
+    precision: str = "fp32"
+    """Training arithmetic: "fp32" (3.4x faster per step on this CPU than fp64) or "fp64"; the saved model,
+    prediction, forces and MD are always fp64."""
     force_floor_eV_per_A: float = 0.0
     """0: one force normalisation, var(F) over all training structures. > 0: each structure's force
     error is divided by its own mean square force + floor² instead, so near-equilibrium structures
     (small forces) count as much as hot ones."""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(f"pd-local: precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,13 +76,15 @@ class Prepared:
     energies_eV_per_atom: np.ndarray
     forces: list[np.ndarray | None]
 
-    def batch(self, idx: np.ndarray) -> tuple[LocalTopology, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(
+        self, idx: np.ndarray, dtype: torch.dtype = torch.float64
+    ) -> tuple[LocalTopology, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Concatenated topology, positions (requires grad), atom->structure index, atom counts."""
         topo = LocalTopology.concat([self.topologies[i] for i in idx])
-        pos = torch.tensor(np.concatenate([self.positions[i] for i in idx]), dtype=torch.float64, requires_grad=True)
+        pos = torch.tensor(np.concatenate([self.positions[i] for i in idx]), dtype=dtype, requires_grad=True)
         counts = np.array([len(self.positions[i]) for i in idx])
         atom_frame = torch.from_numpy(np.repeat(np.arange(len(idx)), counts))
-        return topo, pos, atom_frame, torch.from_numpy(counts).to(torch.float64)
+        return topo, pos, atom_frame, torch.from_numpy(counts).to(dtype)
 
 
 def prepare(
@@ -92,11 +104,12 @@ def prepare(
 
 
 def _predict(net: AtomicNet, cfg: LocalDescriptorConfig, data: Prepared, idx: np.ndarray, batch: int = 16):
-    """Energies (eV/atom) and forces (list of (N, 3) eV/Å) of structures `idx`."""
+    """Energies (eV/atom) and forces (list of (N, 3) eV/Å) of structures `idx` (in the network's dtype)."""
     energies, forces = [], []
+    dtype = net.e0.dtype
     for start in range(0, len(idx), batch):
         part = idx[start : start + batch]
-        topo, pos, atom_frame, counts = data.batch(part)
+        topo, pos, atom_frame, counts = data.batch(part, dtype)
         e = batch_energies(net, cfg, topo, pos, atom_frame, len(part))
         (grad,) = torch.autograd.grad(e.sum(), pos, materialize_grads=True)
         energies.append((e / counts).detach().numpy())
@@ -149,9 +162,12 @@ def fit_local(
     f_ref = _force_arrays(data.forces, fit_idx, cfg.dim)
     use_forces = tcfg.force_weight > 0 and len(f_ref) > 0
     var_f = float(max(f_ref.var(), 1e-8)) if use_forces else 1.0
+    dtype = PRECISIONS[tcfg.precision]
+    net.to(dtype)
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
     batches = [fit_idx[i : i + tcfg.batch_structures] for i in range(0, len(fit_idx), tcfg.batch_structures)]
-    cached = [data.batch(b) for b in batches]
+    cached = [data.batch(b, dtype) for b in batches]
+    skipped = 0
     history: list[dict] = []
     best = (np.inf, None)
     start = time.perf_counter()
@@ -165,7 +181,7 @@ def fit_local(
             topo, pos, atom_frame, counts = cached[k]
             idx = batches[k]
             e_pred = batch_energies(net, cfg, topo, pos, atom_frame, len(idx)) / counts
-            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx])
+            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx]).to(dtype)
             loss = tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / var_e
             has_f = [data.forces[i] is not None for i in idx]
             if use_forces and any(has_f):
@@ -180,14 +196,17 @@ def fit_local(
                             for i in idx
                         ]
                     )  # fmt: skip
-                )
+                ).to(dtype)
                 sq = ((-grad - f_true)[:, :d] ** 2).sum(1)
                 if tcfg.force_floor_eV_per_A > 0:
                     ms = np.array([float(np.mean(np.asarray(data.forces[i])[:, :d] ** 2)) if data.forces[i] is not None
                                    else 1.0 for i in idx])  # fmt: skip
                     scale = var_f / (ms + tcfg.force_floor_eV_per_A**2)
-                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int)))
+                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int))).to(dtype)
                 loss = loss + tcfg.force_weight * sq[mask].mean() / (d * var_f)
+            if not torch.isfinite(loss):  # a near-degenerate simplex in fp32: skip the step, count it
+                skipped += 1
+                continue
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -219,7 +238,9 @@ def fit_local(
             break
     if best[1] is not None:
         net.load_state_dict(best[1])
-    net.eval()
+    if skipped:
+        log.warning("pd-local: %d training step(s) with a non-finite loss were skipped", skipped)
+    net.double().eval()
     return net, history
 
 

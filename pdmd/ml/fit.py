@@ -106,7 +106,8 @@ def fit_potential(
         "training": train.as_dict(),
         "descriptor": data.descriptor.to_dict(),
         "standardization": {"image": potential.image_scaler.as_dict(), "target": potential.target_scaler.as_dict(),
-                            "fitted_on": "training split only", "image_scope": "global (all pixels)"},
+                            "fitted_on": "training split only",
+                            "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]},
         "split": {
             "kind": split, "test_fraction": test_fraction, "seed": train.seed,
             "train_ids": [data.ids[i] for i in train_idx], "test_ids": [data.ids[i] for i in test_idx],
@@ -131,6 +132,7 @@ def fit_potential(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
     write_predictions(out_dir, data.ids, data.energies_eV, pred, test_idx, spread_eV=member_pred.std(axis=0))
+    potential.image_scaler.save_arrays(out_dir)
     save_potential(out_dir, potential.networks[0], card, potential.networks[1:])
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
@@ -148,7 +150,9 @@ def _train_members(
     resume: bool | None,
 ) -> tuple[Potential, list, float]:
     """Standardize on the training part and train the `ensemble` networks; (potential, states, seconds)."""
-    image_scaler = ImageScaler.fit(data.images[train_idx], train.standardization, train.representation)
+    image_scaler = ImageScaler.fit(
+        data.images[train_idx], train.standardization, train.representation, train.image_scope
+    )
     target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
     x = image_scaler.transform(data.images[train_idx])
     y = target_scaler.transform(data.energies_eV[train_idx])

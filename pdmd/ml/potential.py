@@ -95,7 +95,7 @@ def load_potential(folder: str | Path, device: str = "cpu") -> Potential:
     return Potential(
         networks[0],
         card,
-        ImageScaler.from_dict(card["standardization"]["image"]),
+        ImageScaler.from_dict(card["standardization"]["image"], folder),
         TargetScaler(**card["standardization"]["target"]),
         networks[1:],
     )

@@ -34,3 +34,21 @@ def train_test_split(
     test_runs = {unique[i] for i in perm[:n_test]}
     is_test = np.array([g in test_runs for g in groups])
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def thin_indices(groups: list[str], every: int) -> np.ndarray:
+    """Indices keeping every `every`-th structure of each run (in stored order) and each run's last one.
+
+    Consecutive quench snapshots of a run are strongly correlated; thinning keeps the runs (so a
+    split by run picks the same runs) and their final states. `every` 1: all structures.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    keep, seen = [], {}
+    for i, g in enumerate(groups):
+        k = seen.get(g, 0)
+        seen[g] = k + 1
+        last = i + 1 == len(groups) or groups[i + 1] != g
+        if k % every == 0 or last:
+            keep.append(i)
+    return np.asarray(keep, int)

@@ -2,16 +2,20 @@
 
 Images: first an optional representation of the probabilities (`REPRESENTATIONS`: the paper's
 histogram as it is, its square root, log(1 + p / p₁) with p₁ the smallest occupied training
-pixel, i.e. about one pair, or a Gaussian-smoothed histogram, σ = 1 pixel), then one global
-transform over all pixels (not per pixel: most pixels are empty in most images and per-pixel
-scales would blow up noise). "minmax" maps the training images' pixel range to [0, 1] (the
-paper's choice for aGr); "zscore" subtracts the training pixel mean and divides by its standard
-deviation (the paper's choice for aC). Target: z-score of the training energies.
+pixel, i.e. about one pair, or a Gaussian-smoothed histogram, σ = 1 pixel), then a transform of
+scope "global" (one shift and scale over all pixels) or "pixel" (one per pixel, as a feature-wise
+scaler such as scikit-learn's treats the flattened image). "minmax" maps the training range to
+[0, 1] (the paper's choice for aGr); "zscore" subtracts the training mean and divides by the
+standard deviation (the paper's choice for aC). Per pixel, a spread below `PIXEL_FLOOR` × the
+largest pixel spread counts as that floor, so nearly-empty pixels are not blown up into noise.
+The per-pixel arrays are stored next to the weights (`image_scaler.npz`), the card names them.
+Target: z-score of the training energies.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +24,11 @@ REPRESENTATIONS = ("histogram", "sqrt", "log", "smooth")
 """Inputs of the CNN: the paper's probability histogram (default), sqrt, log or Gaussian-smoothed (σ 1 pixel)."""
 
 SMOOTH_SIGMA_PIXELS = 1.0
+SCOPES = ("global", "pixel")
+"""One shift/scale for all pixels, or one per pixel."""
+PIXEL_FLOOR = 0.05
+"""Per-pixel scaling: spreads below this fraction of the largest pixel spread are raised to it."""
+SCALER_FILE = "image_scaler.npz"
 
 
 def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.ndarray:
@@ -38,38 +47,74 @@ def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.
     raise ValueError(f"unknown image representation {representation!r}; use one of {REPRESENTATIONS}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImageScaler:
-    """representation → (x − shift) / scale; `unit` is the log representation's p₁ (probability)."""
+    """representation → (x − shift) / scale; `unit` is the log representation's p₁ (probability).
+
+    `shift` and `scale` are floats (scope "global") or (bins, bins) arrays (scope "pixel").
+    """
 
     kind: str
-    shift: float
-    scale: float
+    shift: float | np.ndarray
+    scale: float | np.ndarray
     representation: str = "histogram"
     unit: float = 1.0
+    scope: str = "global"
 
     @classmethod
-    def fit(cls, images: np.ndarray, kind: str, representation: str = "histogram") -> ImageScaler:
+    def fit(cls, images: np.ndarray, kind: str, representation: str = "histogram", scope: str = "global"
+            ) -> ImageScaler:  # fmt: skip
+        """Fitted on training images (N, bins, bins) of probabilities."""
+        if kind not in STANDARDIZATIONS:
+            raise ValueError(f"unknown image standardization {kind!r}; use one of {STANDARDIZATIONS}")
+        if scope not in SCOPES:
+            raise ValueError(f"unknown image scaling scope {scope!r}; use one of {SCOPES}")
         occupied = images[images > 0]
         unit = float(occupied.min()) if representation == "log" and occupied.size else 1.0
         x = represent(images, representation, unit)
+        axis = None if scope == "global" else 0
         if kind == "minmax":
-            lo, hi = float(x.min()), float(x.max())
-            return cls(kind, lo, (hi - lo) or 1.0, representation, unit)
-        if kind == "zscore":
-            return cls(kind, float(x.mean()), float(x.std()) or 1.0, representation, unit)
-        raise ValueError(f"unknown image standardization {kind!r}; use one of {STANDARDIZATIONS}")
+            shift, spread = x.min(axis=axis), x.max(axis=axis) - x.min(axis=axis)
+        else:
+            shift, spread = x.mean(axis=axis), x.std(axis=axis)
+        if scope == "global":
+            return cls(kind, float(shift), float(spread) or 1.0, representation, unit)
+        floor = PIXEL_FLOOR * float(spread.max()) or 1.0
+        scale = np.maximum(spread, floor).astype(np.float32)
+        return cls(kind, shift.astype(np.float32), scale, representation, unit, scope)
 
     @classmethod
-    def from_dict(cls, d: dict) -> ImageScaler:
-        """From a card (cards written before representations existed hold the plain histogram)."""
+    def from_dict(cls, d: dict, folder: str | Path | None = None) -> ImageScaler:
+        """From a card (cards written before representations existed hold the plain histogram); a
+        per-pixel scaler reads its arrays from `folder`.
+        """
+        d = dict(d)
+        name = d.pop("file", None)
+        d.pop("floor_fraction", None)
+        if d.get("scope", "global") == "pixel":
+            if folder is None or name is None:
+                raise ValueError("a per-pixel image scaler needs the model folder holding its arrays")
+            with np.load(Path(folder) / name) as arrays:
+                d["shift"], d["scale"] = arrays["shift"], arrays["scale"]
         return cls(**d)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         return ((represent(images, self.representation, self.unit) - self.shift) / self.scale).astype(np.float32)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """For the card: the numbers (global) or the metadata and the arrays' file name (pixel)."""
+        if self.scope == "global":
+            return asdict(self)
+        return {"kind": self.kind, "scope": self.scope, "representation": self.representation, "unit": self.unit,
+                "floor_fraction": PIXEL_FLOOR, "file": SCALER_FILE}  # fmt: skip
+
+    def save_arrays(self, folder: str | Path) -> None:
+        """Write the per-pixel arrays next to the weights (atomically); nothing for a global scaler."""
+        if self.scope == "global":
+            return
+        tmp = Path(folder) / f".{SCALER_FILE}.tmp.npz"
+        np.savez(tmp, shift=self.shift, scale=self.scale)
+        tmp.replace(Path(folder) / SCALER_FILE)
 
 
 @dataclass(frozen=True)

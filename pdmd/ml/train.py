@@ -23,6 +23,7 @@ from torch import nn
 
 from pdmd.errors import InputError
 from pdmd.ml.model import PDCNN, CNNConfig
+from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
 from pdmd.progress import ProgressLog
 from pdmd.runtime import default_threads
 from pdmd.store.files import content_hash
@@ -84,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     standardization: str = "minmax"
     representation: str = "histogram"
+    image_scope: str = "global"
     channels_last: bool = True
     precision: str = "bf16"
     threads: int | None = None
@@ -95,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {PRECISIONS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; use one of {SCHEDULES}")
+        for name, allowed in (("image_scope", SCOPES), ("representation", REPRESENTATIONS),
+                              ("standardization", STANDARDIZATIONS)):  # fmt: skip
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {allowed}")
 
     def as_dict(self) -> dict:
         return asdict(self)

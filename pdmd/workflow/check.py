@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pdmd.errors import InputError, PdmdError
+from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
 
 Problems = list[str]
 
@@ -144,7 +145,10 @@ TRAIN_RULES = {
     "early_stopping_patience": _int_at_least(0),
     "val_fraction": _fraction,
     "seed": _int_at_least(0),
-    "standardization": _one_of({"minmax", "zscore"}),
+    "standardization": _one_of(set(STANDARDIZATIONS)),
+    "representation": _one_of(set(REPRESENTATIONS)),
+    "image_scope": _one_of(set(SCOPES)),
+    "precision": _one_of({"bf16", "fp32"}),
     "channels_last": _bool,
     "max_minutes": _optional_positive,
     "device": _str,
