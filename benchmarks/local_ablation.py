@@ -38,7 +38,7 @@ def load(root: Path):
 
 def main() -> None:
     from pdmd.local.features import LocalDescriptorConfig
-    from pdmd.local.train import LocalTrainConfig, _predict, fit_local, force_metrics, prepare
+    from pdmd.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
     from pdmd.ml.split import train_test_split
 
     p = argparse.ArgumentParser()
@@ -77,7 +77,7 @@ def main() -> None:
         t0 = time.perf_counter()
         net, history = fit_local(data, train, cfg, tcfg)
         train_s = time.perf_counter() - t0
-        pred_e, pred_f = _predict(net, cfg, data, np.arange(len(frames)))
+        pred_e, pred_f = predict_prepared(net, cfg, data, np.arange(len(frames)))
         row = {"name": s.get("name", text), "setting": s, "topology_s": prep_s, "train_s": train_s,
                "epochs": len(history), "n_train": len(train), "n_test": len(test)}  # fmt: skip
         for part, idx in (("train", train), ("test", test)):

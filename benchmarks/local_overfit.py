@@ -24,7 +24,7 @@ def main() -> None:
     from local_ablation import load
 
     from pdmd.local.features import LocalDescriptorConfig
-    from pdmd.local.train import LocalTrainConfig, _predict, fit_local, force_metrics, prepare
+    from pdmd.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
 
     p = argparse.ArgumentParser()
     p.add_argument("data", type=Path)
@@ -53,7 +53,7 @@ def main() -> None:
         atom_energy_scale_eV=args.energy_scale,
     )
     net, history = fit_local(data, np.array([0]), cfg, tcfg)
-    _, pred = _predict(net, cfg, data, np.array([0]))
+    _, pred = predict_prepared(net, cfg, data, np.array([0]))
     losses = [round(h["train_loss"], 3) for h in history[:: max(1, len(history) // 8)]]
     print(json.dumps({"index": i, "descriptor": json.loads(args.descriptor), "epochs": len(history),
                       "seconds": round(time.perf_counter() - t0), "loss_curve": losses,

@@ -114,7 +114,7 @@ def test_workflow_lock_of_a_killed_process_is_released_when_the_store_is_next_op
     proc = lpad(cwd, "rerun_fws", "-i", "1")
     assert proc.returncode == 0 and "LOCKED" not in proc.stderr, proc.stderr[-2000:]
     assert time.monotonic() - start < 60  # released at once, not after FireWorks' 5-min lock expiry
-    assert "released the lock of 1 workflow(s) (fw_id 1)" in proc.stderr
+    assert "released the lock of 1 workflow(s) (first fw_id 1)" in proc.stderr
     proc = py("from fireworks import LaunchPad; print(LaunchPad.auto_load().workflows.find_one()['state'])", cwd)
     assert "released the lock" not in proc.stderr and "READY" in proc.stdout  # saved: said once
 

@@ -369,6 +369,15 @@ def test_trained_model_beats_mean_predictor(trained_local):
     assert m["test_rmse_meV_per_atom"] < 0.7 * m["mean_predictor_test_rmse_meV_per_atom"]
     assert m["test_force_rmse_eV_per_A"] < 0.85 * m["test_mean_predictor_force_rmse_eV_per_A"]
     assert card["model_kind"] == "pd-local"
+    from pdmd.errors import InputError
+    from pdmd.local.model import load_local_model
+    from pdmd.local.train import LocalTrainConfig
+
+    assert card["train_config"]["precision"] == "fp32"  # trained in fp32 (the default) ...
+    net = load_local_model(trained_local[0]).net
+    assert all(t.dtype == torch.float64 for t in [*net.parameters(), *net.buffers()])  # ... saved and used in fp64
+    with pytest.raises(InputError, match="precision"):
+        LocalTrainConfig(precision="fp16")
 
 
 def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store, tmp_path):

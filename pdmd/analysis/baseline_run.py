@@ -33,7 +33,7 @@ def split_like_model(
         keep = thin_indices(list(data.groups), every)
         train, test = train_test_split([data.groups[i] for i in keep], 0.2, seed, "run")
         thinned = f", every {every}-th structure of each run and its last" if every > 1 else ""
-        return keep[train], keep[test], f"run split (seed 0, 20 % of runs{thinned}), no model given"
+        return keep[train], keep[test], f"run split (seed {seed}, 20 % of runs{thinned}), no model given"
     index = {sid: i for i, sid in enumerate(data.ids)}
     split = card["split"]
     train = [index[s] for s in split["train_ids"] if s in index]
@@ -134,6 +134,9 @@ def run_baselines(
     if card is not None and every > 1:
         raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
     train, test, how = split_like_model(data, card, every=every)
+    if every > 1:  # only the kept structures: every kind featurizes, trains on and predicts these alone
+        data = data.subset(np.concatenate([train, test]))
+        train, test = np.arange(len(train)), np.arange(len(train), len(train) + len(test))
     for kind in kinds:
         get_kind(kind)
     big = None

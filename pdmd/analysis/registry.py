@@ -44,11 +44,14 @@ def _baseline(job: AnalysisJob) -> tuple[dict, dict]:
     from pdmd.analysis.baseline_run import KIND_ROWS, run_baselines
 
     o = job.options
+    every = o.get("every", 1)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise InputError(f"baseline option 'every' must be an integer >= 1, got {every!r}")
     result = run_baselines(
         Path(job.data), o.get("descriptors", ["soap", "acsf"]), o.get("models", ["krr", "mlp"]), job.out, job.plan,
         job.system, model_dir=job.model_dir, db=job.db, kinds=o.get("kinds", KIND_ROWS),
         kind_options=o.get("kind_options"), read_options=job.read_options, label_keys=job.label_keys,
-        every=o.get("every", 1),
+        every=every,
     )  # fmt: skip
     return result, {r["descriptor"] + "+" + r["model"]: r["test_rmse"] for r in result["rows"]}
 

@@ -178,47 +178,66 @@ def _pairs_within_groups(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[first], order[first + 1 + step]
 
 
-def symmetry_functions(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig) -> list[torch.Tensor]:
-    """Radial and angular symmetry-function blocks (N, ·) from relative points `rel` (P, d) Å."""
+def symmetry_functions(
+    rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, dtype: torch.dtype | None = None
+) -> list[torch.Tensor]:
+    """Radial and angular symmetry-function blocks (N, ·) from relative points `rel` (P, d) Å.
+
+    Distances and angle cosines in `rel`'s dtype, their Gaussian expansions in `dtype`.
+    """
+    dtype = dtype or rel.dtype
     blocks: list[torch.Tensor] = []
     neighbour = np.flatnonzero((topo.atom != topo.centre) | np.abs(topo.offset).any(axis=1))
     rel_n = rel[torch.from_numpy(neighbour)]
-    r = torch.sqrt(batched_dot(rel_n, rel_n))
+    r_exact = torch.sqrt(batched_dot(rel_n, rel_n))
+    r = r_exact.to(dtype)
     centre = topo.centre[neighbour]
     if cfg.radial_A:
-        c, s = _axis(cfg.radial_A, rel.dtype)
+        c, s = _axis(cfg.radial_A, dtype)
         g = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.cutoff_A)[:, None]
-        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre), g))
+        blocks.append(g.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre), g))
     if cfg.angular_shells_A:
         rc = min(cfg.angular_cutoff_A, cfg.cutoff_A)  # only points within cutoff_A are listed
-        near = np.flatnonzero(r.detach().numpy() < rc)
+        near = np.flatnonzero(r_exact.detach().numpy() < rc)
         j, k = (near[x] for x in _pairs_within_groups(centre[near]))
         tj, tk = torch.from_numpy(j), torch.from_numpy(k)
-        cos = torch.clamp(batched_dot(rel_n[tj], rel_n[tk]) / (r[tj] * r[tk]), -1.0, 1.0)
-        c, s = _axis(cfg.angular_shells_A, rel.dtype)
+        cos = torch.clamp(batched_dot(rel_n[tj], rel_n[tk]) / (r_exact[tj] * r_exact[tk]), -1.0, 1.0).to(dtype)
+        c, s = _axis(cfg.angular_shells_A, dtype)
         shell = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, rc)[:, None]
         radial = shell[tj] * shell[tk]  # (T, shells)
         terms = [2.0 ** (1 - z) * (1.0 + lam * cos) ** z for z in cfg.angular_zetas for lam in (1.0, -1.0)]
         g = (torch.stack(terms, 1)[:, :, None] * radial[:, None, :]).reshape(len(j), len(terms) * radial.shape[1])
-        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre[j]), g))
+        blocks.append(g.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre[j]), g))
     return blocks
 
 
 def atom_features(
-    positions: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, strain: torch.Tensor | None = None
+    positions: torch.Tensor,
+    topo: LocalTopology,
+    cfg: LocalDescriptorConfig,
+    strain: torch.Tensor | None = None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Per-atom vectors (N, n_features): local diagrams, then symmetry functions; differentiable in positions Å."""
+    """Per-atom vectors (N, n_features): local diagrams, then symmetry functions; differentiable in positions Å.
+
+    The geometry (relative points, simplex radii, distances, angles) is computed in the positions'
+    dtype (fp64: its degeneracy tolerances are set for it); `dtype` (e.g. fp32 for training) is the
+    arithmetic of the Gaussian expansions that follow, where the time goes.
+    """
     rel = relative_points(positions, topo, strain)
-    blocks = pd_blocks(rel, topo, cfg) if cfg.use_pd else []
+    dtype = dtype or rel.dtype
+    blocks = pd_blocks(rel, topo, cfg, dtype) if cfg.use_pd else []
     if cfg.radial_A or cfg.angular_shells_A:
-        blocks += symmetry_functions(rel, topo, cfg)
+        blocks += symmetry_functions(rel, topo, cfg, dtype)
     return torch.cat(blocks, dim=1)
 
 
-def pd_blocks(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig) -> list[torch.Tensor]:
+def pd_blocks(
+    rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig, dtype: torch.dtype | None = None
+) -> list[torch.Tensor]:
     """The persistence-image blocks (N, ·) per homology degree of the local diagrams of relative points `rel`."""
-    birth, death, weight = pair_values(rel, topo, cfg)
-    dtype = rel.dtype
+    dtype = dtype or rel.dtype
+    birth, death, weight = (v.to(dtype) for v in pair_values(rel, topo, cfg))
     degree = torch.from_numpy(topo.pair_degree)
     centre = torch.from_numpy(topo.pair_centre)
     blocks = []
@@ -232,5 +251,5 @@ def pd_blocks(rel: torch.Tensor, topo: LocalTopology, cfg: LocalDescriptorConfig
             gb = torch.exp(-0.5 * ((birth[sel, None] - cb) / sb) ** 2)
             g = (gb[:, :, None] * g[:, None, :]).reshape(len(gb), gb.shape[1] * g.shape[1])
         g = g * weight[sel, None]
-        blocks.append(rel.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
+        blocks.append(g.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, centre[sel], g))
     return blocks

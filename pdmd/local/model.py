@@ -49,9 +49,12 @@ def batch_energies(
     atom_frame: torch.Tensor,
     n_frames: int,
 ) -> torch.Tensor:
-    """Total energy (eV) of each structure of a batch; positions (N, 3) Å of all its atoms."""
-    e_atom = net(atom_features(positions, topo, cfg))
-    return positions.new_zeros(n_frames).index_add(0, atom_frame, e_atom)
+    """Total energy (eV) of each structure of a batch; positions (N, 3) Å of all its atoms.
+
+    The geometry runs in the positions' dtype, the feature expansions and network in the network's.
+    """
+    e_atom = net(atom_features(positions, topo, cfg, dtype=net.e0.dtype))
+    return e_atom.new_zeros(n_frames).index_add(0, atom_frame, e_atom)
 
 
 class LocalPDModel:

@@ -76,15 +76,13 @@ class Prepared:
     energies_eV_per_atom: np.ndarray
     forces: list[np.ndarray | None]
 
-    def batch(
-        self, idx: np.ndarray, dtype: torch.dtype = torch.float64
-    ) -> tuple[LocalTopology, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Concatenated topology, positions (requires grad), atom->structure index, atom counts."""
+    def batch(self, idx: np.ndarray) -> tuple[LocalTopology, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Concatenated topology, positions (fp64, requires grad), atom->structure index, atom counts."""
         topo = LocalTopology.concat([self.topologies[i] for i in idx])
-        pos = torch.tensor(np.concatenate([self.positions[i] for i in idx]), dtype=dtype, requires_grad=True)
+        pos = torch.tensor(np.concatenate([self.positions[i] for i in idx]), dtype=torch.float64, requires_grad=True)
         counts = np.array([len(self.positions[i]) for i in idx])
         atom_frame = torch.from_numpy(np.repeat(np.arange(len(idx)), counts))
-        return topo, pos, atom_frame, torch.from_numpy(counts).to(dtype)
+        return topo, pos, atom_frame, torch.from_numpy(counts).to(torch.float64)
 
 
 def prepare(
@@ -103,13 +101,14 @@ def prepare(
                     forces)  # fmt: skip
 
 
-def _predict(net: AtomicNet, cfg: LocalDescriptorConfig, data: Prepared, idx: np.ndarray, batch: int = 16):
-    """Energies (eV/atom) and forces (list of (N, 3) eV/Å) of structures `idx` (in the network's dtype)."""
+def predict_prepared(net: AtomicNet, cfg: LocalDescriptorConfig, data: Prepared, idx: np.ndarray, batch: int = 16):
+    """Energies (eV/atom) and forces (list of (N, 3) eV/Å) of structures `idx` (feature expansions and network
+    in the network's dtype).
+    """
     energies, forces = [], []
-    dtype = net.e0.dtype
     for start in range(0, len(idx), batch):
         part = idx[start : start + batch]
-        topo, pos, atom_frame, counts = data.batch(part, dtype)
+        topo, pos, atom_frame, counts = data.batch(part)
         e = batch_energies(net, cfg, topo, pos, atom_frame, len(part))
         (grad,) = torch.autograd.grad(e.sum(), pos, materialize_grads=True)
         energies.append((e / counts).detach().numpy())
@@ -166,7 +165,7 @@ def fit_local(
     net.to(dtype)
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
     batches = [fit_idx[i : i + tcfg.batch_structures] for i in range(0, len(fit_idx), tcfg.batch_structures)]
-    cached = [data.batch(b, dtype) for b in batches]
+    cached = [data.batch(b) for b in batches]
     skipped = 0
     history: list[dict] = []
     best = (np.inf, None)
@@ -176,12 +175,12 @@ def fit_local(
     d = cfg.dim
     for epoch in range(tcfg.epochs):
         net.train()
-        total = 0.0
+        total, steps = 0.0, 0
         for k in rng.permutation(len(batches)):
             topo, pos, atom_frame, counts = cached[k]
             idx = batches[k]
             e_pred = batch_energies(net, cfg, topo, pos, atom_frame, len(idx)) / counts
-            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx]).to(dtype)
+            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx])
             loss = tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / var_e
             has_f = [data.forces[i] is not None for i in idx]
             if use_forces and any(has_f):
@@ -196,29 +195,31 @@ def fit_local(
                             for i in idx
                         ]
                     )  # fmt: skip
-                ).to(dtype)
+                )
                 sq = ((-grad - f_true)[:, :d] ** 2).sum(1)
                 if tcfg.force_floor_eV_per_A > 0:
                     ms = np.array([float(np.mean(np.asarray(data.forces[i])[:, :d] ** 2)) if data.forces[i] is not None
                                    else 1.0 for i in idx])  # fmt: skip
                     scale = var_f / (ms + tcfg.force_floor_eV_per_A**2)
-                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int))).to(dtype)
+                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int)))
                 loss = loss + tcfg.force_weight * sq[mask].mean() / (d * var_f)
-            if not torch.isfinite(loss):  # a near-degenerate simplex in fp32: skip the step, count it
-                skipped += 1
-                continue
             opt.zero_grad()
-            loss.backward()
+            if torch.isfinite(loss):
+                loss.backward()
+            if not (torch.isfinite(loss) and all(torch.isfinite(q.grad).all() for q in net.parameters())):
+                skipped += 1  # a non-finite loss or gradient (a near-degenerate simplex): no step on it
+                continue
             opt.step()
             total += float(loss.detach())
+            steps += 1
         # cosine decay over the run's progress: epochs done or time budget used, whichever is further along
         frac = min(1.0, max((epoch + 1) / max(tcfg.epochs, 1), (time.perf_counter() - start) / budget_s))
         for group in opt.param_groups:
             group["lr"] = tcfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * frac)))
-        row = {"epoch": epoch, "train_loss": total / len(batches)}
+        row = {"epoch": epoch, "train_loss": total / steps if steps else None, "skipped_steps": len(batches) - steps}
         if len(val_idx):
             net.eval()
-            e_val, f_val = _predict(net, cfg, data, val_idx)
+            e_val, f_val = predict_prepared(net, cfg, data, val_idx)
             val_loss = tcfg.energy_weight * float(np.mean((e_val - data.energies_eV_per_atom[val_idx]) ** 2)) / var_e
             fv_ref = _force_arrays(data.forces, val_idx, d)
             if use_forces and len(fv_ref):
@@ -228,18 +229,17 @@ def fit_local(
             row["val_loss"] = val_loss
         history.append(row)
         score = row.get("val_loss", row["train_loss"])
-        if score < best[0]:
+        if score is not None and np.isfinite(score) and score < best[0]:
             best = (score, {k: v.detach().clone() for k, v in net.state_dict().items()})
-        progress.step(
-            note=f"loss {row['train_loss']:.4f}" + (f" val {row['val_loss']:.4f}" if "val_loss" in row else "")
-        )
+        progress.step(note=f"loss {row['train_loss'] or float('nan'):.4f}"
+                           + (f" val {row['val_loss']:.4f}" if "val_loss" in row else ""))  # fmt: skip
         if time.perf_counter() - start > budget_s:
             log.info("pd-local: time budget of %.1f min reached after %d epochs", tcfg.max_minutes, epoch + 1)
             break
     if best[1] is not None:
         net.load_state_dict(best[1])
     if skipped:
-        log.warning("pd-local: %d training step(s) with a non-finite loss were skipped", skipped)
+        log.warning("pd-local: %d training step(s) with a non-finite loss or gradient were skipped", skipped)
     net.double().eval()
     return net, history
 
@@ -324,7 +324,7 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
     prepared = prepare(data.frames, data.energies_eV, forces, cfg)
     net, history = fit_local(prepared, split.train_idx, cfg, tcfg)
     all_idx = np.arange(len(data))
-    pred_e, pred_f = _predict(net, cfg, prepared, all_idx)
+    pred_e, pred_f = predict_prepared(net, cfg, prepared, all_idx)
     metrics = {"training_s": time.perf_counter() - t0, "epochs_run": len(history)}
     out_dir = Path(out_dir)
     plots = {}

@@ -29,6 +29,12 @@ class LabelledStructures:
     system: str
     energy_note: str = ""  # how the energies of a file were read (e.g. "total energy / n_atoms")
 
+    def subset(self, idx) -> LabelledStructures:
+        """The structures at indices `idx`, in that order."""
+        return LabelledStructures([self.frames[i] for i in idx], self.energies_eV[np.asarray(idx, int)],
+                                  [self.groups[i] for i in idx], [self.ids[i] for i in idx], self.system,
+                                  self.energy_note)  # fmt: skip
+
 
 def is_data_dir(path: Path) -> bool:
     return path.is_dir() and (path / "structures").is_dir()

@@ -44,11 +44,11 @@ def thin_indices(groups: list[str], every: int) -> np.ndarray:
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
+    last = {g: i for i, g in enumerate(groups)}  # each run's last structure, wherever its others are
     keep, seen = [], {}
     for i, g in enumerate(groups):
         k = seen.get(g, 0)
         seen[g] = k + 1
-        last = i + 1 == len(groups) or groups[i + 1] != g
-        if k % every == 0 or last:
+        if k % every == 0 or last[g] == i:
             keep.append(i)
     return np.asarray(keep, int)

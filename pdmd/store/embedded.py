@@ -398,26 +398,26 @@ def write_generation(path: Path, databases: dict, snap: bytes | None, journal: b
     return len(header)
 
 
-def release_stale_workflow_locks(databases: dict) -> list[int]:
-    """Unset FireWorks' `WFLock` flag (`locked` on a workflow) on every workflow; returns their first fw_ids.
+def release_stale_workflow_locks(databases: dict) -> list[tuple[str, object, dict]]:
+    """Unset FireWorks' `WFLock` flag (`locked` on a workflow) everywhere; returns (db, key, new document)s.
 
     Called by the process that has just taken the store's exclusive lock: no other process can hold
     a workflow lock then, so any flag on disk was left by a process killed inside a `WFLock` (else
     `rerun_fw`, `detect_lostruns --rerun` and the next launch wait 5 min and fail with
-    `LockedWorkflowError`). The flag is cleared in memory; the caller saves it with a compaction.
+    `LockedWorkflowError`). Only FireWorks workflow documents (with `nodes`) are touched, in memory;
+    the caller saves them.
     """
     released = []
-    for db in databases.values():
-        col = db._collections.get("workflows") if hasattr(db, "_collections") else None
+    for db_name, db in databases.items():
+        col = getattr(db, "_collections", {}).get("workflows")
         if col is None:
             continue
         for key, doc in list(col._documents.items()):
-            if "locked" in doc:
-                doc = decode_document(encode_document(doc))  # a journal replay leaves RawBSONDocuments
-                doc.pop("locked")
+            if "locked" in doc and "nodes" in doc:
+                doc = {k: v for k, v in dict(doc).items() if k != "locked"}
                 col._documents[key] = doc
-                released.append(min(doc.get("nodes") or [-1]))
-    return sorted(released)
+                released.append((db_name, key, doc))
+    return released
 
 
 # -- the store of this process -------------------------------------------------------------------
@@ -452,6 +452,7 @@ class _StoreState:
         self.lock_fh.write(f"PID {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         self.lock_fh.flush()
         self.owner_pid = os.getpid()
+        self.forked = False
         self.lock = threading.RLock()
         self.databases: dict = {}
         self.journal_fd = -1
@@ -467,20 +468,26 @@ class _StoreState:
                 )
             self.databases.update(state.databases)
             released = release_stale_workflow_locks(self.databases)
-            if released:
-                print(
-                    f"pdmd: released the lock of {len(released)} workflow(s) (fw_id {', '.join(map(str, released))}) "
-                    "left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
-                    "resets a firework it was running",
-                    file=sys.stderr,
-                )
             current = state.journal.base == state.snapshot_fp and not state.from_backup
+            saved = False
             if state.journal.batches or state.journal.torn or not current or released:
                 try:
                     self.compact(state)  # fold a killed process's journal into a new generation
+                    saved = True
                 except OSError as err:
                     self._keep_journal(state, err)
             self._open_journal()
+            if released and not saved:  # no new generation (disk full): journal the released documents
+                ops = [{"db": db, "col": "workflows", "op": "set", "key": key, "doc": doc} for db, key, doc in released]
+                self.write(ops, "release of stale workflow locks")
+            if released:
+                first = sorted(min(doc["nodes"] or [-1]) for _, _, doc in released)
+                print(
+                    f"pdmd: released the lock of {len(released)} workflow(s) (first fw_id {', '.join(map(str, first))})"
+                    " left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
+                    "resets a firework it was running",
+                    file=sys.stderr,
+                )
         except BaseException:
             self.release()
             raise

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pd-local training: fp32 against fp64 arithmetic, side by side in one run (1 thread).
+
+    .venv/bin/python benchmarks/local_train_speed.py DATA --plan agr-demo [--n 48] [--batch 4] [--repeats 3]
+        [--epochs 6]
+
+Speed: one training step (energies, forces by autograd with `create_graph`, the energy + force
+loss and its backward pass; geometry in fp64 either way, feature expansions and network in the
+precision compared) on the same batches of `--batch` stored structures, fp64 and fp32
+interleaved `--repeats` times; prints seconds per step and the ratio fp64 / fp32. Accuracy: trains
+the default pd-local model `--epochs` epochs in each precision on a run split of the first `--n`
+structures (same seed) and prints test energy RMSE (meV/atom) and force RMSE / std, so the
+speed-up can be checked not to cost accuracy. The saved model is fp64 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from pdmd.campaign import plan_descriptor, plan_runs
+from pdmd.local.features import LocalDescriptorConfig
+from pdmd.local.model import AtomicNet, batch_energies
+from pdmd.local.train import (
+    PRECISIONS,
+    LocalTrainConfig,
+    fit_local,
+    force_metrics,
+    forces_from_store,
+    predict_prepared,
+    prepare,
+)
+from pdmd.ml.kinds import load_store_data
+from pdmd.ml.split import train_test_split
+from pdmd.store.datastore import DataStore
+
+
+def step_seconds(data, cfg, idx: np.ndarray, precision: str) -> float:
+    """Wall seconds of one training step (energy + force loss, backward) on structures `idx`."""
+    dtype = PRECISIONS[precision]
+    net = AtomicNet(cfg.n_features).to(dtype)
+    topo, pos, frame, counts = data.batch(idx)
+    start = time.perf_counter()
+    e = batch_energies(net, cfg, topo, pos, frame, len(idx))
+    (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=True)
+    ((e / counts) ** 2).mean().add((grad**2).mean()).backward()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data")
+    p.add_argument("--plan", default="agr-demo")
+    p.add_argument("--n", type=int, default=48, help="structures used (the first runs of the plan)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=6, help="accuracy check: epochs per precision (0: skip)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    spec = plan_descriptor(args.plan)
+    runs, _ = plan_runs(args.plan)
+    d = load_store_data(DataStore(args.data), [r.run_id for r in runs], spec, {"frames"})
+    idx = np.arange(min(args.n, len(d.ids)))
+    forces = forces_from_store(args.data, [d.ids[i] for i in idx], [d.groups[i] for i in idx])
+    cfg = LocalDescriptorConfig.default(spec.dim)
+    data = prepare([d.frames[i] for i in idx], d.energies_eV[idx], forces, cfg)
+    batches = [idx[i : i + args.batch] for i in range(0, len(idx), args.batch)][:3]
+    times: dict[str, list[float]] = {"fp64": [], "fp32": []}
+    for _ in range(args.repeats):
+        for precision in times:  # interleaved: both see the same machine load
+            times[precision].append(np.mean([step_seconds(data, cfg, b, precision) for b in batches]))
+    n_atoms = int(np.mean([len(data.positions[i]) for i in idx])) * args.batch
+    for precision, t in times.items():
+        print(f"{precision}: {min(t):.3f} s per training step ({args.batch} structures, {n_atoms} atoms)")
+    print(f"fp64 / fp32 = {min(times['fp64']) / min(times['fp32']):.2f}x")
+    if args.epochs <= 0:
+        return
+    train, test = train_test_split([d.groups[i] for i in idx], 0.25, 0, "run")
+    for precision in ("fp64", "fp32"):
+        tcfg = LocalTrainConfig(epochs=args.epochs, max_minutes=60.0, batch_structures=args.batch,
+                                precision=precision)  # fmt: skip
+        start = time.perf_counter()
+        net, _ = fit_local(data, train, cfg, tcfg)
+        seconds = time.perf_counter() - start
+        e, f = predict_prepared(net, cfg, data, test)
+        rmse = 1000 * float(np.sqrt(np.mean((e - data.energies_eV_per_atom[test]) ** 2)))
+        pred = [None] * len(data.forces)
+        for k, i in enumerate(test):
+            pred[i] = f[k]
+        fm = force_metrics(pred, data.forces, test, cfg.dim)
+        print(f"{precision}: {args.epochs} epochs in {seconds:.0f} s; test energy RMSE {rmse:.2f} meV/atom, "
+              f"force RMSE / std {fm.get('force_rmse_over_std', float('nan')):.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
