@@ -5,6 +5,7 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
     .venv/bin/pdmd campaign agr-paper --data-dir DATA          # or ac-paper
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
         [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
+        [--image-scope pixel] [--standardization zscore] [--weight-decay W]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
 large-cell RMSE next to the paper's (aGr 2,720 atoms 3.1, aC 512 atoms 33.6), the energy spreads,
@@ -53,6 +54,9 @@ def main() -> None:
     p.add_argument("--representation", default="histogram", help="histogram (the paper's), smooth, sqrt, log")
     p.add_argument("--name", help="model name (default: PLAN-cnn-SPLIT-split)")
     p.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
+    p.add_argument("--image-scope", default="global", choices=["global", "pixel"], help="image scaling scope")
+    p.add_argument("--standardization", choices=["minmax", "zscore"], help="default: the plan's")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     plan = PLANS[args.plan]
@@ -67,7 +71,9 @@ def main() -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_minutes=args.max_minutes,
-        standardization=spec.default_standardization,
+        standardization=args.standardization or spec.default_standardization,
+        image_scope=args.image_scope,
+        weight_decay=args.weight_decay,
         schedule=args.schedule,
         representation=args.representation,
         threads=args.threads,
