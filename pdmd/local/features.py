@@ -29,6 +29,11 @@ import torch
 
 from pdmd.local.complex import LocalTopology, batched_dot, entry_values, orthospheres
 
+ANGULAR_SHELLS_A = (1.2, 2.4, 7)
+"""Default angular shells (lo, hi, n), Å: 0.2 Å apart over the bonds and the cut-off region of carbon potentials."""
+RADIAL_N = 32
+"""Default number of radial Gaussians, from 0.9 Å to 0.4 Å inside the cutoff."""
+
 
 @dataclass(frozen=True)
 class LocalDescriptorConfig:
@@ -66,8 +71,9 @@ class LocalDescriptorConfig:
     def default(cls, dim: int, overrides: dict | None = None) -> LocalDescriptorConfig:
         """Settings for aGr (dim 2) and aC (dim 3), chosen for carbon at its usual densities.
 
-        Diagrams plus radial symmetry functions up to the cutoff and angular ones on three shells
-        (first, second, third neighbours: bonds 1.2-1.6 Å); docs/local.md has the ablation.
+        Diagrams plus radial symmetry functions up to the cutoff (32 Gaussians, 0.09 Å apart for aGr)
+        and angular ones on seven shells 0.2 Å apart from 1.2 to 2.4 Å (the bonds and the cut-off
+        region of carbon potentials); docs/local.md has the ablation (3 shells / 16 radial before).
         `overrides`: fields to change (JSON values welcome); the radial grid follows a changed
         `cutoff_A` unless `radial_A` is given too.
         """
@@ -76,9 +82,9 @@ class LocalDescriptorConfig:
         else:
             base = cls(3, 3.6, 2.8, 8.0, 6.0, 0.1, (0.2, 1.3, 12),
                        (((0.2, 2.0, 6), (0.5, 4.5, 10)), ((0.4, 3.0, 6), (0.6, 6.0, 10))))  # fmt: skip
-        values = {**base.as_dict(), "angular_shells_A": (1.4, 2.6, 3), **(overrides or {})}
+        values = {**base.as_dict(), "angular_shells_A": ANGULAR_SHELLS_A, **(overrides or {})}
         if "radial_A" not in (overrides or {}):
-            values["radial_A"] = (0.9, float(values["cutoff_A"]) - 0.2, 16)
+            values["radial_A"] = (0.9, float(values["cutoff_A"]) - 0.4, RADIAL_N)
         return cls.from_dict(values)
 
     def __post_init__(self) -> None:

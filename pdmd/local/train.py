@@ -43,7 +43,7 @@ class LocalTrainConfig:
     batch_structures: int = 8
     energy_weight: float = 1.0
     force_weight: float = 1.0
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (128, 128)
     seed: int = 0
     max_minutes: float = 10.0
     validation_fraction: float = 0.1
