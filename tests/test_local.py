@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pdmd.local.complex import entry_values, local_topology, neighbourhoods
-from pdmd.local.features import LocalDescriptorConfig, atom_features, pair_values, relative_points
+from pdmd.local.features import RADIAL_N, LocalDescriptorConfig, atom_features, pair_values, relative_points
 from pdmd.local.model import AtomicNet, LocalPDModel
 from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.structure import Frame
@@ -446,7 +446,7 @@ def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
     from pdmd.errors import InputError
 
     short = LocalDescriptorConfig.default(2, {"cutoff_A": 2.9, "inner_A": 2.0})
-    assert short.radial_A == pytest.approx((0.9, 2.7, 16))
+    assert short.radial_A == pytest.approx((0.9, 2.5, RADIAL_N))  # 0.4 Å inside the changed cutoff
     assert short.n_features == LocalDescriptorConfig.default(2).n_features
     assert LocalDescriptorConfig.default(2, {"radial_A": [1.0, 3.0, 8]}).radial_A == (1.0, 3.0, 8)
     for zetas in ([], [0.5], [0]):
