@@ -129,10 +129,10 @@ def run_baselines(
     """
     from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, get_kind, train_model, validate_model
 
+    if model_dir is not None and every > 1:  # refused before any data is read
+        raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
     data = load_structures(data_path, plan, system, read_options=read_options, label_keys=label_keys)
     card = read_card(model_dir) if model_dir else None
-    if card is not None and every > 1:
-        raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
     train, test, how = split_like_model(data, card, every=every)
     if every > 1:  # only the kept structures: every kind featurizes, trains on and predicts these alone
         data = data.subset(np.concatenate([train, test]))

@@ -89,10 +89,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             raise InputError(f"--kind-options names {kind!r}, which is not trained: add it to --kinds {kind}")
         if not isinstance(value, dict):
             raise InputError(f"--kind-options: the options of {kind!r} must be a JSON object, got {value!r}")
-    if args.every < 1:
-        raise InputError(f"--every must be at least 1, got {args.every}")
-    if args.every > 1 and args.model:
-        raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
     options = {"descriptors": args.descriptor, "models": args.regressor, "kinds": args.kinds,
                "kind_options": kind_options, "every": args.every}  # fmt: skip
     table, _ = run_analysis("baseline", _data_job(args, out, folder, options))

@@ -51,8 +51,8 @@ class LocalTrainConfig:
     atom_energy_scale_eV: float = 0.0
     """Output scale of the atomic network (eV); 0: the std of the training energies per atom."""
     precision: str = "fp32"
-    """Training arithmetic: "fp32" (3.4x faster per step on this CPU than fp64) or "fp64"; the saved model,
-    prediction, forces and MD are always fp64."""
+    """Training arithmetic of the feature expansions and network: "fp32" (1.75x faster per step than fp64,
+    `benchmarks/local_train_speed.py`) or "fp64"; geometry, the saved model, prediction, forces and MD are fp64."""
     force_floor_eV_per_A: float = 0.0
     """0: one force normalisation, var(F) over all training structures. > 0: each structure's force
     error is divided by its own mean square force + floor² instead, so near-equilibrium structures
