@@ -13,18 +13,19 @@ mace-torch, which is not a pdmd dependency and must never be committed (`.venv-m
 
 `export` writes train/test/large.extxyz (total energy `REF_energy` in eV, forces `REF_forces` in eV/Å, pbc as
 stored: "T T F" for sheets) and split.json, with exactly the split of `benchmarks/local_demo.py`: the 680-atom
-structures sorted by (run id, step), `train_test_split(run ids, 0.2, 0, "run")`; the 2,720-atom cells are the
-large-cell validation set. `train` runs `python -m mace.cli.run_train` on train.extxyz (its validation set is a
-fraction carved from train.extxyz, never test) in a subprocess, stops it when the training budget is spent
-(counted from MACE's "TRAINING" log line, by wall clock or by the process's CPU time with `--clock cpu`; a run
-whose budget ends inside its first epoch goes on to the end of it, so that a checkpoint exists), then
-reruns the same command with `--restart_latest --max_num_epochs E` so MACE loads its best checkpoint and writes
-`mace_ref.model` without training further. Its loss weighs energy per atom and force components as pd-local's
-does, by their training-set variances (`--energy_weight var(F)/var(E/atom) --forces_weight 1`; MACE's defaults,
-1 and 100, leave the energy almost untrained in a short run). `evaluate` prints a markdown table (energy RMSE
-and bias in meV/atom, force-component RMSE in eV/Å over the periodic in-plane components, as pd-local reports it,
-and over all three) beside the mean predictor (training mean energy per atom) and the test forces' std, and
-writes report.json.
+structures sorted by (run id, step), `train_test_split(run ids, 0.2, 0, "run")`, or with `--split-from MODEL` the
+train/test structure ids on that model's card (e.g. the pd-local model of `pdmd baseline`, for the identical
+split); the 2,720-atom cells are the large-cell validation set. `train` runs `python -m mace.cli.run_train` on
+train.extxyz (its validation set is a fraction carved from train.extxyz, never test) in a subprocess, stops it
+when the training budget is spent (counted from MACE's "TRAINING" log line, by wall clock or by the process's CPU
+time with `--clock cpu`; a run whose budget ends inside its first epoch goes on to the end of it, so that a
+checkpoint exists), then reruns the same command with `--restart_latest --max_num_epochs E` so MACE loads its best
+checkpoint and writes `mace_ref.model` without training further. Its loss weighs energy per atom and force
+components as pd-local's does, by their training-set variances (`--energy_weight var(F)/var(E/atom)
+--forces_weight 1`; MACE's defaults, 1 and 100, leave the energy almost untrained in a short run). `evaluate`
+prints a markdown table (energy RMSE and bias in meV/atom, force-component RMSE in eV/Å over the periodic in-plane
+components, as pd-local reports it, and over all three) beside the mean predictor (training mean energy per atom)
+and the test forces' std, and writes report.json.
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ NAME = "mace_ref"
 
 
 # -- export (project venv) ---------------------------------------------------------------------------------------
-def export(data: Path, out: Path) -> dict[str, Any]:
-    """Write train/test/large.extxyz and split.json from a pdmd data folder with stored forces."""
+def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, Any]:
+    """Write train/test/large.extxyz and split.json from a pdmd data folder with stored forces.
+
+    `split_from`: a model folder whose card's train/test structure ids are used (the identical split), else
+    the seeded run split below.
+    """
     from ase import Atoms
     from ase.io import write
 
@@ -61,8 +66,20 @@ def export(data: Path, out: Path) -> dict[str, Any]:
     docs = sorted(store.iter_structures(), key=lambda d: (d["run_id"], d["step"]))
     small = [d for d in docs if d["n_atoms"] == 680]
     large = [d for d in docs if d["n_atoms"] == 2720]
-    groups = [d["run_id"] for d in small]
-    train, test = train_test_split(groups, 0.2, 0, "run")
+    if split_from is not None:
+        from pdmd.store.documents import read_card
+
+        card_split = read_card(split_from)["split"]
+        where = {d["_id"]: i for i, d in enumerate(small)}
+        missing = [s for s in card_split["train_ids"] + card_split["test_ids"] if s not in where]
+        if missing:
+            raise SystemExit(f"{len(missing)} structures of {split_from}'s split are not 680-atom structures in {data}")
+        train = [where[s] for s in card_split["train_ids"]]
+        test = [where[s] for s in card_split["test_ids"]]
+        how = f"the train/test ids of model {split_from}"
+    else:
+        train, test = train_test_split([d["run_id"] for d in small], 0.2, 0, "run")
+        how = 'pdmd.ml.split.train_test_split(run ids of the 680-atom structures, 0.2, 0, "run")'
 
     def atoms_of(doc: dict) -> Atoms:
         frame = store.load_frame(doc)
@@ -82,7 +99,7 @@ def export(data: Path, out: Path) -> dict[str, Any]:
         write(out / f"{name}.extxyz", [atoms_of(d) for d in subset], format="extxyz")
     split = {
         "data": str(data.resolve()),
-        "split": 'pdmd.ml.split.train_test_split(run ids of the 680-atom structures, 0.2, 0, "run")',
+        "split": how,
         "pbc": [bool(p) for p in store.load_frame(small[0]).pbc],
         "train_energy_mean_eV_per_atom": float(np.mean([d["energy_eV_per_atom"] for d in sets["train"]])),
         **{f"{name}_ids": [d["_id"] for d in subset] for name, subset in sets.items()},
@@ -345,6 +362,7 @@ def main() -> None:
     e = sub.add_parser("export", help="data folder -> extxyz + split.json (project venv)")
     e.add_argument("data", type=Path)
     e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--split-from", dest="split_from", type=Path, help="a model folder: use its card's train/test ids")
     t = sub.add_parser("train", help="train MACE within a time budget (mace venv)")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--minutes", type=float, default=12.0, help="training budget, from MACE's first epoch on")
@@ -371,7 +389,7 @@ def main() -> None:
     v.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     if args.step == "export":
-        export(args.data, args.out)
+        export(args.data, args.out, args.split_from)
     elif args.step == "train":
         train(args.out, args)
     else:

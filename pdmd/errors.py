@@ -15,6 +15,10 @@ class MeltQuenchError(PdmdError, RuntimeError):
     """LAMMPS failed or produced unphysical output; the message carries LAMMPS' own reason."""
 
 
+class SimulationError(PdmdError, RuntimeError):
+    """MD with a model or a reference potential failed (e.g. it blew up); what ran is kept on disk."""
+
+
 class DescriptorError(PdmdError, RuntimeError):
     """A persistence diagram could not be computed for one structure."""
 

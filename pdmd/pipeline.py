@@ -80,6 +80,15 @@ def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | 
     if done is None:
         return None
     docs = store.run_structures(protocol.run_id)
+    stored = next((d["protocol"] for d in docs if isinstance(d.get("protocol"), dict)), None)
+    if stored is not None:  # run ids name system, size, seed and rate only: the rest must match too
+        asked = protocol.as_dict()
+        differ = [f"{k}: stored {stored[k]!r}, asked {v!r}" for k, v in asked.items() if stored.get(k, v) != v]
+        if differ:
+            raise InputError(
+                f"run {protocol.run_id} is already stored in {store.root} with other melt-quench settings "
+                f"({'; '.join(differ)}): use a new data folder for these settings, or the stored ones"
+            )
     store.index_structures(docs)  # the database index may have been lost with the FireWorks state
     log.info("%s: already stored (%d structures), reusing", protocol.run_id, len(docs))
     return {**done, "reused": True}

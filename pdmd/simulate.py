@@ -5,8 +5,8 @@ NVE: velocity Verlet. NVT: Bussi's stochastic velocity rescaling (canonical, no 
 2D sheet stays flat). For a 2D model the atoms' z coordinates are fixed (`FixCartesian`), so the
 temperature counts 2 degrees of freedom per atom. Initial velocities are Maxwell-Boltzmann at the
 target temperature with zero total momentum. The trajectory (extxyz, every `every` steps) carries
-positions, velocities, potential energy and forces; a CSV log has time (ps), potential, kinetic and
-total energy (eV/atom) and temperature (K).
+positions, velocities, potential energy and forces; a CSV log has time (ps), potential and kinetic
+energy (eV/atom) and temperature (K), and a PNG beside it plots the total-energy change and T.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.errors import InputError
+from pdmd.errors import InputError, SimulationError
 from pdmd.progress import ProgressLog
 
 log = logging.getLogger(__name__)
 
 ENSEMBLES = ("nvt", "nve")
+DEFAULT_TIMESTEP_FS = 0.5
+"""Default MD timestep (fs): LAMMPS Tersoff itself blows up at 1 fs in NVE on a 300 K aGr sheet (docs/local.md)."""
+NVE_WARN_meV_PER_ATOM = 5.0
+"""An NVE run whose total energy moves more than this (meV/atom) from its start gets a warning (timestep)."""
 
 
 @dataclass
@@ -38,6 +42,12 @@ class MDResult:
     wall_s: float
     trajectory: str | None
     log_csv: str | None
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> MDResult:
+        """The energy series of a finished run from its CSV log (`pdmd md`); no wall time or trajectory."""
+        arr = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], 0, 0.0, None, str(path))
 
     @property
     def total_eV_per_atom(self) -> np.ndarray:
@@ -66,7 +76,7 @@ def run_md(
     dim: int,
     temperature_K: float,
     steps: int,
-    timestep_fs: float = 1.0,
+    timestep_fs: float = DEFAULT_TIMESTEP_FS,
     ensemble: str = "nvt",
     every: int = 10,
     tau_fs: float = 100.0,
@@ -129,24 +139,54 @@ def run_md(
         if traj is not None:
             write(traj, atoms, format="extxyz", append=True)
 
+    csv = str(traj.with_suffix(".csv")) if traj is not None else None
+
+    def save_log() -> np.ndarray:
+        arr = np.array(rows)
+        if csv is not None:
+            from pdmd.ml.plots import md_energy_plot
+
+            header = "time_ps,potential_eV_per_atom,kinetic_eV_per_atom,temperature_K"
+            np.savetxt(csv, arr, delimiter=",", header=header, comments="")
+            label = f"{ensemble} {timestep_fs:g} fs, {n} atoms"
+            md_energy_plot(Path(csv).with_suffix(".png"), {label: (arr[:, 0], arr[:, 1] + arr[:, 2], arr[:, 3])})
+        return arr
+
     start = time.perf_counter()
     record()
-    done = 0
+    done, warned = 0, False
     while done < steps:
         chunk = min(every, steps - done)
-        dyn.run(chunk)
-        done += chunk
-        record()
+        target = done + chunk
+        try:
+            dyn.run(chunk)
+            done += chunk
+            record()
+            failure = None if np.isfinite(rows[-1][1]) else "non-finite energy"
+        except Exception as err:  # e.g. LAMMPS "Lost atoms": the system blew up within this chunk
+            log.debug("MD step failed", exc_info=True)
+            failure = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if failure is not None:
+            save_log()
+            kept = f"; the {len(rows)} frames before it are in {traj} and {csv}" if traj is not None else ""
+            raise SimulationError(
+                f"MD blew up near step {target} ({failure}): timestep {timestep_fs} fs is too long for this "
+                f"potential at this temperature, try a shorter --timestep-fs{kept}"
+            )
+        moved_meV = 1000.0 * abs(rows[-1][1] + rows[-1][2] - rows[0][1] - rows[0][2])
+        if ensemble == "nve" and not warned and moved_meV > NVE_WARN_meV_PER_ATOM:
+            warned = True
+            log.warning(
+                "NVE total energy moved by %.1f meV/atom after %d steps: timestep %g fs is likely too long "
+                "for this potential (try --timestep-fs %g)",
+                moved_meV,
+                target,
+                timestep_fs,
+                timestep_fs / 2,
+            )
         progress.step(chunk, note=f"E_tot {rows[-1][1] + rows[-1][2]:.5f} eV/atom, T {rows[-1][3]:.0f} K")
-        if not np.isfinite(rows[-1][1]):
-            raise InputError(f"MD blew up at step {done}: non-finite energy (timestep {timestep_fs} fs too large?)")
     wall = time.perf_counter() - start
-    arr = np.array(rows)
-    csv = None
-    if traj is not None:
-        csv = str(traj.with_suffix(".csv"))
-        np.savetxt(csv, arr, delimiter=",", header="time_ps,potential_eV_per_atom,kinetic_eV_per_atom,temperature_K",
-                   comments="")  # fmt: skip
+    arr = save_log()
     return MDResult(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], steps, wall, str(traj) if traj else None, csv)
 
 
@@ -169,24 +209,37 @@ def run_md_file(
     *,
     temperature_K: float,
     steps: int,
-    timestep_fs: float = 1.0,
+    timestep_fs: float = DEFAULT_TIMESTEP_FS,
     ensemble: str = "nvt",
     every: int = 10,
     index: int = -1,
     seed: int = 0,
 ) -> MDResult:
-    """`pdmd md`: load a force-providing model and a structure file, run MD, write `out` (extxyz) + CSV."""
+    """`pdmd md`: load a force-providing model and a structure file, run MD, write `out` (extxyz) + CSV.
+
+    `model` may also name a LAMMPS reference potential (`pdmd.md.protocol.POTENTIALS`, e.g. tersoff1989):
+    the same MD with the reference itself (2D when the structure is not periodic along z, else 3D).
+    """
     from pdmd.api import load_potential
-    from pdmd.calculator import PDPotential
+    from pdmd.calculator import PDPotential, ReferencePotential
+    from pdmd.md.protocol import POTENTIALS
     from pdmd.structure import Frame, read_frames, validate_frame
 
-    pot = load_potential(model)
-    if not pot.provides_forces:
-        kind = pot.card.get("model_kind", "pd-cnn")
-        raise InputError(
-            f"model {model} ({kind}) gives no forces; MD needs a pd-local model (pdmd train --model pd-local)"
-        )
+    calculator: PDPotential | ReferencePotential | None = None
+    if str(model) in POTENTIALS and POTENTIALS[str(model)].engine == "lammps" and not Path(model).exists():
+        dim = 0  # the reference: its dimension follows the structure (below)
+    else:
+        pot = load_potential(model)
+        if not pot.provides_forces:
+            kind = pot.card.get("model_kind", "pd-cnn")
+            raise InputError(
+                f"model {model} ({kind}) gives no forces; MD needs a pd-local model (pdmd train --model pd-local)"
+            )
+        calculator, dim = PDPotential(pot), pot.dim
     atoms = read_frames(structure, index=str(index) if index >= 0 else ":")[index if index < 0 else 0]
-    validate_frame(Frame.from_ase(atoms), pot.dim, label=str(structure))  # units, flatness, overlaps: one-line errors
-    return run_md(PDPotential(pot), atoms, dim=pot.dim, temperature_K=temperature_K, steps=steps,
-                  timestep_fs=timestep_fs, ensemble=ensemble, every=every, seed=seed, trajectory=out)  # fmt: skip
+    if calculator is None:
+        dim = 3 if atoms.pbc[2] else 2
+        calculator = ReferencePotential(str(model), dim)
+    validate_frame(Frame.from_ase(atoms), dim, label=str(structure))  # units, flatness, overlaps: one-line errors
+    return run_md(calculator, atoms, dim=dim, temperature_K=temperature_K, steps=steps, timestep_fs=timestep_fs,
+                  ensemble=ensemble, every=every, seed=seed, trajectory=out)  # fmt: skip

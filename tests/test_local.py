@@ -340,6 +340,21 @@ def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
     assert add_forces(copy)["present"] == len(docs)
 
 
+def test_a_stored_run_is_reused_only_with_the_same_melt_quench_settings(agr_store, tmp_path):
+    """Run ids name system, size, seed and rate; a rerun with another timestep must not reuse the stored run."""
+    from dataclasses import replace
+
+    from pdmd.errors import InputError
+    from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(agr_store)
+    again = melt_quench_to_store(RUNS[0], store, tmp_path / "work", omp_threads=1)
+    assert again["reused"] and again["run_id"] == RUNS[0].run_id
+    with pytest.raises(InputError, match=r"timestep_fs: stored 1\.0, asked 0\.5.*new data folder"):
+        melt_quench_to_store(replace(RUNS[0], timestep_fs=0.5), store, tmp_path / "work", omp_threads=1)
+
+
 @pytest.fixture(scope="module")
 def trained_local(agr_store, tmp_path_factory):
     """pd-local trained through the model-kind registry on 6 runs, 2 runs held out."""
@@ -409,6 +424,50 @@ def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store,
     assert np.allclose([a.positions[:, 2] for a in traj], 0.0)
 
 
+def test_md_with_the_reference_potential_and_a_blow_up_keeps_what_ran(agr_store, tmp_path):
+    """`pdmd md tersoff1989 ...` runs the same MD with LAMMPS; a failing step is one line, frames kept."""
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.io import read, write
+
+    from pdmd.calculator import ReferencePotential
+    from pdmd.errors import SimulationError
+    from pdmd.simulate import MDResult, run_md, run_md_file
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(agr_store)
+    final = next(d for d in store.run_structures(RUNS[0].run_id) if d["kind"] == "final")
+    structure = tmp_path / "final.extxyz"
+    write(structure, store.load_frame(final).to_ase())
+    result = run_md_file("tersoff1989", structure, tmp_path / "ref.extxyz", temperature_K=300.0, steps=100,
+                         timestep_fs=0.25, ensemble="nve", every=10)  # fmt: skip
+    dev = result.max_deviation_meV_per_atom()
+    swing = float(np.ptp(result.potential_eV_per_atom) * 1000)
+    print(f"Tersoff NVE 60 atoms, 100 × 0.25 fs: max |ΔE_tot| {dev:.3f} meV/atom, potential swings {swing:.1f}")
+    assert len(read(tmp_path / "ref.extxyz", index=":")) == 11 and dev < 0.05 * swing
+    logged = MDResult.from_csv(result.log_csv)  # the CSV log holds the same series (benchmarks/md_energy_compare.py)
+    assert logged.drift_meV_per_atom_per_ps() == pytest.approx(result.drift_meV_per_atom_per_ps(), rel=1e-6, abs=1e-9)
+    assert (tmp_path / "ref.png").stat().st_size > 0  # the energy/temperature plot beside the CSV
+
+    class FailsOnFourthCall(ReferencePotential):
+        calls = 0
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+            type(self).calls += 1
+            if self.calls == 4:
+                raise RuntimeError("ERROR: Lost atoms: original 60 current 59\nmore LAMMPS text")
+            super().calculate(atoms, properties, system_changes)
+
+    assert issubclass(FailsOnFourthCall, Calculator)
+    atoms = read(structure)
+    out = tmp_path / "blown.extxyz"
+    with pytest.raises(SimulationError) as err:
+        run_md(FailsOnFourthCall("tersoff1989", 2), atoms, dim=2, temperature_K=300.0, steps=50, timestep_fs=0.5,
+               ensemble="nve", every=1, trajectory=out)  # fmt: skip
+    message = str(err.value)
+    assert "\n" not in message and "Lost atoms" in message and "--timestep-fs" in message, message
+    assert len(read(out, index=":")) == 3 and len(np.loadtxt(out.with_suffix(".csv"), delimiter=",", skiprows=1)) == 3
+
+
 def test_forces_are_read_from_a_labelled_file_whatever_the_wrapping(tmp_path):
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
@@ -452,6 +511,8 @@ def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
     for zetas in ([], [0.5], [0]):
         with pytest.raises(InputError, match="angular_zetas must be integers"):
             LocalDescriptorConfig.default(2, {"angular_zetas": zetas})
+    with pytest.raises(InputError, match="radial_width"):
+        LocalDescriptorConfig.default(2, {"radial_width": 0})
 
 
 def test_standardization_moments_streamed_over_chunks_equal_the_whole_batch():

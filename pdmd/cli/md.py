@@ -34,6 +34,8 @@ def cmd_md(args: argparse.Namespace) -> int:
     print(f"total energy: drift {result.drift_meV_per_atom_per_ps():.3f} meV/atom/ps, "
           f"max |ΔE| {result.max_deviation_meV_per_atom():.3f} meV/atom")  # fmt: skip
     print(f"trajectory: {result.trajectory}\nenergies: {result.log_csv}")
+    if result.log_csv:
+        print(f"plot: {Path(result.log_csv).with_suffix('.png')}")
     return 0
 
 
@@ -47,12 +49,19 @@ def cmd_forces(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register md and forces."""
+    from pdmd.simulate import DEFAULT_TIMESTEP_FS
+
     s = sub.add_parser("md", help="molecular dynamics (ASE) with a force-providing model (pd-local); extxyz out")
-    s.add_argument("model", help="model name or folder (pd-local)")
+    s.add_argument("model", help="model name or folder (pd-local), or a LAMMPS reference potential (e.g. tersoff1989)")
     s.add_argument("structure", help="structure file ASE reads (the last structure in it is used)")
     s.add_argument("--temperature-K", type=float, required=True, help="initial and (NVT) target temperature, K")
     s.add_argument("--steps", type=int, required=True)
-    s.add_argument("--timestep-fs", type=float, default=1.0)
+    s.add_argument(
+        "--timestep-fs",
+        type=float,
+        default=DEFAULT_TIMESTEP_FS,
+        help=f"fs (default {DEFAULT_TIMESTEP_FS}: Tersoff carbon itself needs it, docs/local.md)",
+    )
     s.add_argument("--ensemble", choices=["nvt", "nve"], default="nvt", help="nvt: Bussi thermostat; nve: Verlet")
     s.add_argument("--every", type=int, default=10, help="write a frame every this many steps")
     s.add_argument("--seed", type=int, default=0)

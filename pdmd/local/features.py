@@ -56,8 +56,10 @@ class LocalDescriptorConfig:
     grids: tuple[tuple[tuple[float, float, int], tuple[float, float, int]], ...]
     h0_birth_grid: tuple[float, float, int] | None = None
     radial_A: tuple[float, float, int] | None = None
-    """Radial symmetry functions: Gaussian centres (lo, hi, n) of the neighbour distance, Å (width the
-    spacing), times the cosine cutoff at `cutoff_A`; None: none."""
+    """Radial symmetry functions: Gaussian centres (lo, hi, n) of the neighbour distance, Å (width
+    `radial_width` × the spacing), times the cosine cutoff at `cutoff_A`; None: none."""
+    radial_width: float = 1.0
+    """Width (standard deviation) of the radial Gaussians in units of their spacing."""
     angular_shells_A: tuple[float, float, int] | None = None
     """Angular symmetry functions: radial shells (lo, hi, n) Å; per shell a, zeta and lambda = ±1,
     sum over neighbour pairs j < k of 2^(1-ζ) (1 + λ cos θ_jik)^ζ R_a(r_ij) R_a(r_ik); None: none."""
@@ -94,6 +96,8 @@ class LocalDescriptorConfig:
             raise InputError(f"pd-local: dim must be 2 or 3 with dim-1 (birth, death) grids, got dim {self.dim}")
         if not 0 < self.inner_A < self.cutoff_A:
             raise InputError(f"pd-local: need 0 < inner_A ({self.inner_A}) < cutoff_A ({self.cutoff_A})")
+        if not self.radial_width > 0:
+            raise InputError(f"pd-local: radial_width must be > 0 (× the Gaussian spacing), got {self.radial_width}")
         if self.angular_shells_A and not self.angular_cutoff_A > 0:
             raise InputError(f"pd-local: angular_cutoff_A must be > 0 Å, got {self.angular_cutoff_A}")
         zetas = self.angular_zetas
@@ -200,7 +204,7 @@ def symmetry_functions(
     centre = topo.centre[neighbour]
     if cfg.radial_A:
         c, s = _axis(cfg.radial_A, dtype)
-        g = torch.exp(-0.5 * ((r[:, None] - c) / s) ** 2) * cosine_cutoff(r, cfg.cutoff_A)[:, None]
+        g = torch.exp(-0.5 * ((r[:, None] - c) / (s * cfg.radial_width)) ** 2) * cosine_cutoff(r, cfg.cutoff_A)[:, None]
         blocks.append(g.new_zeros(topo.n_atoms, g.shape[1]).index_add(0, torch.from_numpy(centre), g))
     if cfg.angular_shells_A:
         rc = min(cfg.angular_cutoff_A, cfg.cutoff_A)  # only points within cutoff_A are listed

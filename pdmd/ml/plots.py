@@ -128,3 +128,24 @@ def pca_panels_plot(path: Path, projections: dict[str, np.ndarray], highlight: n
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def md_energy_plot(path: Path, runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Path:
+    """Total-energy change (meV/atom) and temperature (K) against time (ps), one line per labelled run.
+
+    `runs`: label -> (time ps, total energy eV/atom, temperature K), e.g. from `pdmd md` CSV logs.
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 5.5), dpi=120, sharex=True)
+    for label, (t, e_tot, temp) in runs.items():
+        top.plot(t, 1000.0 * (e_tot - e_tot[0]), label=label, lw=1)
+        bottom.plot(t, temp, lw=1)
+    top.set_ylabel("E_tot − E_tot(0) (meV/atom)")
+    top.set_yscale("symlog", linthresh=1.0)
+    top.legend(fontsize=7)
+    bottom.set_ylabel("T (K)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("time (ps)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
