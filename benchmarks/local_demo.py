@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pdmd.simulate import DEFAULT_TIMESTEP_FS
+
 
 def main() -> None:
     from pdmd.descriptor.spec import DescriptorSpec
@@ -30,7 +32,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--nve-steps", type=int, default=300)
     p.add_argument("--force-weight", type=float, default=1.0)
-    p.add_argument("--nve-timestep-fs", type=float, default=1.0)
+    p.add_argument("--nve-timestep-fs", type=float, default=DEFAULT_TIMESTEP_FS)
     p.add_argument("--options", default="{}", help='JSON merged into the model options, e.g. {"train": {"lr": 0.001}}')
     args = p.parse_args()
     extra = json.loads(args.options)

@@ -30,10 +30,14 @@ def main() -> None:
     print("| run | time (ps) | drift (meV/atom/ps) | max \\|ΔE_tot\\| (meV/atom) | mean T (K) |")
     print("|---|---|---|---|---|")
     for item in args.runs:
-        path, _, label = item.partition(":")
+        path, label = (item, "") if Path(item).is_file() else item.rpartition(":")[::2]
+        if not Path(path).is_file():
+            raise SystemExit(f"{path}: no such CSV log (give CSV or CSV:LABEL)")
         r = MDResult.from_csv(path)
         if args.ps is not None:
             keep = r.time_ps <= args.ps + 1e-9
+            if keep.sum() < 2:
+                raise SystemExit(f"{path}: fewer than 2 logged points within the first {args.ps} ps")
             r = MDResult(r.time_ps[keep], r.potential_eV_per_atom[keep], r.kinetic_eV_per_atom[keep],
                          r.temperature_K[keep], 0, 0.0, None, path)  # fmt: skip
         label = label or Path(path).stem

@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--label", help="validation label on the cards (default: N-atom validation, all)")
     args = p.parse_args()
     big = load_structures(args.data, args.plan, None, validation=True)
+    if not big.frames:
+        raise SystemExit(f"{args.data}: no stored validation structures of plan {args.plan} (run its campaign)")
     label = args.label or f"{big.frames[0].n_atoms}-atom validation, all {len(big.frames)}"
     features: dict = {}
     print(f"| model | kind | {label}: RMSE (meV/atom) | bias | mean predictor |")

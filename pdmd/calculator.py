@@ -68,3 +68,7 @@ class ReferencePotential(Calculator):
 
         point = self.lammps(Frame.from_ase(self.atoms))
         self.results.update(energy=point.energy_eV, free_energy=point.energy_eV, forces=point.forces_eV_per_A)
+
+    def close(self) -> None:
+        """Free the LAMMPS instance (a later calculation starts a new one)."""
+        self.lammps.close()

@@ -39,6 +39,8 @@ def melt_quench_to_store(
 ) -> dict:
     """Run (or reuse) one melt-quench; every kept snapshot is stored as soon as the MD code writes it.
 
+    A run stored completely is reused only if it was made with the same settings (else InputError).
+
     The protocol's potential decides the code: LAMMPS, or VASP (`engine` "vasp"), which needs
     `vasp` = keyword arguments of `run_vasp_melt_quench` (vasp_cmd, templates_dir, write_potcar, ...).
     Returns the run summary with the stored structure ids (content hashes).
@@ -74,21 +76,41 @@ def melt_quench_to_store(
     return summary
 
 
+def protocol_differences(stored: dict, protocol: MeltQuenchProtocol) -> list[str]:
+    """'field: stored X, asked Y' for every setting of `protocol` that a stored run's protocol dict differs in.
+
+    Fields the stored dict lacks (data written before they existed) and the density field the system
+    does not use are skipped; snapshot temperatures compare as sets.
+    """
+    unused = "density_per_A2" if protocol.system == "ac" else "density_g_cm3"
+    out = []
+    for key, asked in protocol.as_dict().items():
+        if key == unused or key not in stored:
+            continue
+        have = stored[key]
+        same = sorted(have) == sorted(asked) if key == "snapshot_temperatures_K" else have == asked
+        if not same:
+            out.append(f"{key}: stored {have!r}, asked {asked!r}")
+    return out
+
+
 def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | None:
-    """The summary of a run already stored completely (its structures re-indexed), else None."""
-    done = store.run_summary(protocol.run_id)
-    if done is None:
-        return None
-    docs = store.run_structures(protocol.run_id)
-    stored = next((d["protocol"] for d in docs if isinstance(d.get("protocol"), dict)), None)
-    if stored is not None:  # run ids name system, size, seed and rate only: the rest must match too
-        asked = protocol.as_dict()
-        differ = [f"{k}: stored {stored[k]!r}, asked {v!r}" for k, v in asked.items() if stored.get(k, v) != v]
-        if differ:
+    """The summary of a run already stored completely (its structures re-indexed), else None.
+
+    A run stored (completely or in part) under the same run id with other settings (timestep,
+    temperatures, snapshots, ...) is refused (InputError naming the fields), never reused or extended.
+    """
+    docs = store.run_structures(protocol.run_id)  # also those of an unfinished attempt, which a rerun extends
+    for stored in {repr(d["protocol"]): d["protocol"] for d in docs if isinstance(d.get("protocol"), dict)}.values():
+        differ = protocol_differences(stored, protocol)
+        if differ:  # run ids name system, size, seed and rate only: the rest must match too
             raise InputError(
                 f"run {protocol.run_id} is already stored in {store.root} with other melt-quench settings "
                 f"({'; '.join(differ)}): use a new data folder for these settings, or the stored ones"
             )
+    done = store.run_summary(protocol.run_id)
+    if done is None:
+        return None
     store.index_structures(docs)  # the database index may have been lost with the FireWorks state
     log.info("%s: already stored (%d structures), reusing", protocol.run_id, len(docs))
     return {**done, "reused": True}

@@ -24,6 +24,8 @@ from pdmd.progress import ProgressLog
 log = logging.getLogger(__name__)
 
 ENSEMBLES = ("nvt", "nve")
+FLAT_SHEET_A = 0.5
+"""A structure whose z coordinates span less than this (Å) is a flat sheet (2D MD)."""
 DEFAULT_TIMESTEP_FS = 0.5
 """Default MD timestep (fs): LAMMPS Tersoff itself blows up at 1 fs in NVE on a 300 K aGr sheet (docs/local.md)."""
 NVE_WARN_meV_PER_ATOM = 5.0
@@ -103,7 +105,7 @@ def run_md(
     atoms.info = {}  # the input's labels (e.g. a reference energy) do not describe the trajectory's frames
     atoms.calc = calculator
     if dim == 2:
-        if np.ptp(atoms.positions[:, 2]) > 0.5:
+        if np.ptp(atoms.positions[:, 2]) > FLAT_SHEET_A:
             raise InputError(
                 f"a 2D model needs a flat sheet in the xy plane; z spans {np.ptp(atoms.positions[:, 2]):.3f} Å"
             )
@@ -155,6 +157,17 @@ def run_md(
     start = time.perf_counter()
     record()
     done, warned = 0, False
+
+    def failure(step: int, what: str, blew_up: bool) -> SimulationError:
+        try:
+            save_log()
+        except OSError as err:  # e.g. the disk is full: the trajectory written so far stays
+            log.warning("the MD log could not be written: %s", err)
+        advice = (f": timestep {timestep_fs} fs is too long for this potential at this temperature, try a shorter "
+                  "--timestep-fs") if blew_up else ""  # fmt: skip
+        kept = f"; the {len(rows)} frames before it are in {traj} and {csv}" if traj is not None else ""
+        return SimulationError(f"MD {'blew up' if blew_up else 'failed'} near step {step} ({what}){advice}{kept}")
+
     while done < steps:
         chunk = min(every, steps - done)
         target = done + chunk
@@ -162,17 +175,12 @@ def run_md(
             dyn.run(chunk)
             done += chunk
             record()
-            failure = None if np.isfinite(rows[-1][1]) else "non-finite energy"
-        except Exception as err:  # e.g. LAMMPS "Lost atoms": the system blew up within this chunk
-            log.debug("MD step failed", exc_info=True)
-            failure = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if failure is not None:
-            save_log()
-            kept = f"; the {len(rows)} frames before it are in {traj} and {csv}" if traj is not None else ""
-            raise SimulationError(
-                f"MD blew up near step {target} ({failure}): timestep {timestep_fs} fs is too long for this "
-                f"potential at this temperature, try a shorter --timestep-fs{kept}"
-            )
+        except Exception as err:  # a calculator or file failure inside this chunk: one line, what ran is kept
+            lines = str(err).strip().splitlines()
+            what = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+            raise failure(target, what, "lost atoms" in what.lower()) from err
+        if not np.isfinite(rows[-1][1]):
+            raise failure(target, "non-finite energy", True)
         moved_meV = 1000.0 * abs(rows[-1][1] + rows[-1][2] - rows[0][1] - rows[0][2])
         if ensemble == "nve" and not warned and moved_meV > NVE_WARN_meV_PER_ATOM:
             warned = True
@@ -218,7 +226,7 @@ def run_md_file(
     """`pdmd md`: load a force-providing model and a structure file, run MD, write `out` (extxyz) + CSV.
 
     `model` may also name a LAMMPS reference potential (`pdmd.md.protocol.POTENTIALS`, e.g. tersoff1989):
-    the same MD with the reference itself (2D when the structure is not periodic along z, else 3D).
+    the same MD with the reference itself (2D when the structure is not periodic along z or is flat, else 3D).
     """
     from pdmd.api import load_potential
     from pdmd.calculator import PDPotential, ReferencePotential
@@ -237,9 +245,14 @@ def run_md_file(
             )
         calculator, dim = PDPotential(pot), pot.dim
     atoms = read_frames(structure, index=str(index) if index >= 0 else ":")[index if index < 0 else 0]
-    if calculator is None:
-        dim = 3 if atoms.pbc[2] else 2
+    if calculator is None:  # a sheet (not periodic along z, or flat) runs in 2D, as the melt-quench template
+        dim = 2 if not atoms.pbc[2] or np.ptp(atoms.positions[:, 2]) < FLAT_SHEET_A else 3
+        log.info("reference %s in %dD", model, dim)
         calculator = ReferencePotential(str(model), dim)
     validate_frame(Frame.from_ase(atoms), dim, label=str(structure))  # units, flatness, overlaps: one-line errors
-    return run_md(calculator, atoms, dim=dim, temperature_K=temperature_K, steps=steps, timestep_fs=timestep_fs,
-                  ensemble=ensemble, every=every, seed=seed, trajectory=out)  # fmt: skip
+    try:
+        return run_md(calculator, atoms, dim=dim, temperature_K=temperature_K, steps=steps, timestep_fs=timestep_fs,
+                      ensemble=ensemble, every=every, seed=seed, trajectory=out)  # fmt: skip
+    finally:
+        if isinstance(calculator, ReferencePotential):
+            calculator.close()

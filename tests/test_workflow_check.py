@@ -107,3 +107,36 @@ def test_firework_with_a_bad_parameter_fizzles_at_once_naming_the_field(fw_check
     )
     out = fw(["python", "-c", code], fw_checkout).stdout.strip().splitlines()[-1]
     assert out.startswith("FIZZLED") and "PersistenceDescriptorTask.bins: must be an integer >= 2, got 0" in out
+
+
+def test_no_run_id_is_shared_by_plans_with_other_settings():
+    """Run ids name system, size, seed and rate; two plans must not give one run id two protocols.
+
+    (A stored run is reused only with identical settings; ac-demo once shared two run ids with ac-paper.)
+    """
+    from pdmd.campaign import PLANS, plan_runs
+
+    seen: dict[str, tuple[str, dict]] = {}
+    for name in PLANS:
+        train, valid = plan_runs(name)
+        for protocol in [*train, *valid]:
+            first = seen.setdefault(protocol.run_id, (name, protocol.as_dict()))
+            assert first[1] == protocol.as_dict(), f"{protocol.run_id}: plans {first[0]} and {name} differ"
+
+
+def test_stored_protocols_compare_by_their_settings_not_their_form():
+    """Old documents lack newer fields; temperatures are a set; the unused density field is ignored."""
+    from dataclasses import replace
+
+    from pdmd.md.protocol import MeltQuenchProtocol
+    from pdmd.pipeline import protocol_differences
+
+    p = MeltQuenchProtocol(seed=3, cooling_rate_K_per_ps=500.0, snapshot_temperatures_K=(600.0, 1200.0))
+    stored = p.as_dict()
+    old = {k: v for k, v in stored.items() if k != "n_quench_snapshots"}  # written before the field existed
+    assert protocol_differences(old, p) == []
+    assert protocol_differences({**stored, "snapshot_temperatures_K": [1200, 600]}, p) == []
+    assert protocol_differences({**stored, "density_g_cm3": 2.5}, p) == []  # not used by a sheet
+    assert protocol_differences(stored, replace(p, timestep_fs=0.5, T_melt_K=5000.0)) == [
+        "T_melt_K: stored 6000.0, asked 5000.0", "timestep_fs: stored 1.0, asked 0.5"
+    ]  # fmt: skip

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Commands of the local potential: md (molecular dynamics with a pd-local model), forces (reference forces)."""
+"""Commands of the local potential: md (MD with a pd-local model or the LAMMPS reference), forces (reference forces)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def add_parsers(sub) -> None:
     """Register md and forces."""
     from pdmd.simulate import DEFAULT_TIMESTEP_FS
 
-    s = sub.add_parser("md", help="molecular dynamics (ASE) with a force-providing model (pd-local); extxyz out")
+    s = sub.add_parser("md", help="molecular dynamics (ASE) with a pd-local model or a LAMMPS reference; extxyz out")
     s.add_argument("model", help="model name or folder (pd-local), or a LAMMPS reference potential (e.g. tersoff1989)")
     s.add_argument("structure", help="structure file ASE reads (the last structure in it is used)")
     s.add_argument("--temperature-K", type=float, required=True, help="initial and (NVT) target temperature, K")
