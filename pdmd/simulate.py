@@ -222,11 +222,13 @@ def run_md_file(
     every: int = 10,
     index: int = -1,
     seed: int = 0,
+    read_options=None,
 ) -> MDResult:
     """`pdmd md`: load a force-providing model and a structure file, run MD, write `out` (extxyz) + CSV.
 
     `model` may also name a LAMMPS reference potential (`pdmd.md.protocol.POTENTIALS`, e.g. tersoff1989):
     the same MD with the reference itself (2D when the structure is not periodic along z or is flat, else 3D).
+    `read_options`: a `pdmd.structure.ReadOptions` (format, LAMMPS settings) for the structure file.
     """
     from pdmd.api import load_potential
     from pdmd.calculator import PDPotential, ReferencePotential
@@ -244,7 +246,9 @@ def run_md_file(
                 f"model {model} ({kind}) gives no forces; MD needs a pd-local model (pdmd train --model pd-local)"
             )
         calculator, dim = PDPotential(pot), pot.dim
-    atoms = read_frames(structure, index=str(index) if index >= 0 else ":")[index if index < 0 else 0]
+    atoms = read_frames(structure, index=str(index) if index >= 0 else ":", options=read_options)[
+        index if index < 0 else 0
+    ]
     if calculator is None:  # a sheet (not periodic along z, or flat) runs in 2D, as the melt-quench template
         dim = 2 if not atoms.pbc[2] or np.ptp(atoms.positions[:, 2]) < FLAT_SHEET_A else 3
         log.info("reference %s in %dD", model, dim)

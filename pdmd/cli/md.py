@@ -13,6 +13,7 @@ def cmd_md(args: argparse.Namespace) -> int:
 
     import torch
 
+    from pdmd.cli.inputs import read_options
     from pdmd.simulate import run_md_file
 
     # many small tensors per step: one thread is fastest (10x faster than two on a busy 2-core machine)
@@ -28,6 +29,7 @@ def cmd_md(args: argparse.Namespace) -> int:
         ensemble=args.ensemble,
         every=args.every,
         seed=args.seed,
+        read_options=read_options(args),
     )
     print(f"{result.steps} steps of {args.timestep_fs} fs ({args.ensemble}) in {result.wall_s:.1f} s "
           f"({result.ms_per_step:.1f} ms/step); mean T {result.temperature_K.mean():.0f} K")  # fmt: skip
@@ -49,6 +51,7 @@ def cmd_forces(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register md and forces."""
+    from pdmd.cli.inputs import add_read_args
     from pdmd.simulate import DEFAULT_TIMESTEP_FS
 
     s = sub.add_parser("md", help="molecular dynamics (ASE) with a pd-local model or a LAMMPS reference; extxyz out")
@@ -66,6 +69,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--every", type=int, default=10, help="write a frame every this many steps")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="trajectory (extxyz; default STRUCTURE-ENSEMBLE-md.extxyz here)")
+    add_read_args(s)
     s.set_defaults(func=cmd_md)
     s = sub.add_parser("forces", help="add single-point LAMMPS forces to stored structures that lack them")
     s.add_argument("data_dir", help="data folder (holds structures/)")
