@@ -71,9 +71,15 @@ def test_killed_launcher_loses_nothing_and_detect_lostruns_recovers(fw_checkout)
     proc = subprocess.Popen([str(BIN / "rlaunch"), "rapidfire"], cwd=fw_checkout, stdout=log, stderr=subprocess.STDOUT)
     store = DataStore(fw_checkout / "pdmd_data")
     deadline = time.time() + 300  # generous: CI machines may be loaded
-    while not list((store.root / "runs").glob("*/complete.json")) and time.time() < deadline:
+
+    def first_firework_done() -> bool:  # its run is on disk and FireWorks has recorded it COMPLETED
+        if not list((store.root / "runs").glob("*/complete.json")):
+            return False  # complete.json is written inside the firework, before FireWorks' state update
+        return "Rocket finished" in (fw_checkout / "rlaunch.log").read_text()
+
+    while not first_firework_done() and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # mid-workflow: the first run is stored, the next firework is running
+    proc.send_signal(signal.SIGKILL)  # mid-workflow: the first run is stored, the next firework may be running
     proc.wait()
     log.close()
     assert len(list((store.root / "runs").glob("*/complete.json"))) >= 1  # the first run's results are on disk
