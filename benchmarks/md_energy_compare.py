@@ -30,7 +30,7 @@ def main() -> None:
     print("| run | time (ps) | drift (meV/atom/ps) | max \\|ΔE_tot\\| (meV/atom) | mean T (K) |")
     print("|---|---|---|---|---|")
     for item in args.runs:
-        path, label = (item, "") if Path(item).is_file() else item.rpartition(":")[::2]
+        path, label = (item, "") if Path(item).is_file() or ":" not in item else item.rpartition(":")[::2]
         if not Path(path).is_file():
             raise SystemExit(f"{path}: no such CSV log (give CSV or CSV:LABEL)")
         r = MDResult.from_csv(path)

@@ -39,7 +39,8 @@ def melt_quench_to_store(
 ) -> dict:
     """Run (or reuse) one melt-quench; every kept snapshot is stored as soon as the MD code writes it.
 
-    A run stored completely is reused only if it was made with the same settings (else InputError).
+    A run stored completely is reused, and an unfinished attempt extended, only with the same settings
+    (else InputError).
 
     The protocol's potential decides the code: LAMMPS, or VASP (`engine` "vasp"), which needs
     `vasp` = keyword arguments of `run_vasp_melt_quench` (vasp_cmd, templates_dir, write_potcar, ...).
@@ -104,9 +105,13 @@ def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | 
     for stored in {repr(d["protocol"]): d["protocol"] for d in docs if isinstance(d.get("protocol"), dict)}.values():
         differ = protocol_differences(stored, protocol)
         if differ:  # run ids name system, size, seed and rate only: the rest must match too
+            finished = store.run_summary(protocol.run_id) is not None
+            attempt = store.root / "structures" / protocol.run_id
+            unfinished = "" if finished else f", or remove the unfinished attempt ({attempt}/) and run `pdmd reindex`"
             raise InputError(
-                f"run {protocol.run_id} is already stored in {store.root} with other melt-quench settings "
-                f"({'; '.join(differ)}): use a new data folder for these settings, or the stored ones"
+                f"run {protocol.run_id} is already {'stored' if finished else 'partly stored'} in {store.root} with "
+                f"other melt-quench settings ({'; '.join(differ)}): use a new data folder for these settings, or the "
+                f"stored ones{unfinished}"
             )
     done = store.run_summary(protocol.run_id)
     if done is None:

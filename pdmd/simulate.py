@@ -140,7 +140,9 @@ def run_md(
         rows.append((dyn.nsteps * timestep_fs / 1000.0, epot / n, ekin / n, _temperature(atoms, ndof)))
         if traj is not None:
             write(traj, atoms, format="extxyz", append=True)
+            frames_written[0] += 1
 
+    frames_written = [0]
     csv = str(traj.with_suffix(".csv")) if traj is not None else None
 
     def save_log() -> np.ndarray:
@@ -159,13 +161,16 @@ def run_md(
     done, warned = 0, False
 
     def failure(step: int, what: str, blew_up: bool) -> SimulationError:
+        logged = csv
         try:
             save_log()
         except OSError as err:  # e.g. the disk is full: the trajectory written so far stays
             log.warning("the MD log could not be written: %s", err)
+            logged = None
         advice = (f": timestep {timestep_fs} fs is too long for this potential at this temperature, try a shorter "
                   "--timestep-fs") if blew_up else ""  # fmt: skip
-        kept = f"; the {len(rows)} frames before it are in {traj} and {csv}" if traj is not None else ""
+        where = f"{traj} and {logged}" if logged else f"{traj}"
+        kept = f"; the {frames_written[0]} frames before it are in {where}" if traj is not None else ""
         return SimulationError(f"MD {'blew up' if blew_up else 'failed'} near step {step} ({what}){advice}{kept}")
 
     while done < steps:

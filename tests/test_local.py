@@ -448,6 +448,12 @@ def test_md_with_the_reference_potential_and_a_blow_up_keeps_what_ran(agr_store,
     assert logged.drift_meV_per_atom_per_ps() == pytest.approx(result.drift_meV_per_atom_per_ps(), rel=1e-6, abs=1e-9)
     assert (tmp_path / "ref.png").stat().st_size > 0  # the energy/temperature plot beside the CSV
 
+    far = read(structure)  # ASE MD never wraps: an atom three cells away is the same structure for LAMMPS
+    far.calc = ReferencePotential("tersoff1989", 2)
+    e_in = far.get_potential_energy()
+    far.positions[0, :2] += 3 * far.cell[0, :2]
+    assert far.get_potential_energy() == pytest.approx(e_in, abs=1e-8)
+
     class FailsOnFourthCall(ReferencePotential):
         calls = 0
 

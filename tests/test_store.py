@@ -66,3 +66,21 @@ def test_loading_a_data_set_reads_without_writing_and_a_rerun_restores_the_index
     assert store.db[DESCRIPTORS].count_documents({}) == 0  # reading a data set wrote nothing
     again = descriptors_for_structures(store, store.run_structures("r1"), AGR, isolate=False)
     assert again["reused"] == 3 and store.db[DESCRIPTORS].count_documents({}) == 3  # the rerun re-indexes
+
+
+def test_an_unfinished_run_is_extended_only_with_its_own_settings(tmp_path):
+    """A partly stored run (no complete.json): the same settings continue it, other settings are refused."""
+    from dataclasses import replace
+
+    import pytest
+
+    from pdmd.errors import InputError
+    from pdmd.md.protocol import MeltQuenchProtocol
+    from pdmd.pipeline import _reuse_stored_run
+
+    protocol = MeltQuenchProtocol(seed=5, cooling_rate_K_per_ps=800.0, n_atoms=48)
+    store = DataStore(tmp_path, db=mongomock.MongoClient().db)
+    store.save_structure(frame(), {**meta(), "run_id": protocol.run_id, "protocol": protocol.as_dict()})
+    assert _reuse_stored_run(protocol, store) is None  # unfinished: run it again, same settings
+    with pytest.raises(InputError, match=r"partly stored.*timestep_fs: stored 1\.0, asked 0\.5.*remove the unfinished"):
+        _reuse_stored_run(replace(protocol, timestep_fs=0.5), store)

@@ -1,6 +1,7 @@
 """End to end through FireWorks' own CLIs on the embedded store, in separate OS processes."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -68,7 +69,9 @@ def test_killed_launcher_loses_nothing_and_detect_lostruns_recovers(fw_checkout)
     fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
     fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout)
     log = open(fw_checkout / "rlaunch.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / "rlaunch"), "rapidfire"], cwd=fw_checkout, stdout=log, stderr=subprocess.STDOUT)
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}  # as fw()
+    proc = subprocess.Popen([str(BIN / "rlaunch"), "rapidfire"], cwd=fw_checkout, stdout=log, stderr=subprocess.STDOUT,
+                            env=env)  # fmt: skip
     store = DataStore(fw_checkout / "pdmd_data")
     deadline = time.time() + 300  # generous: CI machines may be loaded
 

@@ -96,7 +96,8 @@ class LocalDescriptorConfig:
             raise InputError(f"pd-local: dim must be 2 or 3 with dim-1 (birth, death) grids, got dim {self.dim}")
         if not 0 < self.inner_A < self.cutoff_A:
             raise InputError(f"pd-local: need 0 < inner_A ({self.inner_A}) < cutoff_A ({self.cutoff_A})")
-        if not (isinstance(self.radial_width, (int, float)) and self.radial_width > 0):
+        width = self.radial_width
+        if isinstance(width, bool) or not (isinstance(width, (int, float, np.integer, np.floating)) and width > 0):
             raise InputError(f"pd-local: radial_width must be > 0 (× the Gaussian spacing), got {self.radial_width}")
         if self.angular_shells_A and not self.angular_cutoff_A > 0:
             raise InputError(f"pd-local: angular_cutoff_A must be > 0 Å, got {self.angular_cutoff_A}")
