@@ -66,9 +66,7 @@ class ReferencePotential(Calculator):
         super().calculate(atoms, properties, system_changes)
         from pdmd.structure import Frame
 
-        wrapped = self.atoms.copy()  # ASE MD never wraps; LAMMPS loses atoms more than a box length outside
-        wrapped.wrap()
-        point = self.lammps(Frame.from_ase(wrapped))
+        point = self.lammps(Frame.from_ase(self.atoms))
         self.results.update(energy=point.energy_eV, free_energy=point.energy_eV, forces=point.forces_eV_per_A)
 
     def close(self) -> None:

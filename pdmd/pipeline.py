@@ -102,10 +102,11 @@ def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | 
     temperatures, snapshots, ...) is refused (InputError naming the fields), never reused or extended.
     """
     docs = store.run_structures(protocol.run_id)  # also those of an unfinished attempt, which a rerun extends
+    done = store.run_summary(protocol.run_id)
     for stored in {repr(d["protocol"]): d["protocol"] for d in docs if isinstance(d.get("protocol"), dict)}.values():
         differ = protocol_differences(stored, protocol)
         if differ:  # run ids name system, size, seed and rate only: the rest must match too
-            finished = store.run_summary(protocol.run_id) is not None
+            finished = done is not None
             attempt = store.root / "structures" / protocol.run_id
             unfinished = "" if finished else f", or remove the unfinished attempt ({attempt}/) and run `pdmd reindex`"
             raise InputError(
@@ -113,7 +114,6 @@ def _reuse_stored_run(protocol: MeltQuenchProtocol, store: DataStore) -> dict | 
                 f"other melt-quench settings ({'; '.join(differ)}): use a new data folder for these settings, or the "
                 f"stored ones{unfinished}"
             )
-    done = store.run_summary(protocol.run_id)
     if done is None:
         return None
     store.index_structures(docs)  # the database index may have been lost with the FireWorks state

@@ -133,16 +133,14 @@ def run_md(
         traj.unlink(missing_ok=True)
     progress = ProgressLog(steps, f"MD {ensemble} {n} atoms", log)
 
-    def record() -> None:
+    def record() -> None:  # the frame first: every logged row then has its frame in the trajectory
         atoms.get_forces()  # energy and forces in one call, both in the trajectory
+        if traj is not None:
+            write(traj, atoms, format="extxyz", append=True)
         epot = atoms.get_potential_energy()
         ekin = atoms.get_kinetic_energy()
         rows.append((dyn.nsteps * timestep_fs / 1000.0, epot / n, ekin / n, _temperature(atoms, ndof)))
-        if traj is not None:
-            write(traj, atoms, format="extxyz", append=True)
-            frames_written[0] += 1
 
-    frames_written = [0]
     csv = str(traj.with_suffix(".csv")) if traj is not None else None
 
     def save_log() -> np.ndarray:
@@ -170,7 +168,7 @@ def run_md(
         advice = (f": timestep {timestep_fs} fs is too long for this potential at this temperature, try a shorter "
                   "--timestep-fs") if blew_up else ""  # fmt: skip
         where = f"{traj} and {logged}" if logged else f"{traj}"
-        kept = f"; the {frames_written[0]} frames before it are in {where}" if traj is not None else ""
+        kept = f"; the {len(rows)} frames before it are in {where}" if traj is not None else ""
         return SimulationError(f"MD {'blew up' if blew_up else 'failed'} near step {step} ({what}){advice}{kept}")
 
     while done < steps:

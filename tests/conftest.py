@@ -67,10 +67,14 @@ def assert_png_shows_something(path: Path, min_std: float = 0.02) -> None:
     assert float(pixels[..., :3].std()) > min_std, f"{path} is (nearly) blank: pixel std {pixels[..., :3].std():.4f}"
 
 
+def fw_env() -> dict[str, str]:
+    """This process's environment without the variables that would point a FireWorks process elsewhere."""
+    return {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}
+
+
 def fw(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run a FireWorks/pdmd console script of this environment in `cwd` (no extra env vars)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}
-    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, capture_output=True, text=True, env=env, **kw)
+    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, capture_output=True, text=True, env=fw_env(), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

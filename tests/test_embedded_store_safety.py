@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO
+from conftest import BIN, REPO, fw_env
 from embedded_stress import prepare, run
 
 STORE = ".pdmd/fireworks_store.json"
@@ -25,8 +25,7 @@ STRESS_RUNS = int(os.environ.get("PDMD_STRESS_RUNS", "1"))
 
 def py(code: str, cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run Python code in `cwd` (its FW_config.yaml picks the store)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}
-    env.update(kw.pop("env", {}))
+    env = {**fw_env(), **kw.pop("env", {})}
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=env, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -34,8 +33,7 @@ def py(code: str, cwd: Path, check: bool = True, **kw) -> subprocess.CompletedPr
 
 
 def lpad(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}
-    env.update(kw.pop("env", {}))
+    env = {**fw_env(), **kw.pop("env", {})}
     return subprocess.run([str(BIN / "lpad"), *args], cwd=cwd, capture_output=True, text=True, env=env, **kw)
 
 

@@ -1,12 +1,11 @@
 """End to end through FireWorks' own CLIs on the embedded store, in separate OS processes."""
 
 import json
-import os
 import signal
 import subprocess
 import time
 
-from conftest import BIN, assert_png_shows_something, fw
+from conftest import BIN, assert_png_shows_something, fw, fw_env
 
 from pdmd.store.datastore import DataStore
 
@@ -69,9 +68,8 @@ def test_killed_launcher_loses_nothing_and_detect_lostruns_recovers(fw_checkout)
     fw(["lpad", "reset", "--password", time.strftime("%Y-%m-%d")], fw_checkout)
     fw(["lpad", "add", "workflows/agr_tiny.yaml"], fw_checkout)
     log = open(fw_checkout / "rlaunch.log", "w")  # noqa: SIM115
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "PDMD_DATA_DIR")}  # as fw()
     proc = subprocess.Popen([str(BIN / "rlaunch"), "rapidfire"], cwd=fw_checkout, stdout=log, stderr=subprocess.STDOUT,
-                            env=env)  # fmt: skip
+                            env=fw_env())  # fmt: skip
     store = DataStore(fw_checkout / "pdmd_data")
     deadline = time.time() + 300  # generous: CI machines may be loaded
 

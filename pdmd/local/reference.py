@@ -94,10 +94,19 @@ class LammpsSinglePoint:
             """
         )
         n = frame.n_atoms
-        x = np.zeros((n, 3))
-        x[:, : self.dim] = np.asarray(frame.positions, float)[:, : self.dim]
-        lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, x.ravel().tolist())
+        lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, self._coordinates(frame).ravel().tolist())
         self._lmp, self._key = lmp, (n, cell.tobytes())
+
+    def _coordinates(self, frame: Frame) -> np.ndarray:
+        """(N, 3) positions (Å) for LAMMPS, wrapped into the cell (the same energy and forces for any image).
+
+        LAMMPS loses atoms more than a box length outside its box, and MD drivers such as ASE never wrap.
+        """
+        lattice = np.asarray(frame.cell, float)[: self.dim, : self.dim]
+        frac = np.asarray(frame.positions, float)[:, : self.dim] @ np.linalg.inv(lattice)
+        x = np.zeros((frame.n_atoms, 3))
+        x[:, : self.dim] = (frac % 1.0) @ lattice
+        return x
 
     def __call__(self, frame: Frame) -> SinglePoint:
         """Energy and forces of `frame` (positions in Å, atoms in the frame's order)."""
@@ -106,9 +115,7 @@ class LammpsSinglePoint:
         if self._lmp is None or self._key != (n, np.asarray(frame.cell, float).tobytes()):
             self._setup(frame)
         else:
-            x = np.zeros((n, 3))
-            x[:, : self.dim] = np.asarray(frame.positions, float)[:, : self.dim]
-            self._lmp.scatter_atoms("x", 1, 3, _c_doubles(x))
+            self._lmp.scatter_atoms("x", 1, 3, _c_doubles(self._coordinates(frame)))
         self._lmp.command("run 0 post no")
         energy = float(self._lmp.get_thermo("pe"))
         forces = np.array(self._lmp.gather_atoms("f", 1, 3), float).reshape(n, 3)
