@@ -5,7 +5,8 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
     .venv/bin/pdmd campaign agr-paper --data-dir DATA          # or ac-paper
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
         [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
-        [--image-scope pixel] [--standardization zscore] [--weight-decay W]
+        [--image-scope pixel] [--standardization zscore] [--weight-decay W] [--seed S] [--ensemble K]
+        [--patience P]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
 large-cell RMSE next to the paper's (aGr 2,720 atoms 3.1, aC 512 atoms 33.6), the energy spreads,
@@ -24,7 +25,7 @@ from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
 from pdmd.ml.kinds import validate_model
 from pdmd.ml.split import thin_indices
-from pdmd.ml.train import TrainConfig
+from pdmd.ml.train import PRECISIONS, TrainConfig
 from pdmd.store.datastore import DataStore
 
 PAPER = {"agr": (7.9, 8.3, 3.1), "ac": (27.7, 33.3, 33.6)}
@@ -57,6 +58,15 @@ def main() -> None:
     p.add_argument("--image-scope", default="global", choices=["global", "pixel"], help="image scaling scope")
     p.add_argument("--standardization", choices=["minmax", "zscore"], help="default: the plan's")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    p.add_argument("--precision", default=TrainConfig.precision, choices=PRECISIONS, help="bf16 autocast or fp32")
+    p.add_argument("--seed", type=int, default=0, help="training seed (the split stays seed 0's)")
+    p.add_argument("--ensemble", type=int, default=1, help="K networks of seeds SEED … SEED+K−1, predictions averaged")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=TrainConfig.early_stopping_patience,
+        help="early stopping: epochs without a better validation loss",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     plan = PLANS[args.plan]
@@ -77,8 +87,11 @@ def main() -> None:
         schedule=args.schedule,
         representation=args.representation,
         threads=args.threads,
+        seed=args.seed,
+        precision=args.precision,
+        early_stopping_patience=args.patience,
     )
-    card = fit_potential(data, out, name, train, split=args.split)
+    card = fit_potential(data, out, name, train, split=args.split, ensemble=args.ensemble, split_seed=0)
     n_big = valid_runs[0].n_atoms
     label = f"{n_big}-atom validation"
     valid = load_store_dataset(store, [r.run_id for r in valid_runs], spec)

@@ -122,3 +122,18 @@ def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
     half = type(data)(data.images[:30], data.energies_eV[:30], data.groups[:30], data.ids[:30], data.descriptor)
     card = fit_potential(half, tmp_path / "m", "m", TrainConfig(epochs=3, batch_size=8, seed=3), SMALL_CNN)
     assert len(card["history"]) == 3  # trained afresh on the new data, not resumed at epoch 2
+
+
+def test_checkpoints_from_before_a_setting_existed_stay_resumable():
+    import json
+
+    from pdmd.ml.model import CNNConfig
+    from pdmd.ml.train import RESUMABLE_SETTINGS, _fingerprint
+
+    x, y, cnn = np.zeros((2, 4, 4), np.float32), np.zeros(2, np.float32), CNNConfig(image_size=4)
+    cosine = TrainConfig(epochs=100, schedule="cosine", representation="smooth")
+    # what a session-5 checkpoint holds, written before image_scope existed: the settings without that key
+    before = {k: v for k, v in cosine.as_dict().items() if k not in {*RESUMABLE_SETTINGS, "image_scope"} - {"epochs"}}
+    assert _fingerprint(x, y, cnn, cosine).endswith(json.dumps([cnn.as_dict(), before], sort_keys=True))
+    pixel = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", image_scope="pixel"))
+    assert '"image_scope": "pixel"' in pixel  # another value is another job

@@ -65,12 +65,14 @@ def fit_potential(
     split_indices: tuple[np.ndarray, np.ndarray] | None = None,
     ensemble: int = 1,
     resume: bool | None = None,
+    split_seed: int | None = None,
 ) -> dict:
     """Split, standardize on the training part, train, evaluate, save weights + card + PNGs.
 
     `split_indices` (train, test) overrides the split (e.g. the interpolation test); `split` then names it.
     `ensemble` K > 1 trains K networks (seeds seed … seed+K−1) on the same split; predictions are their
     mean, the card gets their spread. `resume`: see `train_network` (None continues a matching checkpoint).
+    `split_seed`: the seed of the train/test split (None: the training seed, `train.seed`).
     """
     if ensemble < 1:
         raise InputError(f"ensemble size must be at least 1, got {ensemble}")
@@ -79,7 +81,7 @@ def fit_potential(
     if split_indices is not None:
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:
-        train_idx, test_idx = train_test_split(data.groups, test_fraction, train.seed, split)
+        train_idx, test_idx = train_test_split(data.groups, test_fraction, _split_seed(train, split_seed), split)
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("training %s on %d structures (%d runs), testing on %d (%s split)", name, len(train_idx),
              len({data.groups[i] for i in train_idx}), len(test_idx), split)  # fmt: skip
@@ -109,7 +111,7 @@ def fit_potential(
                             "fitted_on": "training split only",
                             "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]},
         "split": {
-            "kind": split, "test_fraction": test_fraction, "seed": train.seed,
+            "kind": split, "test_fraction": test_fraction, "seed": _split_seed(train, split_seed),
             "train_ids": [data.ids[i] for i in train_idx], "test_ids": [data.ids[i] for i in test_idx],
             "validation_ids": [data.ids[train_idx[i]] for i in validation_split(len(train_idx), train)[0]],
             "test_runs": sorted({data.groups[i] for i in test_idx}),
@@ -137,6 +139,10 @@ def fit_potential(
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
+
+
+def _split_seed(train: TrainConfig, split_seed: int | None) -> int:
+    return train.seed if split_seed is None else split_seed
 
 
 def _train_members(

@@ -189,12 +189,18 @@ RESUMABLE_SETTINGS = ("epochs", "max_minutes", "device", "threads", "early_stopp
 under a cosine or one-cycle schedule, whose learning rates depend on it)."""
 
 
+LATER_SETTINGS = {"schedule": "plateau", "image_scope": "global"}
+"""Settings added after checkpoints were first written, with the behaviour of before: at that value they are left
+out of a checkpoint's identity, so older checkpoints stay resumable."""
+
+
 def _fingerprint(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> str:
     """Identity of a training job: data, architecture and every setting except RESUMABLE_SETTINGS."""
     free = RESUMABLE_SETTINGS if config.schedule == "plateau" else tuple(set(RESUMABLE_SETTINGS) - {"epochs"})
     settings = {k: v for k, v in config.as_dict().items() if k not in free}
-    if settings["schedule"] == "plateau":  # checkpoints written before schedules existed stay resumable
-        del settings["schedule"]
+    for key, before in LATER_SETTINGS.items():  # checkpoints written before a setting existed stay resumable
+        if settings[key] == before:
+            del settings[key]
     return content_hash(x, y) + json.dumps([cnn.as_dict(), settings], sort_keys=True)
 
 
