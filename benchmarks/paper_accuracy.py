@@ -5,7 +5,7 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
     .venv/bin/pdmd campaign agr-paper --data-dir DATA          # or ac-paper
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
         [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
-        [--image-scope pixel] [--standardization zscore] [--weight-decay W] [--seed S] [--ensemble K]
+        [--image-scope pixel] [--standardization zscore] [--weight-decay W] [--seed S] [--ensemble K] [--pool avg]
         [--patience P]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
@@ -24,6 +24,7 @@ from pathlib import Path
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
 from pdmd.ml.kinds import validate_model
+from pdmd.ml.model import POOLS, CNNConfig
 from pdmd.ml.split import thin_indices
 from pdmd.ml.train import PRECISIONS, TrainConfig
 from pdmd.store.datastore import DataStore
@@ -59,6 +60,7 @@ def main() -> None:
     p.add_argument("--standardization", choices=["minmax", "zscore"], help="default: the plan's")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--precision", default=TrainConfig.precision, choices=PRECISIONS, help="bf16 autocast or fp32")
+    p.add_argument("--pool", default="max", choices=POOLS, help="pooling after each conv layer (paper: max)")
     p.add_argument("--seed", type=int, default=0, help="training seed (the split stays seed 0's)")
     p.add_argument("--ensemble", type=int, default=1, help="K networks of seeds SEED … SEED+K−1, predictions averaged")
     p.add_argument(
@@ -91,7 +93,8 @@ def main() -> None:
         precision=args.precision,
         early_stopping_patience=args.patience,
     )
-    card = fit_potential(data, out, name, train, split=args.split, ensemble=args.ensemble, split_seed=0)
+    cnn = CNNConfig(pool=args.pool)
+    card = fit_potential(data, out, name, train, cnn, split=args.split, ensemble=args.ensemble, split_seed=0)
     n_big = valid_runs[0].n_atoms
     label = f"{n_big}-atom validation"
     valid = load_store_dataset(store, [r.run_id for r in valid_runs], spec)

@@ -137,3 +137,24 @@ def test_checkpoints_from_before_a_setting_existed_stay_resumable():
     assert _fingerprint(x, y, cnn, cosine).endswith(json.dumps([cnn.as_dict(), before], sort_keys=True))
     pixel = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", image_scope="pixel"))
     assert '"image_scope": "pixel"' in pixel  # another value is another job
+
+
+def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
+    from torch import nn
+
+    from pdmd.ml.model import PDCNN, POOLS, CNNConfig
+    from pdmd.workflow.check import CNN_RULES
+
+    avg = CNNConfig(image_size=16, channels=(4, 4), fc_hidden=8, pool="avg")
+    assert any(isinstance(m, nn.AvgPool2d) for m in PDCNN(avg).modules())
+    assert CNNConfig.from_dict(avg.as_dict()) == avg
+    old = {k: v for k, v in avg.as_dict().items() if k != "pool"}  # a card written before pooling was a choice
+    assert CNNConfig.from_dict(old).pool == "max"
+    for value in POOLS:
+        problems: list[str] = []
+        CNN_RULES["pool"]("cnn.pool", value, problems)
+        assert not problems
+    CNN_RULES["pool"]("cnn.pool", "min", problems)
+    assert problems and "min" in problems[0]
+    with pytest.raises(ValueError, match="pooling"):
+        CNNConfig(pool="min")

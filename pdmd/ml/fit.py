@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,7 @@ def fit_potential(
     if ensemble < 1:
         raise InputError(f"ensemble size must be at least 1, got {ensemble}")
     if data.images.shape[1] != cnn.image_size:
-        cnn = CNNConfig(image_size=data.images.shape[1], channels=cnn.channels, fc_hidden=cnn.fc_hidden)
+        cnn = replace(cnn, image_size=data.images.shape[1])
     if split_indices is not None:
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:

@@ -7,14 +7,22 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+POOLS = ("max", "avg")
+"""2×2 pooling after each conv layer: the paper's max-pooling, or average pooling."""
+
 
 @dataclass(frozen=True)
 class CNNConfig:
-    """Architecture: conv 3×3 layers (each + ReLU + 2×2 max-pool), then FC(hidden) -> FC(1)."""
+    """Architecture: conv 3×3 layers (each + ReLU + 2×2 pooling, `pool` of POOLS), then FC(hidden) -> FC(1)."""
 
     image_size: int = 128
     channels: tuple[int, ...] = (64, 64, 32)
     fc_hidden: int = 128
+    pool: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLS:
+            raise ValueError(f"unknown pooling {self.pool!r}; use one of {POOLS}")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -27,6 +35,7 @@ class CNNConfig:
             image_size=int(d["image_size"]),
             channels=tuple(int(c) for c in d["channels"]),
             fc_hidden=int(d["fc_hidden"]),
+            pool=str(d.get("pool", "max")),  # cards from before pooling was a choice: the paper's max-pooling
         )
 
 
@@ -37,8 +46,9 @@ class PDCNN(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
+        pool = nn.MaxPool2d if config.pool == "max" else nn.AvgPool2d
         for c_out in config.channels:
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), pool(2)]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         side = config.image_size // 2 ** len(config.channels)

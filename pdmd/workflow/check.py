@@ -154,7 +154,12 @@ TRAIN_RULES = {
     "device": _str,
 }
 """Value checks of `pdmd.ml.train.TrainConfig` fields (names are taken from the dataclass itself)."""
-CNN_RULES = {"image_size": _int_at_least(4), "channels": _channels, "fc_hidden": _int_at_least(1)}
+CNN_RULES = {
+    "image_size": _int_at_least(4),
+    "channels": _channels,
+    "fc_hidden": _int_at_least(1),
+    "pool": _one_of({"max", "avg"}),  # pdmd.ml.model.POOLS (importing that module loads torch)
+}
 """Value checks of `pdmd.ml.model.CNNConfig` fields."""
 
 
