@@ -158,3 +158,21 @@ def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
     assert problems and "min" in problems[0]
     with pytest.raises(ValueError, match="pooling"):
         CNNConfig(pool="min")
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [({"cnn": {"pool": "min"}}, "pooling"), ({"cnn": {"kernel": 5}}, "unknown cnn settings"),
+     ({"train": {"precision": "fp8"}}, "precision")],
+)  # fmt: skip
+def test_bad_cnn_options_are_one_line_input_errors(tmp_path, options, words):
+    from types import SimpleNamespace
+
+    from pdmd.descriptor.spec import DescriptorSpec
+    from pdmd.errors import InputError
+    from pdmd.ml.kinds import train_cnn
+
+    data = SimpleNamespace(descriptor=DescriptorSpec.for_system("agr"))  # refused before any data is read
+    with pytest.raises(InputError, match=words) as err:
+        train_cnn(data, tmp_path, "m", SimpleNamespace(seed=0), options, {})
+    assert "\n" not in str(err.value)
