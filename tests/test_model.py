@@ -134,9 +134,11 @@ def test_checkpoints_from_before_a_setting_existed_stay_resumable():
     cosine = TrainConfig(epochs=100, schedule="cosine", representation="smooth")
     # what a session-5 checkpoint holds, written before image_scope existed: the settings without that key
     before = {k: v for k, v in cosine.as_dict().items() if k not in {*RESUMABLE_SETTINGS, "image_scope"} - {"epochs"}}
-    assert _fingerprint(x, y, cnn, cosine).endswith(json.dumps([cnn.as_dict(), before], sort_keys=True))
+    before_cnn = {"channels": [64, 64, 32], "fc_hidden": 128, "image_size": 4}  # nor `pool`
+    assert _fingerprint(x, y, cnn, cosine).endswith(json.dumps([before_cnn, before], sort_keys=True))
     pixel = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", image_scope="pixel"))
     assert '"image_scope": "pixel"' in pixel  # another value is another job
+    assert '"pool": "avg"' in _fingerprint(x, y, CNNConfig(image_size=4, pool="avg"), cosine)
 
 
 def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():

@@ -192,16 +192,21 @@ under a cosine or one-cycle schedule, whose learning rates depend on it)."""
 LATER_SETTINGS = {"schedule": "plateau", "image_scope": "global"}
 """Settings added after checkpoints were first written, with the behaviour of before: at that value they are left
 out of a checkpoint's identity, so older checkpoints stay resumable."""
+LATER_ARCHITECTURE = {"pool": "max"}
+"""The same for `CNNConfig` fields."""
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> str:
     """Identity of a training job: data, architecture and every setting except RESUMABLE_SETTINGS."""
     free = RESUMABLE_SETTINGS if config.schedule == "plateau" else tuple(set(RESUMABLE_SETTINGS) - {"epochs"})
-    settings = {k: v for k, v in config.as_dict().items() if k not in free}
-    for key, before in LATER_SETTINGS.items():  # checkpoints written before a setting existed stay resumable
-        if settings[key] == before:
-            del settings[key]
-    return content_hash(x, y) + json.dumps([cnn.as_dict(), settings], sort_keys=True)
+    settings = _without_later({k: v for k, v in config.as_dict().items() if k not in free}, LATER_SETTINGS)
+    architecture = _without_later(cnn.as_dict(), LATER_ARCHITECTURE)
+    return content_hash(x, y) + json.dumps([architecture, settings], sort_keys=True)
+
+
+def _without_later(settings: dict, later: dict) -> dict:
+    """`settings` without the later-added keys that hold their value of before (see LATER_SETTINGS)."""
+    return {k: v for k, v in settings.items() if not (k in later and v == later[k])}
 
 
 MIN_BATCH = 8
