@@ -30,8 +30,8 @@ from pdmd.ml.pd_kernel import fit_vectorization, vectorize
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.potential import load_potential
 from pdmd.ml.split import train_test_split
-from pdmd.ml.train import TrainConfig
 from pdmd.store.datastore import DataStore
+from pdmd.workflow.check import config_from_options
 
 BINS = 128
 
@@ -66,10 +66,12 @@ def main() -> None:
     settings = {"epochs": args.epochs, "schedule": "cosine", "representation": "histogram", "threads": 1,
                 "standardization": "minmax"}  # fmt: skip
     settings.update({k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)})
-    name = args.name or f"{args.plan}-cnn-{args.method}{args.sigma:g}-{args.norm}"
+    train = config_from_options("train", settings, "--set")
+    width = f"{args.sigma:g}" if args.method == "pi" else ""
+    name = args.name or f"{args.plan}-cnn-{args.method}{width}-{args.norm}"
     out = Path(args.data_dir) / "models" / name
     labelled = LabelledImages(images(vec, data), data.energies_eV, data.groups, data.ids, spec)
-    card = fit_potential(labelled, out, name, TrainConfig(**settings), split="run",
+    card = fit_potential(labelled, out, name, train, split="run",
                          split_indices=(train_idx, test_idx))  # fmt: skip
     pred = load_potential(out).predict_images(images(vec, big))
     m = card["metrics"]

@@ -6,6 +6,7 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
         [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
         [--image-scope pixel] [--standardization zscore] [--weight-decay W] [--seed S] [--ensemble K] [--pool avg]
+        [--precision fp32]
         [--patience P]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the

@@ -128,17 +128,26 @@ def test_checkpoints_from_before_a_setting_existed_stay_resumable():
     import json
 
     from pdmd.ml.model import CNNConfig
-    from pdmd.ml.train import RESUMABLE_SETTINGS, _fingerprint
+    from pdmd.ml.train import _fingerprint, same_job
 
     x, y, cnn = np.zeros((2, 4, 4), np.float32), np.zeros(2, np.float32), CNNConfig(image_size=4)
-    cosine = TrainConfig(epochs=100, schedule="cosine", representation="smooth")
-    # what a session-5 checkpoint holds, written before image_scope existed: the settings without that key
-    before = {k: v for k, v in cosine.as_dict().items() if k not in {*RESUMABLE_SETTINGS, "image_scope"} - {"epochs"}}
-    before_cnn = {"channels": [64, 64, 32], "fc_hidden": 128, "image_size": 4}  # nor `pool`
-    assert _fingerprint(x, y, cnn, cosine).endswith(json.dumps([before_cnn, before], sort_keys=True))
-    pixel = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", image_scope="pixel"))
-    assert '"image_scope": "pixel"' in pixel  # another value is another job
-    assert '"pool": "avg"' in _fingerprint(x, y, CNNConfig(image_size=4, pool="avg"), cosine)
+    now = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", representation="smooth"))
+    data = now.split("[", 1)[0]
+    # the settings part of the session-5 paper-scale checkpoint (before image_scope and pool existed), as written
+    s5 = {"batch_size": 32, "channels_last": True, "epochs": 100, "learning_rate": 0.001, "lr_factor": 0.5,
+          "lr_patience": 8, "min_steps_per_epoch": 8, "precision": "bf16", "representation": "smooth",
+          "schedule": "cosine", "seed": 0, "standardization": "minmax", "val_fraction": 0.1, "warmup_epochs": 2,
+          "weight_decay": 0.0}  # fmt: skip
+    arch = {"channels": [64, 64, 32], "fc_hidden": 128, "image_size": 4}
+    assert now == data + json.dumps([arch, s5], sort_keys=True)  # resumes as it did when it was written
+    # sessions 6-7 recorded image_scope at its value of before: the same job
+    assert same_job(data + json.dumps([arch, {**s5, "image_scope": "global"}], sort_keys=True), now)
+    assert same_job(data + json.dumps([{**arch, "pool": "max"}, s5], sort_keys=True), now)
+    # another value, other data, or garbage is another job
+    assert not same_job(data + json.dumps([arch, {**s5, "image_scope": "pixel"}], sort_keys=True), now)
+    assert not same_job("0" * len(data) + json.dumps([arch, s5], sort_keys=True), now)
+    assert not same_job("no fingerprint", now) and not same_job(None, now)
+    assert '"pool": "avg"' in _fingerprint(x, y, CNNConfig(image_size=4, pool="avg"), TrainConfig())
 
 
 def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
@@ -158,14 +167,17 @@ def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
         assert not problems
     CNN_RULES["pool"]("cnn.pool", "min", problems)
     assert problems and "min" in problems[0]
+    CNN_RULES["pool"]("cnn.pool", ["max"], problems)  # a YAML list: a problem line, not a TypeError
+    assert len(problems) == 2 and "['max']" in problems[1]
     with pytest.raises(ValueError, match="pooling"):
         CNNConfig(pool="min")
 
 
 @pytest.mark.parametrize(
     "options, words",
-    [({"cnn": {"pool": "min"}}, "pooling"), ({"cnn": {"kernel": 5}}, "unknown cnn settings"),
-     ({"train": {"precision": "fp8"}}, "precision")],
+    [({"cnn": {"pool": "min"}}, "cnn.pool: must be one of"), ({"cnn": {"kernel": 5}}, "unknown cnn setting"),
+     ({"train": {"precision": "fp8"}}, "precision"), ({"train": {"epochs": "x"}}, "train.epochs"),
+     ({"cnn": "avg"}, "cnn must be a mapping"), ({"cnn": {"channels": "abc"}}, "channels")],
 )  # fmt: skip
 def test_bad_cnn_options_are_one_line_input_errors(tmp_path, options, words):
     from types import SimpleNamespace

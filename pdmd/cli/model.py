@@ -103,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pdmd.cli.inputs import descriptor_spec, json_option, label_keys, read_options
     from pdmd.ml.kinds import train_from_file
     from pdmd.settings import data_dir
+    from pdmd.workflow.check import config_from_options
 
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
     options = json_option(args.model_options, "--model-options")
@@ -118,6 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         train = {k: v for k, v in chosen.items() if v is not None}
         options = {**options, "train": {**options.get("train", {}), **train}, "ensemble": args.ensemble,
                    "resume": bool(args.resume)}  # fmt: skip
+        for key in ("train", "cnn"):  # a typo fails here, before any diagram is computed
+            config_from_options(key, options.get(key, {}), f"--model-options {key}")
     card = train_from_file(Path(args.data), descriptor_spec(args, args.system), args.model, out, args.name,
                            args.split, args.test_fraction, args.seed, options,
                            read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
@@ -160,7 +163,10 @@ def add_parsers(sub) -> None:
         choices=["pd-cnn", "pd-kernel", "pd-hybrid", "pd-local"],
         help="model kind: the paper's CNN (default), kernel ridge on the diagram, or PD + ACSF/SOAP",
     )
-    s.add_argument("--model-options", help="JSON options of pd-kernel / pd-hybrid, e.g. '{\"folds\": 5}'")
+    s.add_argument(
+        "--model-options",
+        help='JSON options of the model kind, e.g. \'{"folds": 5}\' (pd-kernel), \'{"cnn": {"pool": "avg"}}\' (pd-cnn)',
+    )
     s.add_argument(
         "--data", required=True, help="file ASE reads with energies (info energy_eV_per_atom, or total energy)"
     )

@@ -142,6 +142,7 @@ def fit_potential(
 
 
 def _split_seed(train: TrainConfig, split_seed: int | None) -> int:
+    """The train/test split's seed: `split_seed`, else the training seed."""
     return train.seed if split_seed is None else split_seed
 
 

@@ -334,28 +334,18 @@ def train_from_file(
                        options=options, provenance=provenance)  # fmt: skip
 
 
-def _settings(cls, values: dict, label: str):
-    """`cls(**values)` for a settings dataclass, with unknown or invalid values as a one-line InputError."""
-    from dataclasses import fields
-
-    unknown = sorted(set(values) - {f.name for f in fields(cls)})
-    if unknown:
-        raise InputError(f"pd-cnn options: unknown {label} settings {unknown}; known: {[f.name for f in fields(cls)]}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"pd-cnn options: {label} settings {values}: {err}") from None
-
-
 def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, options: dict, provenance: dict) -> dict:
     """The paper's CNN (`pdmd.ml.fit.fit_potential`); options: {"train": TrainConfig, "cnn": CNNConfig fields}."""
     from pdmd.ml.fit import LabelledImages, fit_potential
     from pdmd.ml.model import CNNConfig
-    from pdmd.ml.train import TrainConfig
+    from pdmd.workflow.check import config_from_options
 
-    train = _settings(TrainConfig, {"seed": split.seed, "standardization": data.descriptor.default_standardization,
-                                    **options.get("train", {})}, "train")  # fmt: skip
-    cnn = _settings(CNNConfig, {**CNNConfig().as_dict(), **options.get("cnn", {})}, "cnn")
+    for key in ("train", "cnn"):
+        if not isinstance(options.get(key, {}), dict):
+            raise InputError(f"pd-cnn options: {key} must be a mapping of settings, got {options[key]!r}")
+    defaults = {"seed": split.seed, "standardization": data.descriptor.default_standardization}
+    train = config_from_options("train", {**defaults, **options.get("train", {})}, "pd-cnn options: train")
+    cnn = config_from_options("cnn", {**CNNConfig().as_dict(), **options.get("cnn", {})}, "pd-cnn options: cnn")
     images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor)
     return fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
                          split_indices=(split.train_idx, split.test_idx), ensemble=int(options.get("ensemble", 1)),

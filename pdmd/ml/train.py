@@ -209,6 +209,22 @@ def _without_later(settings: dict, later: dict) -> dict:
     return {k: v for k, v in settings.items() if not (k in later and v == later[k])}
 
 
+def same_job(saved: str | None, fingerprint: str) -> bool:
+    """Whether a checkpoint's fingerprint names the job of `fingerprint`, whichever pdmd version wrote it: a
+    checkpoint written while a later-added setting was recorded at its value of before (e.g. `image_scope`
+    "global" in sessions 6–7) matches as well as one written before or after.
+    """
+    if saved == fingerprint:
+        return True
+    try:
+        (data, text), (data_now, text_now) = (f.split("[", 1) for f in (saved or "", fingerprint))
+        (arch, settings), (arch_now, settings_now) = json.loads("[" + text), json.loads("[" + text_now)
+    except ValueError:
+        return False
+    return (data == data_now and _without_later(arch, LATER_ARCHITECTURE) == arch_now
+            and _without_later(settings, LATER_SETTINGS) == settings_now)  # fmt: skip
+
+
 MIN_BATCH = 8
 """Smallest batch `min_steps_per_epoch` shrinks to."""
 
@@ -272,7 +288,7 @@ def _resume(run: _Run, ckpt: Path, fingerprint: str, resume: bool | None) -> Non
     saved = None
     if ckpt.exists() and resume is not False:
         saved = torch.load(ckpt, map_location=model_device(run.model), weights_only=False)
-    if saved is not None and saved.get("fingerprint") != fingerprint:
+    if saved is not None and not same_job(saved.get("fingerprint"), fingerprint):
         if resume:
             raise InputError(
                 f"checkpoint {ckpt} was made from other data or settings; train without --resume to start afresh"

@@ -11,7 +11,7 @@ with the field's name.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def _fraction(where: str, v: Any, out: Problems) -> None:
 
 def _one_of(options) -> Callable[[str, Any, Problems], None]:
     def check(where: str, v: Any, out: Problems) -> None:
-        if v not in options:
+        if not isinstance(v, Hashable) or v not in options:
             out.append(f"{where}: must be one of {sorted(options)}, got {v!r}")
 
     return check
@@ -101,6 +101,24 @@ def _config(kind: str) -> Callable[[str, Any, Problems], None]:
                 rules[key](f"{where}.{key}", value, out)
 
     return check
+
+
+def config_from_options(kind: str, values: Any, where: str):
+    """TrainConfig ("train") or CNNConfig ("cnn") from user options, checked by the rules of `pdmd check`: every
+    problem in one InputError line (no traceback for a typo in `--model-options` or a firework's parameters).
+    """
+    problems: Problems = []
+    _config(kind)(where, values, problems)
+    if problems:
+        raise InputError("; ".join(problems))
+    if kind == "train":
+        from pdmd.ml.train import TrainConfig as config
+    else:
+        from pdmd.ml.model import CNNConfig as config
+    try:
+        return config(**values)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def _positive(where: str, v: Any, out: Problems) -> None:
@@ -158,7 +176,7 @@ CNN_RULES = {
     "image_size": _int_at_least(4),
     "channels": _channels,
     "fc_hidden": _int_at_least(1),
-    "pool": _one_of({"max", "avg"}),  # pdmd.ml.model.POOLS (importing that module loads torch)
+    "pool": _one_of({"max", "avg"}),  # pdmd.ml.model.POOLS; importing it here would load torch for every check
 }
 """Value checks of `pdmd.ml.model.CNNConfig` fields."""
 
