@@ -26,12 +26,12 @@ import numpy as np
 from pdmd.campaign import plan_descriptor, plan_runs
 from pdmd.ml.fit import LabelledImages, fit_potential
 from pdmd.ml.kinds import ModelData, load_store_data
+from pdmd.ml.options import config_from_options
 from pdmd.ml.pd_kernel import fit_vectorization, vectorize
 from pdmd.ml.plots import rmse_meV
 from pdmd.ml.potential import load_potential
 from pdmd.ml.split import train_test_split
 from pdmd.store.datastore import DataStore
-from pdmd.workflow.check import config_from_options
 
 BINS = 128
 

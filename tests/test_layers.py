@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pdmd"
 
 LAYERS = [
-    {"errors", "systems", "runtime", "progress", "workers", "settings", "setup_env", "_lammps"},
+    {"errors", "checks", "systems", "runtime", "progress", "workers", "settings", "setup_env", "_lammps"},
     {"structure"},
     {"descriptor"},
     {"store"},

@@ -154,7 +154,7 @@ def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
     from torch import nn
 
     from pdmd.ml.model import PDCNN, POOLS, CNNConfig
-    from pdmd.workflow.check import CNN_RULES
+    from pdmd.ml.options import CNN_RULES
 
     avg = CNNConfig(image_size=16, channels=(4, 4), fc_hidden=8, pool="avg")
     assert any(isinstance(m, nn.AvgPool2d) for m in PDCNN(avg).modules())

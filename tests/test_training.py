@@ -12,12 +12,12 @@ from conftest import BIN, SMALL_CNN, SMALL_RUNS
 
 from pdmd.errors import InputError
 from pdmd.ml.fit import fit_potential
+from pdmd.ml.options import TRAIN_RULES
 from pdmd.ml.potential import load_potential
 from pdmd.ml.quality import assess_quality
 from pdmd.ml.standardize import PIXEL_FLOOR, REPRESENTATIONS, ImageScaler, represent
 from pdmd.ml.train import SCHEDULES, TrainConfig, pick_device, scheduled_lr
 from pdmd.store.datastore import DataStore
-from pdmd.workflow.check import TRAIN_RULES
 
 
 def test_quality_check_flags_constant_and_mean_like_predictions():

@@ -11,7 +11,8 @@ from ruamel.yaml import YAML
 from test_embedded_store import reset_and_add
 
 from pdmd.errors import InputError
-from pdmd.workflow.check import CNN_RULES, TRAIN_RULES, check_workflow_dict, check_workflow_file
+from pdmd.ml.options import CNN_RULES, TRAIN_RULES
+from pdmd.workflow.check import check_workflow_dict, check_workflow_file
 
 
 def load(name: str = "agr_tiny.yaml") -> dict:

@@ -61,8 +61,8 @@ def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
     from pdmd.analysis.record import record_analysis
     from pdmd.ml.datasets import load_images
     from pdmd.ml.model import CNNConfig
+    from pdmd.ml.options import config_from_options
     from pdmd.store.documents import ModelCard, read_card
-    from pdmd.workflow.check import config_from_options
 
     o = job.options
     card = read_card(job.model_dir) if job.model_dir else None

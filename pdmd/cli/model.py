@@ -102,8 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`pdmd train`: any model kind on a labelled structure file (`pdmd.ml.kinds.train_from_file`)."""
     from pdmd.cli.inputs import descriptor_spec, json_option, label_keys, read_options
     from pdmd.ml.kinds import train_from_file
+    from pdmd.ml.options import config_from_options
     from pdmd.settings import data_dir
-    from pdmd.workflow.check import config_from_options
 
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
     options = json_option(args.model_options, "--model-options")

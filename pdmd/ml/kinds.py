@@ -338,7 +338,7 @@ def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, opti
     """The paper's CNN (`pdmd.ml.fit.fit_potential`); options: {"train": TrainConfig, "cnn": CNNConfig fields}."""
     from pdmd.ml.fit import LabelledImages, fit_potential
     from pdmd.ml.model import CNNConfig
-    from pdmd.workflow.check import config_from_options
+    from pdmd.ml.options import config_from_options
 
     for key in ("train", "cnn"):
         if not isinstance(options.get(key, {}), dict):

@@ -10,49 +10,20 @@ with the field's name.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pdmd.checks import Problems
+from pdmd.checks import boolean as _bool
+from pdmd.checks import fraction as _fraction
+from pdmd.checks import int_at_least as _int_at_least
+from pdmd.checks import is_int as _is_int
+from pdmd.checks import is_num as _is_num
+from pdmd.checks import non_empty_str as _str
+from pdmd.checks import one_of as _one_of
 from pdmd.errors import InputError, PdmdError
-from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
-
-Problems = list[str]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _str(where: str, v: Any, out: Problems) -> None:
-    if not isinstance(v, str) or not v.strip():
-        out.append(f"{where}: must be a non-empty string, got {v!r}")
-
-
-def _int_at_least(lo: int) -> Callable[[str, Any, Problems], None]:
-    def check(where: str, v: Any, out: Problems) -> None:
-        if not _is_int(v) or v < lo:
-            out.append(f"{where}: must be an integer >= {lo}, got {v!r}")
-
-    return check
-
-
-def _fraction(where: str, v: Any, out: Problems) -> None:
-    if not _is_num(v) or not 0 < v < 1:
-        out.append(f"{where}: must be a number between 0 and 1 (exclusive), got {v!r}")
-
-
-def _one_of(options) -> Callable[[str, Any, Problems], None]:
-    def check(where: str, v: Any, out: Problems) -> None:
-        if not isinstance(v, Hashable) or v not in options:
-            out.append(f"{where}: must be one of {sorted(options)}, got {v!r}")
-
-    return check
+from pdmd.ml.options import config_rule
 
 
 def _range_A2(where: str, v: Any, out: Problems) -> None:
@@ -79,106 +50,10 @@ def _protocol(where: str, v: Any, out: Problems) -> None:
         out.append(f"{where}: {err}")
 
 
-def _config(kind: str) -> Callable[[str, Any, Problems], None]:
-    """Fields of TrainConfig ("train") or CNNConfig ("cnn"): known names, sane values."""
-
-    def check(where: str, v: Any, out: Problems) -> None:
-        if not isinstance(v, dict):
-            out.append(f"{where}: must be a mapping, got {v!r}")
-            return
-        import dataclasses
-
-        if kind == "train":
-            from pdmd.ml.train import TrainConfig as config
-        else:
-            from pdmd.ml.model import CNNConfig as config
-        known = {f.name for f in dataclasses.fields(config)}
-        rules = TRAIN_RULES if kind == "train" else CNN_RULES
-        for key, value in v.items():
-            if key not in known:
-                out.append(f"{where}.{key}: unknown {kind} setting; known: {sorted(known)}")
-            elif key in rules:
-                rules[key](f"{where}.{key}", value, out)
-
-    return check
-
-
-def config_from_options(kind: str, values: Any, where: str):
-    """TrainConfig ("train") or CNNConfig ("cnn") from user options, checked by the rules of `pdmd check`: every
-    problem in one InputError line (no traceback for a typo in `--model-options` or a firework's parameters).
-    """
-    problems: Problems = []
-    _config(kind)(where, values, problems)
-    if problems:
-        raise InputError("; ".join(problems))
-    if kind == "train":
-        from pdmd.ml.train import TrainConfig as config
-    else:
-        from pdmd.ml.model import CNNConfig as config
-    try:
-        return config(**values)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{where}: {err}") from None
-
-
-def _positive(where: str, v: Any, out: Problems) -> None:
-    if not _is_num(v) or v <= 0:
-        out.append(f"{where}: must be a positive number, got {v!r}")
-
-
-def _optional_positive(where: str, v: Any, out: Problems) -> None:
-    if v is not None:
-        _positive(where, v, out)
-
-
-def _non_negative(where: str, v: Any, out: Problems) -> None:
-    if not _is_num(v) or v < 0:
-        out.append(f"{where}: must be a number >= 0, got {v!r}")
-
-
-def _channels(where: str, v: Any, out: Problems) -> None:
-    if not isinstance(v, (list, tuple)) or not v or not all(_is_int(c) and c >= 1 for c in v):
-        out.append(f"{where}: must be a non-empty list of positive integers, got {v!r}")
-
-
-def _bool(where: str, v: Any, out: Problems) -> None:
-    if not isinstance(v, bool):
-        out.append(f"{where}: must be true or false, got {v!r}")
-
-
 def _analysis(where: str, v: Any, out: Problems) -> None:
     from pdmd.analysis.registry import ANALYSES
 
     _one_of(set(ANALYSES))(where, v, out)
-
-
-TRAIN_RULES = {
-    "epochs": _int_at_least(1),
-    "batch_size": _int_at_least(1),
-    "learning_rate": _positive,
-    "weight_decay": _non_negative,
-    "lr_factor": _fraction,
-    "lr_patience": _int_at_least(0),
-    "schedule": _one_of({"plateau", "cosine", "onecycle"}),
-    "early_stopping_patience": _int_at_least(0),
-    "val_fraction": _fraction,
-    "seed": _int_at_least(0),
-    "standardization": _one_of(set(STANDARDIZATIONS)),
-    "representation": _one_of(set(REPRESENTATIONS)),
-    "image_scope": _one_of(set(SCOPES)),
-    "precision": _one_of({"bf16", "fp32"}),
-    "channels_last": _bool,
-    "max_minutes": _optional_positive,
-    "device": _str,
-}
-"""Value checks of `pdmd.ml.train.TrainConfig` fields (names are taken from the dataclass itself)."""
-CNN_RULES = {
-    "image_size": _int_at_least(4),
-    "channels": _channels,
-    "fc_hidden": _int_at_least(1),
-    "pool": _one_of({"max", "avg"}),  # pdmd.ml.model.POOLS; importing it here would load torch for every check
-}
-"""Value checks of `pdmd.ml.model.CNNConfig` fields."""
 
 
 def _descriptor_rules() -> dict:
@@ -215,8 +90,8 @@ def _task_rules() -> dict[str, dict[str, Callable]]:
         "TrainPotentialTask": {
             "run_ids": _run_ids,
             "name": _str,
-            "train": _config("train"),
-            "cnn": _config("cnn"),
+            "train": config_rule("train"),
+            "cnn": config_rule("cnn"),
             "split": _one_of({"run", "snapshot"}),
             "test_fraction": _fraction,
             **desc,

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The pd-cnn's settings from user options (`pdmd train --model-options`, a train firework's `train:` / `cnn:`):
+value checks per `TrainConfig` / `CNNConfig` field, and the settings themselves with every problem in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from pdmd.checks import (
+    Check,
+    Problems,
+    boolean,
+    channels,
+    fraction,
+    int_at_least,
+    non_empty_str,
+    non_negative,
+    one_of,
+    optional_positive,
+    positive,
+)
+from pdmd.errors import InputError
+from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
+
+if TYPE_CHECKING:
+    from pdmd.ml.model import CNNConfig
+    from pdmd.ml.train import TrainConfig
+
+TRAIN_RULES = {
+    "epochs": int_at_least(1),
+    "batch_size": int_at_least(1),
+    "learning_rate": positive,
+    "weight_decay": non_negative,
+    "lr_factor": fraction,
+    "lr_patience": int_at_least(0),
+    "schedule": one_of({"plateau", "cosine", "onecycle"}),
+    "early_stopping_patience": int_at_least(0),
+    "val_fraction": fraction,
+    "seed": int_at_least(0),
+    "standardization": one_of(set(STANDARDIZATIONS)),
+    "representation": one_of(set(REPRESENTATIONS)),
+    "image_scope": one_of(set(SCOPES)),
+    "precision": one_of({"bf16", "fp32"}),
+    "channels_last": boolean,
+    "max_minutes": optional_positive,
+    "device": non_empty_str,
+}
+"""Value checks of `pdmd.ml.train.TrainConfig` fields (names are taken from the dataclass itself)."""
+CNN_RULES = {
+    "image_size": int_at_least(4),
+    "channels": channels,
+    "fc_hidden": int_at_least(1),
+    "pool": one_of({"max", "avg"}),  # pdmd.ml.model.POOLS; importing it here would load torch for every check
+}
+"""Value checks of `pdmd.ml.model.CNNConfig` fields."""
+
+
+def _config_class(kind: str) -> type[TrainConfig] | type[CNNConfig]:
+    """The settings class of `kind` (imported here: it loads torch)."""
+    if kind == "train":
+        from pdmd.ml.train import TrainConfig
+
+        return TrainConfig
+    from pdmd.ml.model import CNNConfig
+
+    return CNNConfig
+
+
+def config_rule(kind: str) -> Check:
+    """Fields of TrainConfig ("train") or CNNConfig ("cnn"): known names, sane values."""
+
+    def check(where: str, v: Any, out: Problems) -> None:
+        if not isinstance(v, dict):
+            out.append(f"{where}: must be a mapping, got {v!r}")
+            return
+        known = {f.name for f in dataclasses.fields(_config_class(kind))}
+        rules = TRAIN_RULES if kind == "train" else CNN_RULES
+        for key, value in v.items():
+            if key not in known:
+                out.append(f"{where}.{key}: unknown {kind} setting; known: {sorted(known)}")
+            elif key in rules:
+                rules[key](f"{where}.{key}", value, out)
+
+    return check
+
+
+def config_from_options(kind: str, values: Any, where: str) -> TrainConfig | CNNConfig:
+    """TrainConfig ("train") or CNNConfig ("cnn") from user options, checked by the rules above (those of `pdmd
+    check`): every problem in one InputError line, no traceback for a typo in `--model-options` or a firework.
+    """
+    problems: Problems = []
+    config_rule(kind)(where, values, problems)
+    if problems:
+        raise InputError("; ".join(problems))
+    try:
+        return _config_class(kind)(**values)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}: {err}") from None
