@@ -20,12 +20,11 @@ import numpy as np
 
 from pdmd.errors import InputError, SimulationError
 from pdmd.progress import ProgressLog
+from pdmd.systems import SHEET_Z_SPAN_A
 
 log = logging.getLogger(__name__)
 
 ENSEMBLES = ("nvt", "nve")
-FLAT_SHEET_A = 0.5
-"""A structure whose z coordinates span less than this (Å) is a flat sheet (2D MD)."""
 DEFAULT_TIMESTEP_FS = 0.5
 """Default MD timestep (fs): LAMMPS Tersoff itself blows up at 1 fs in NVE on a 300 K aGr sheet (docs/local.md)."""
 NVE_WARN_meV_PER_ATOM = 5.0
@@ -105,7 +104,7 @@ def run_md(
     atoms.info = {}  # the input's labels (e.g. a reference energy) do not describe the trajectory's frames
     atoms.calc = calculator
     if dim == 2:
-        if np.ptp(atoms.positions[:, 2]) > FLAT_SHEET_A:
+        if np.ptp(atoms.positions[:, 2]) > SHEET_Z_SPAN_A:
             raise InputError(
                 f"a 2D model needs a flat sheet in the xy plane; z spans {np.ptp(atoms.positions[:, 2]):.3f} Å"
             )
@@ -253,7 +252,7 @@ def run_md_file(
         index if index < 0 else 0
     ]
     if calculator is None:  # a sheet (not periodic along z, or flat) runs in 2D, as the melt-quench template
-        dim = 2 if not atoms.pbc[2] or np.ptp(atoms.positions[:, 2]) < FLAT_SHEET_A else 3
+        dim = 2 if not atoms.pbc[2] or np.ptp(atoms.positions[:, 2]) < SHEET_Z_SPAN_A else 3
         log.info("reference %s in %dD", model, dim)
         calculator = ReferencePotential(str(model), dim)
     validate_frame(Frame.from_ase(atoms), dim, label=str(structure))  # units, flatness, overlaps: one-line errors

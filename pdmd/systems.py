@@ -11,6 +11,9 @@ plus "2d" / "3d" for a user's own structures of either shape."""
 MD_SYSTEMS: tuple[str, ...] = ("agr", "ac")
 """Systems the melt-quench protocols generate."""
 
+SHEET_Z_SPAN_A = 0.5
+"""Largest z span (Å) of a structure that a 2D (sheet) model treats as flat: pd-local's input check, 2D MD."""
+
 
 def system_dim(system: str) -> int:
     """Periodic dimension (2 or 3) of a system name; InputError naming the choices otherwise."""

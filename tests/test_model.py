@@ -177,7 +177,7 @@ def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
     "options, words",
     [({"cnn": {"pool": "min"}}, "cnn.pool: must be one of"), ({"cnn": {"kernel": 5}}, "unknown cnn setting"),
      ({"train": {"precision": "fp8"}}, "precision"), ({"train": {"epochs": "x"}}, "train.epochs"),
-     ({"cnn": "avg"}, "cnn must be a mapping"), ({"cnn": {"channels": "abc"}}, "channels")],
+     ({"cnn": "avg"}, "cnn: must be a mapping"), ({"cnn": {"channels": "abc"}}, "channels")],
 )  # fmt: skip
 def test_bad_cnn_options_are_one_line_input_errors(tmp_path, options, words):
     from types import SimpleNamespace

@@ -75,7 +75,7 @@ def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
         spec = (spec or default).with_backend(o["backend"])
     data = load_images(Path(job.data), job.plan, job.system, spec, job.read_options, job.label_keys)
     base = dict(card["training"]) if card else {"standardization": data.descriptor.default_standardization}
-    train = config_from_options("train", {**base, **o.get("train", {})}, "interpolation_test options: train")
+    train = config_from_options("train", o.get("train", {}), "interpolation_test options: train", base)
     cnn = CNNConfig.from_dict(card["architecture"]) if card else CNNConfig()
     result = interpolation_test(data, job.out, tuple(o.get("band", (0.4, 0.6))), train, cnn)
     if job.model_dir is not None:

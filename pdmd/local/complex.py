@@ -32,6 +32,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from pdmd.errors import DescriptorError, InputError
 from pdmd.structure import Frame
+from pdmd.systems import SHEET_Z_SPAN_A
 
 MAX_NEIGHBOURS = 254
 """Most neighbours one atom may have within the cutoff (simplex keys use 8 bits per local index)."""
@@ -134,7 +135,7 @@ def frame_points(frame: Frame, dim: int) -> tuple[np.ndarray, np.ndarray, tuple[
     pos = np.asarray(frame.positions, float)
     if not np.isfinite(pos).all():
         raise InputError("structure has non-finite coordinates")
-    if dim == 2 and len(pos) > 1 and np.ptp(pos[:, 2]) > 0.5:
+    if dim == 2 and len(pos) > 1 and np.ptp(pos[:, 2]) > SHEET_Z_SPAN_A:
         raise InputError(
             f"a 2D (sheet) model needs a flat structure in the xy plane; z spans {np.ptp(pos[:, 2]):.3f} Å"
         )

@@ -76,12 +76,13 @@ def fit_potential(
     """
     if ensemble < 1:
         raise InputError(f"ensemble size must be at least 1, got {ensemble}")
+    split_seed = train.seed if split_seed is None else split_seed
     if data.images.shape[1] != cnn.image_size:
         cnn = replace(cnn, image_size=data.images.shape[1])
     if split_indices is not None:
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:
-        train_idx, test_idx = train_test_split(data.groups, test_fraction, _split_seed(train, split_seed), split)
+        train_idx, test_idx = train_test_split(data.groups, test_fraction, split_seed, split)
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("training %s on %d structures (%d runs), testing on %d (%s split)", name, len(train_idx),
              len({data.groups[i] for i in train_idx}), len(test_idx), split)  # fmt: skip
@@ -111,7 +112,7 @@ def fit_potential(
                             "fitted_on": "training split only",
                             "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]},
         "split": {
-            "kind": split, "test_fraction": test_fraction, "seed": _split_seed(train, split_seed),
+            "kind": split, "test_fraction": test_fraction, "seed": split_seed,
             "train_ids": [data.ids[i] for i in train_idx], "test_ids": [data.ids[i] for i in test_idx],
             "validation_ids": [data.ids[train_idx[i]] for i in validation_split(len(train_idx), train)[0]],
             "test_runs": sorted({data.groups[i] for i in test_idx}),
@@ -139,11 +140,6 @@ def fit_potential(
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
-
-
-def _split_seed(train: TrainConfig, split_seed: int | None) -> int:
-    """The train/test split's seed: `split_seed`, else the training seed."""
-    return train.seed if split_seed is None else split_seed
 
 
 def _train_members(

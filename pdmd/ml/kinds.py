@@ -337,15 +337,11 @@ def train_from_file(
 def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, options: dict, provenance: dict) -> dict:
     """The paper's CNN (`pdmd.ml.fit.fit_potential`); options: {"train": TrainConfig, "cnn": CNNConfig fields}."""
     from pdmd.ml.fit import LabelledImages, fit_potential
-    from pdmd.ml.model import CNNConfig
     from pdmd.ml.options import config_from_options
 
-    for key in ("train", "cnn"):
-        if not isinstance(options.get(key, {}), dict):
-            raise InputError(f"pd-cnn options: {key} must be a mapping of settings, got {options[key]!r}")
     defaults = {"seed": split.seed, "standardization": data.descriptor.default_standardization}
-    train = config_from_options("train", {**defaults, **options.get("train", {})}, "pd-cnn options: train")
-    cnn = config_from_options("cnn", {**CNNConfig().as_dict(), **options.get("cnn", {})}, "pd-cnn options: cnn")
+    train = config_from_options("train", options.get("train", {}), "pd-cnn options: train", defaults)
+    cnn = config_from_options("cnn", options.get("cnn", {}), "pd-cnn options: cnn")
     images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor)
     return fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
                          split_indices=(split.train_idx, split.test_idx), ensemble=int(options.get("ensemble", 1)),

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-POOLS = ("max", "avg")
-"""2×2 pooling after each conv layer: the paper's max-pooling, or average pooling."""
+from pdmd.ml.options import POOLS
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,17 @@ from pdmd.checks import (
 from pdmd.errors import InputError
 from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
 
+POOLS = ("max", "avg")
+"""2×2 pooling after each conv layer of the pd-cnn: the paper's max-pooling, or average pooling."""
+PRECISIONS = ("bf16", "fp32")
+"""pd-cnn training arithmetic: bf16 autocast (weights and optimizer stay fp32) or plain fp32."""
+SCHEDULES = ("plateau", "cosine", "onecycle")
+"""Learning-rate schedules: `plateau` (linear warm-up, then × `lr_factor` after `lr_patience` flat
+validation epochs), `cosine` (linear warm-up, then half a cosine from `learning_rate` to 0 at
+`epochs`, per step), `onecycle` (Smith's one-cycle as torch's OneCycleLR: a cosine rise from
+`learning_rate`/25 to `learning_rate` over the first 30 % of `epochs`, then a cosine fall to
+`learning_rate`/2.5e5; its rise replaces the warm-up)."""
+
 if TYPE_CHECKING:
     from pdmd.ml.model import CNNConfig
     from pdmd.ml.train import TrainConfig
@@ -35,14 +46,14 @@ TRAIN_RULES = {
     "weight_decay": non_negative,
     "lr_factor": fraction,
     "lr_patience": int_at_least(0),
-    "schedule": one_of({"plateau", "cosine", "onecycle"}),
+    "schedule": one_of(set(SCHEDULES)),
     "early_stopping_patience": int_at_least(0),
     "val_fraction": fraction,
     "seed": int_at_least(0),
     "standardization": one_of(set(STANDARDIZATIONS)),
     "representation": one_of(set(REPRESENTATIONS)),
     "image_scope": one_of(set(SCOPES)),
-    "precision": one_of({"bf16", "fp32"}),
+    "precision": one_of(set(PRECISIONS)),
     "channels_last": boolean,
     "max_minutes": optional_positive,
     "device": non_empty_str,
@@ -52,7 +63,7 @@ CNN_RULES = {
     "image_size": int_at_least(4),
     "channels": channels,
     "fc_hidden": int_at_least(1),
-    "pool": one_of({"max", "avg"}),  # pdmd.ml.model.POOLS; importing it here would load torch for every check
+    "pool": one_of(set(POOLS)),
 }
 """Value checks of `pdmd.ml.model.CNNConfig` fields."""
 
@@ -86,15 +97,16 @@ def config_rule(kind: str) -> Check:
     return check
 
 
-def config_from_options(kind: str, values: Any, where: str) -> TrainConfig | CNNConfig:
+def config_from_options(kind: str, values: Any, where: str, defaults: dict | None = None) -> TrainConfig | CNNConfig:
     """TrainConfig ("train") or CNNConfig ("cnn") from user options, checked by the rules above (those of `pdmd
     check`): every problem in one InputError line, no traceback for a typo in `--model-options` or a firework.
+    `defaults`: pdmd's own settings (e.g. a model card's) that the user's `values` override.
     """
     problems: Problems = []
     config_rule(kind)(where, values, problems)
     if problems:
         raise InputError("; ".join(problems))
     try:
-        return _config_class(kind)(**values)
+        return _config_class(kind)(**{**(defaults or {}), **values})
     except (TypeError, ValueError) as err:
         raise InputError(f"{where}: {err}") from None

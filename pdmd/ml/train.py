@@ -23,6 +23,7 @@ from torch import nn
 
 from pdmd.errors import InputError
 from pdmd.ml.model import PDCNN, CNNConfig
+from pdmd.ml.options import PRECISIONS, SCHEDULES
 from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
 from pdmd.progress import ProgressLog
 from pdmd.runtime import default_threads
@@ -34,16 +35,6 @@ log = logging.getLogger(__name__)
 MIN_VALIDATION = 8
 """Smallest validation part that steers the schedule and early stopping (else the training loss does)."""
 
-
-PRECISIONS = ("bf16", "fp32")
-"""Training arithmetic: bf16 autocast (weights and optimizer stay fp32) or plain fp32."""
-
-SCHEDULES = ("plateau", "cosine", "onecycle")
-"""Learning-rate schedules: `plateau` (linear warm-up, then × `lr_factor` after `lr_patience` flat
-validation epochs), `cosine` (linear warm-up, then half a cosine from `learning_rate` to 0 at
-`epochs`, per step), `onecycle` (Smith's one-cycle as torch's OneCycleLR: a cosine rise from
-`learning_rate`/25 to `learning_rate` over the first 30 % of `epochs`, then a cosine fall to
-`learning_rate`/2.5e5; its rise replaces the warm-up)."""
 
 ONECYCLE_RISE = 0.3
 """Fraction of the epoch budget the one-cycle schedule spends rising to the peak learning rate."""

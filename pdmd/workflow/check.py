@@ -14,20 +14,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pdmd.checks import Problems
-from pdmd.checks import boolean as _bool
-from pdmd.checks import fraction as _fraction
-from pdmd.checks import int_at_least as _int_at_least
-from pdmd.checks import is_int as _is_int
-from pdmd.checks import is_num as _is_num
-from pdmd.checks import non_empty_str as _str
-from pdmd.checks import one_of as _one_of
+from pdmd.checks import (
+    Problems,
+    boolean,
+    fraction,
+    int_at_least,
+    is_int,
+    is_num,
+    non_empty_str,
+    one_of,
+)
 from pdmd.errors import InputError, PdmdError
 from pdmd.ml.options import config_rule
 
 
 def _range_A2(where: str, v: Any, out: Problems) -> None:
-    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_num(x) for x in v) and 0 <= v[0] < v[1]):
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(is_num(x) for x in v) and 0 <= v[0] < v[1]):
         out.append(f"{where}: must be [lo, hi] in Å² with 0 <= lo < hi, got {v!r}")
 
 
@@ -53,7 +55,7 @@ def _protocol(where: str, v: Any, out: Problems) -> None:
 def _analysis(where: str, v: Any, out: Problems) -> None:
     from pdmd.analysis.registry import ANALYSES
 
-    _one_of(set(ANALYSES))(where, v, out)
+    one_of(set(ANALYSES))(where, v, out)
 
 
 def _descriptor_rules() -> dict:
@@ -62,11 +64,11 @@ def _descriptor_rules() -> dict:
 
     return {
         "range_A2": _range_A2,
-        "bins": _int_at_least(2),
-        "backend": _one_of(set(BACKENDS)),
-        "system": _one_of(set(MD_SYSTEMS)),
-        "degree": _one_of({0, 1, 2}),
-        "data_dir": _str,
+        "bins": int_at_least(2),
+        "backend": one_of(set(BACKENDS)),
+        "system": one_of(set(MD_SYSTEMS)),
+        "degree": one_of({0, 1, 2}),
+        "data_dir": non_empty_str,
     }
 
 
@@ -75,34 +77,34 @@ def _task_rules() -> dict[str, dict[str, Callable]]:
     from pdmd.campaign import PLANS
 
     desc = _descriptor_rules()
-    melt = {"protocol": _protocol, "omp_threads": _int_at_least(1), "data_dir": _str}
+    melt = {"protocol": _protocol, "omp_threads": int_at_least(1), "data_dir": non_empty_str}
     return {
         "MeltQuenchTask": melt,
         "VaspMeltQuenchTask": {
             **melt,
-            "vasp_cmd": _str,
-            "templates_dir": _str,
-            "write_potcar": _bool,
-            "relax_steps": _int_at_least(0),
-            "workdir": _str,
+            "vasp_cmd": non_empty_str,
+            "templates_dir": non_empty_str,
+            "write_potcar": boolean,
+            "relax_steps": int_at_least(0),
+            "workdir": non_empty_str,
         },
-        "PersistenceDescriptorTask": {"run_id": _str, "workers": _int_at_least(1), **desc},
+        "PersistenceDescriptorTask": {"run_id": non_empty_str, "workers": int_at_least(1), **desc},
         "TrainPotentialTask": {
             "run_ids": _run_ids,
-            "name": _str,
+            "name": non_empty_str,
             "train": config_rule("train"),
             "cnn": config_rule("cnn"),
-            "split": _one_of({"run", "snapshot"}),
-            "test_fraction": _fraction,
+            "split": one_of({"run", "snapshot"}),
+            "test_fraction": fraction,
             **desc,
         },
-        "ValidatePotentialTask": {"run_ids": _run_ids, "name": _str, "label": _str, **desc},
+        "ValidatePotentialTask": {"run_ids": _run_ids, "name": non_empty_str, "label": non_empty_str, **desc},
         "AnalysisTask": {
             "analysis": _analysis,
-            "name": _str,
-            "plan": _one_of(set(PLANS)),
+            "name": non_empty_str,
+            "plan": one_of(set(PLANS)),
             "options": lambda w, v, out: None if isinstance(v, dict) else out.append(f"{w}: must be a mapping"),
-            "data_dir": _str,
+            "data_dir": non_empty_str,
         },
     }
 
@@ -160,7 +162,7 @@ def check_workflow_dict(wf: Any, source: str = "workflow") -> Problems:
         where = f"{source}: fws[{i}]" + (f" ({name})" if name else "")
         out += _check_firework(fw, where, f"{where}.")
         if isinstance(fw, dict):
-            if not _is_int(fw.get("fw_id")):
+            if not is_int(fw.get("fw_id")):
                 out.append(f"{where}.fw_id: must be an integer, got {fw.get('fw_id')!r}")
             elif fw["fw_id"] in ids:
                 out.append(f"{where}.fw_id: {fw['fw_id']} is used by another firework")
