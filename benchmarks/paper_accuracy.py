@@ -6,7 +6,7 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
     .venv/bin/python benchmarks/paper_accuracy.py DATA --plan agr-paper [--split run|snapshot] [--epochs N]
         [--max-minutes M] [--every K] [--schedule cosine] [--representation smooth] [--name NAME]
         [--image-scope pixel] [--standardization zscore] [--weight-decay W] [--seed S] [--ensemble K] [--pool avg]
-        [--precision fp32]
+        [--precision fp32] [--extra-degrees 0]
         [--patience P]
 
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
@@ -63,6 +63,14 @@ def main() -> None:
     p.add_argument("--precision", default=TrainConfig.precision, choices=PRECISIONS, help="bf16 autocast or fp32")
     p.add_argument("--pool", default="max", choices=POOLS, help="pooling after each conv layer (paper: max)")
     p.add_argument("--seed", type=int, default=0, help="training seed (the split stays seed 0's)")
+    p.add_argument(
+        "--extra-degrees",
+        type=int,
+        nargs="*",
+        default=[],
+        help="homology degrees stacked after H1 as input channels (0: H1 and H0 as two channels; "
+        "stored by `pdmd campaign PLAN --degree 0`, else computed)",
+    )
     p.add_argument("--ensemble", type=int, default=1, help="K networks of seeds SEED … SEED+K−1, predictions averaged")
     p.add_argument(
         "--patience",
@@ -76,7 +84,8 @@ def main() -> None:
     spec = plan_descriptor(args.plan)
     store = DataStore(args.data_dir)
     train_runs, valid_runs = plan_runs(args.plan)
-    data = thin(load_store_dataset(store, [r.run_id for r in train_runs], spec), args.every)
+    extra = tuple(args.extra_degrees)
+    data = thin(load_store_dataset(store, [r.run_id for r in train_runs], spec, extra), args.every)
     suffix = f"-every{args.every}" if args.every > 1 else ""
     name = args.name or f"{args.plan}-cnn-{args.split}-split{suffix}"
     out = Path(args.data_dir) / "models" / name
@@ -94,11 +103,11 @@ def main() -> None:
         precision=args.precision,
         early_stopping_patience=args.patience,
     )
-    cnn = CNNConfig(pool=args.pool)
+    cnn = CNNConfig(pool=args.pool, extra_degrees=extra)
     card = fit_potential(data, out, name, train, cnn, split=args.split, ensemble=args.ensemble, split_seed=0)
     n_big = valid_runs[0].n_atoms
     label = f"{n_big}-atom validation"
-    valid = load_store_dataset(store, [r.run_id for r in valid_runs], spec)
+    valid = load_store_dataset(store, [r.run_id for r in valid_runs], spec, extra)
     card = validate_model(out, valid, label)
     m, v = card["metrics"], card["validation"][label]
     paper_train, paper_test, paper_big = PAPER[plan.system]

@@ -16,7 +16,7 @@ from pathlib import Path
 from pdmd.descriptor.atomic import structure_features
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.ml.datasets import load_structures
-from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, model_kind_of, validate_model
+from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, extra_image_degrees, model_kind_of, validate_model
 from pdmd.store.datastore import DataStore
 from pdmd.store.documents import read_card
 
@@ -39,7 +39,8 @@ def main() -> None:
         card = read_card(folder)
         kind = model_kind_of(card)
         spec = DescriptorSpec.from_dict(card["descriptor"], f"model {card['name']}")
-        data = data_from_structures(big, spec, MODEL_KINDS[kind].needs, DataStore(args.data))
+        extra = extra_image_degrees(kind, card.get("architecture"))
+        data = data_from_structures(big, spec, MODEL_KINDS[kind].needs, DataStore(args.data), extra)
         for name in card.get("training", {}).get("descriptors", []):  # pd-hybrid's ACSF / SOAP block
             if name not in features:
                 features[name] = structure_features(name, big.frames, "validation features")[0]

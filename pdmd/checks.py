@@ -69,6 +69,12 @@ def channels(where: str, v: Any, out: Problems) -> None:
         out.append(f"{where}: must be a non-empty list of positive integers, got {v!r}")
 
 
+def degrees(where: str, v: Any, out: Problems) -> None:
+    """A list of distinct homology degrees (0, 1 or 2), possibly empty."""
+    if not isinstance(v, (list, tuple)) or not all(is_int(d) and d in (0, 1, 2) for d in v) or len(set(v)) < len(v):
+        out.append(f"{where}: must be a list of distinct homology degrees (0, 1 or 2), got {v!r}")
+
+
 def boolean(where: str, v: Any, out: Problems) -> None:
     if not isinstance(v, bool):
         out.append(f"{where}: must be true or false, got {v!r}")

@@ -12,6 +12,7 @@ from conftest import fw
 ERRORS = [
     (["demo", "--plan", "nope"], "no workflow file for plan 'nope'"),
     (["campaign", "nope", "--data-dir", "x"], "unknown plan 'nope'"),
+    (["campaign", "agr-tiny", "--data-dir", "x", "--degree", "2"], "degree 2"),
     (["status"], "no FireWorks database is configured"),
     (["structures"], "no FireWorks database is configured"),
     (["results"], "no FireWorks database is configured"),

@@ -127,7 +127,14 @@ def run_baselines(
     maps a kind to its training options. ACSF/SOAP features computed for the baselines are reused.
     `every` > 1 (without a model) keeps every `every`-th structure of each run and its last.
     """
-    from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, get_kind, train_model, validate_model
+    from pdmd.ml.kinds import (
+        MODEL_KINDS,
+        data_from_structures,
+        extra_image_degrees,
+        get_kind,
+        train_model,
+        validate_model,
+    )
 
     if model_dir is not None and every > 1:  # refused before any data is read
         raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
@@ -179,15 +186,16 @@ def run_baselines(
         pd_ms = _pd_ms([data.frames[i] for i in test], spec)
     for kind in kinds:
         needs = MODEL_KINDS[kind].needs
-        mdata = data_from_structures(data, spec, needs, store)
+        options = dict((kind_options or {}).get(kind) or {})
+        extra = extra_image_degrees(kind, options.get("cnn"))
+        mdata = data_from_structures(data, spec, needs, store, extra)
         mdata.features = features
         folder = out_dir / kind
-        options = dict((kind_options or {}).get(kind) or {})
         if kind == "pd-local" and store is not None:
             options.setdefault("store_root", str(data_path))  # train on the stored forces too
         bdata = None
         if big is not None:
-            bdata = data_from_structures(big, spec, needs, store)
+            bdata = data_from_structures(big, spec, needs, store, extra)
             bdata.features = big_features
             options["ablation_transfer"] = bdata
         if kind == "pd-hybrid" and "descriptors" not in options and descriptors:

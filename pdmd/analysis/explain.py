@@ -16,6 +16,7 @@ import numpy as np
 
 from pdmd.analysis.gradcam import grad_cam, hot_pairs
 from pdmd.analysis.rings import min_image_distances, pair_rings
+from pdmd.descriptor.spec import channel_images
 from pdmd.errors import DescriptorError
 from pdmd.ml.plots import gradcam_plot
 from pdmd.ml.potential import load_potential
@@ -39,8 +40,9 @@ def explain_structure(
     spec = setting.histogram
     diagram = setting.diagram(frame, label)
     image = setting.image(diagram).image
-    energy = float(potential.predict_images(image[None])[0])
-    cam = grad_cam(potential, image, sign)
+    inputs = channel_images(frame, setting, potential.extra_degrees, label, first=image)  # the network's input
+    energy = float(potential.predict_images(inputs[None])[0])
+    cam = grad_cam(potential, inputs, sign)
     hot = hot_pairs(cam, diagram.births_A2, diagram.deaths_A2, spec, threshold)
     chosen = np.column_stack([hot.births_A2, hot.deaths_A2])[:max_pairs]
     name = _safe(label)

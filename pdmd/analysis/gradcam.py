@@ -21,17 +21,20 @@ import torch.nn.functional as F
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.errors import InputError
 from pdmd.ml.potential import Potential
+from pdmd.ml.standardize import as_channels
 
 
 def grad_cam(potential: Potential, image: np.ndarray, sign: int = 0) -> np.ndarray:
-    """Activation map (bins, bins) in [0, 1] of one raw probability image (bins, bins)."""
+    """Activation map (bins, bins) in [0, 1] of one raw probability image (bins, bins), or of the C channels
+    (C, bins, bins) of a network with extra homology degrees (one map over their shared grid).
+    """
     if sign not in (0, 1, -1):
         raise InputError(f"sign must be 0 (magnitude), +1 or -1, got {sign}")
     model = potential.model
     convs = [i for i, m in enumerate(model.features) if isinstance(m, torch.nn.Conv2d)]
     last_relu = convs[-1] + 1  # Conv2d -> ReLU: the rectified feature maps of the last conv layer
     raw = np.stack([image, np.zeros_like(image)])
-    x = torch.from_numpy(potential.image_scaler.transform(raw)[:, None].astype(np.float32))
+    x = torch.from_numpy(as_channels(potential.image_scaler.transform(raw)).astype(np.float32))
     with torch.enable_grad():
         maps = model.features[: last_relu + 1](x)
         maps.retain_grad()
@@ -40,7 +43,7 @@ def grad_cam(potential: Potential, image: np.ndarray, sign: int = 0) -> np.ndarr
     weights = maps.grad[:1].mean(dim=(2, 3), keepdim=True)
     contribution = (weights * (maps[:1] - maps[1:])).sum(dim=1, keepdim=True).detach()
     cam = contribution.abs() if sign == 0 else F.relu(sign * contribution)
-    cam = F.interpolate(cam, size=image.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0].numpy()
     peak = float(cam.max())
     return cam / peak if peak > 0 else cam
 

@@ -73,10 +73,11 @@ def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
 
         default = plan_descriptor(job.plan) if job.plan else DescriptorSpec.for_system(job.system or "2d")
         spec = (spec or default).with_backend(o["backend"])
-    data = load_images(Path(job.data), job.plan, job.system, spec, job.read_options, job.label_keys)
+    cnn = CNNConfig.from_dict(card["architecture"]) if card else CNNConfig()
+    data = load_images(Path(job.data), job.plan, job.system, spec, job.read_options, job.label_keys,
+                       cnn.extra_degrees)  # fmt: skip
     base = dict(card["training"]) if card else {"standardization": data.descriptor.default_standardization}
     train = config_from_options("train", o.get("train", {}), "interpolation_test options: train", base)
-    cnn = CNNConfig.from_dict(card["architecture"]) if card else CNNConfig()
     result = interpolation_test(data, job.out, tuple(o.get("band", (0.4, 0.6))), train, cnn)
     if job.model_dir is not None:
         record_analysis(job.model_dir, "interpolation_test", result, job.db)

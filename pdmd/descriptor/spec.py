@@ -171,6 +171,12 @@ class DescriptorSpec:
         """The same setting with a named backend (always the one used)."""
         return replace(self, backend=backend, backend_named=True)
 
+    def with_degree(self, degree: int) -> DescriptorSpec:
+        """The same setting for homology degree `degree` (e.g. the H0 channel of a two-channel CNN input); the
+        hidden per-cell pair (`bulk_pair`) as `for_system` sets it: periodic 2D H1 diagrams only.
+        """
+        return replace(self, degree=int(degree), bulk_pair=self.periodic and self.dim == 2 and int(degree) == 1)
+
     def with_elements(self, elements: Iterable[int]) -> DescriptorSpec:
         return replace(self, elements=tuple(sorted({int(z) for z in elements})))
 
@@ -236,3 +242,15 @@ class DescriptorSpec:
             raise InputError(f"{source}: descriptor setting says dim {d['dim']} for system {spec.system!r}, "
                              f"which is {spec.dim}D")  # fmt: skip
         return spec
+
+
+def channel_images(frame: Frame, spec: DescriptorSpec, extra_degrees: Iterable[int] = (), label: str = "structure",
+                   first: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Probability image (bins, bins) of `spec`'s diagram of `frame`; with `extra_degrees`, (1 + E, bins, bins): that
+    image, then one per further homology degree on the same grid (e.g. H1 and H0 as two channels).
+    `first`: `spec`'s image of the frame when the caller has it already.
+    """
+    if first is None:
+        first = spec.image(spec.nonempty_diagram(frame, label)).image
+    extra = [s.image(s.nonempty_diagram(frame, label)).image for s in map(spec.with_degree, extra_degrees)]
+    return np.stack([first, *extra]) if extra else first

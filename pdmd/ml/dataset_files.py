@@ -152,18 +152,19 @@ def labelled_images_from_file(
     *,
     options: ReadOptions | None = None,
     keys: LabelKeys | None = None,
+    extra_degrees=(),
 ) -> tuple[LabelledImages, str]:
     """Compute PD images of every structure in `path`; returns the data and how energies were read."""
     data = read_labelled(path, options, keys)
-    return labelled_images(data, spec)
+    return labelled_images(data, spec, extra_degrees)
 
 
-def labelled_images(data: LabelledFile, spec: DescriptorSpec) -> tuple[LabelledImages, str]:
-    """PD images of labelled structures (`read_labelled`) with `spec`; the data (its descriptor: `spec` with the
-    elements found) and how energies were read.
+def labelled_images(data: LabelledFile, spec: DescriptorSpec, extra_degrees=()) -> tuple[LabelledImages, str]:
+    """PD images of labelled structures (`read_labelled`) with `spec` (`extra_degrees`: further channels); the data
+    (its descriptor: `spec` with the elements found) and how energies were read.
     """
     from pdmd.ml.kinds import data_from_frames
 
-    d = data_from_frames(data.frames, data.energies_eV, data.groups, data.ids, spec, {"images"})
+    d = data_from_frames(data.frames, data.energies_eV, data.groups, data.ids, spec, {"images"}, extra_degrees)
     out = LabelledImages(d.images, d.energies_eV, d.groups, d.ids, d.descriptor)
     return out, f"energies read as: {', '.join(sorted(data.notes))}"

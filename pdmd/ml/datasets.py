@@ -96,11 +96,13 @@ def load_images(
     spec: DescriptorSpec | None = None,
     read_options=None,
     label_keys=None,
+    extra_degrees=(),
 ):
     """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file.
 
     spec: the descriptor setting (None: the plan's, or the system's defaults); read_options / label_keys
-    (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file.
+    (`pdmd.structure.ReadOptions`, `pdmd.ml.dataset_files.LabelKeys`): how to read a file; extra_degrees:
+    homology degrees stacked after `spec`'s image as further channels (`pdmd.ml.model.CNNConfig`).
     """
     data = Path(data)
     if is_data_dir(data):
@@ -109,10 +111,10 @@ def load_images(
         from pdmd.store.datastore import DataStore
 
         train, _, _ = _plan_runs(plan, data)
-        return load_store_dataset(DataStore(data), train, spec or plan_descriptor(plan))
+        return load_store_dataset(DataStore(data), train, spec or plan_descriptor(plan), extra_degrees)
     from pdmd.ml.dataset_files import labelled_images_from_file
 
     if system not in SYSTEM_DIM:
         raise InputError(f"{data}: say what the structures are with --system ({sorted(SYSTEM_DIM)})")
     spec = spec or DescriptorSpec.for_system(system)
-    return labelled_images_from_file(data, spec, options=read_options, keys=label_keys)[0]
+    return labelled_images_from_file(data, spec, options=read_options, keys=label_keys, extra_degrees=extra_degrees)[0]

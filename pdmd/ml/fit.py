@@ -25,7 +25,7 @@ from pdmd.ml.plots import learning_curve, parity_plot
 from pdmd.ml.potential import Potential, save_potential
 from pdmd.ml.quality import energy_metrics, warn_if_not_learned
 from pdmd.ml.split import train_test_split
-from pdmd.ml.standardize import ImageScaler, TargetScaler
+from pdmd.ml.standardize import ImageScaler, TargetScaler, as_channels
 from pdmd.ml.support import training_range
 from pdmd.ml.train import TrainConfig, effective_batch_size, model_device, train_network, validation_split
 from pdmd.store.datastore import MODELS, DataStore
@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LabelledImages:
-    """PD images (N, bins, bins) probabilities, energies (N,) eV/atom, run id and id per sample."""
+    """PD images (N, bins, bins) probabilities (or (N, C, bins, bins) with extra homology degrees as channels),
+    energies (N,) eV/atom, run id and id per sample.
+    """
 
     images: np.ndarray
     energies_eV: np.ndarray
@@ -45,11 +47,14 @@ class LabelledImages:
     descriptor: DescriptorSpec
 
 
-def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec) -> LabelledImages:
-    """Images and energies of every stored structure of `run_ids` that has a descriptor of setting `spec`."""
+def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec, extra_degrees=()
+                       ) -> LabelledImages:  # fmt: skip
+    """Images and energies of every stored structure of `run_ids` that has a descriptor of setting `spec`
+    (`extra_degrees`: further channels, see `pdmd.ml.kinds.load_store_data`).
+    """
     from pdmd.ml.kinds import load_store_data
 
-    d = load_store_data(store, run_ids, spec, {"images"})
+    d = load_store_data(store, run_ids, spec, {"images"}, extra_degrees)
     return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, spec)
 
 
@@ -77,8 +82,9 @@ def fit_potential(
     if ensemble < 1:
         raise InputError(f"ensemble size must be at least 1, got {ensemble}")
     split_seed = train.seed if split_seed is None else split_seed
-    if data.images.shape[1] != cnn.image_size:
-        cnn = replace(cnn, image_size=data.images.shape[1])
+    check_channels(data, cnn)
+    if data.images.shape[-1] != cnn.image_size:
+        cnn = replace(cnn, image_size=data.images.shape[-1])
     if split_indices is not None:
         train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
     else:
@@ -140,6 +146,18 @@ def fit_potential(
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
+
+
+def check_channels(data: LabelledImages, cnn: CNNConfig) -> None:
+    """Refuse images whose channels are not the network's input (the descriptor's degree, then `extra_degrees`)."""
+    if data.descriptor.degree in cnn.extra_degrees:
+        raise InputError(f"cnn.extra_degrees {list(cnn.extra_degrees)} repeats the descriptor's own degree "
+                         f"{data.descriptor.degree}; name only further degrees, e.g. [0] for H1 and H0")  # fmt: skip
+    got = as_channels(data.images).shape[1]
+    if got != cnn.in_channels:
+        raise InputError(f"the pd-cnn takes {cnn.in_channels} image channel(s) (H{data.descriptor.degree} + extra "
+                         f"degrees {list(cnn.extra_degrees)}) but the data has {got}: load it with those "
+                         "extra_degrees (pdmd.ml.kinds.extra_image_degrees)")  # fmt: skip
 
 
 def _train_members(

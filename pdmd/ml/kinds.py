@@ -159,6 +159,13 @@ for _kind in (
     register_kind(_kind)
 
 
+def extra_image_degrees(kind: str, cnn: dict | None) -> tuple[int, ...]:
+    """Homology degrees a pd-cnn stacks after its descriptor's image (`CNNConfig.extra_degrees`), from its `cnn`
+    options or a card's `architecture`; () for other kinds and for the paper's single H1 image.
+    """
+    return tuple(int(d) for d in (cnn or {}).get("extra_degrees", ())) if kind == "pd-cnn" else ()
+
+
 def get_kind(name: str) -> ModelKind:
     if name not in MODEL_KINDS:
         raise InputError(f"unknown model kind {name!r}; choose one of {sorted(MODEL_KINDS)}")
@@ -176,10 +183,15 @@ def load_model(folder: str | Path):
 
 
 # -- data --------------------------------------------------------------------------------------
-def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> ModelData:
-    """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`."""
+def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs, extra_degrees=()) -> ModelData:
+    """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`.
+
+    extra_degrees: homology degrees whose images follow `spec`'s as further channels (`images` (N, C, bins, bins),
+    see `CNNConfig`); read from the store where it has them (`pdmd campaign --degree`), else computed.
+    """
     needs = set(needs)
     desc_id = spec.id
+    extra_specs = [spec.with_degree(d) for d in extra_degrees]
     rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "births", "deaths", "frame")}
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
@@ -195,7 +207,8 @@ def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> M
             rows["id"].append(doc["_id"])
             rows["n"].append(doc["n_atoms"])
             if "images" in needs:
-                rows["image"].append(arrays["image"])
+                rows["image"].append(with_channels(arrays["image"], extra_specs, store, doc["_id"],
+                                                   lambda doc=doc: store.load_frame(doc)))  # fmt: skip
             if "diagrams" in needs:
                 b, d = spec.learning_pairs(arrays["births_A2"], arrays["deaths_A2"], arrays["essential_births_A2"])
                 rows["births"].append(b)
@@ -220,6 +233,23 @@ def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs) -> M
     )
 
 
+def with_channels(image: np.ndarray, extra_specs: list[DescriptorSpec], store, structure_id: str,
+                  frame_of: Callable[[], Frame]) -> np.ndarray:  # fmt: skip
+    """`image` (bins, bins), or stacked with the images of `extra_specs` (1 + E, bins, bins): each read from
+    `store` when it holds that descriptor of the structure, else computed from `frame_of()`.
+    """
+    if not extra_specs:
+        return image
+    out = [image]
+    for s in extra_specs:
+        ddoc = None if store is None else store.find_descriptor(structure_id, s.id)
+        if ddoc is not None:
+            out.append(store.load_descriptor_arrays(ddoc)["image"])
+        else:
+            out.append(s.image(s.nonempty_diagram(frame_of(), structure_id)).image)
+    return np.stack(out)
+
+
 def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) -> list:
     """The persistence diagram (`PersistenceDiagram`, Å²) of each frame with the setting `spec`."""
     out = []
@@ -231,17 +261,25 @@ def diagrams_of(frames: list[Frame], spec: DescriptorSpec, labels: list[str]) ->
 
 
 def data_from_frames(
-    frames: list[Frame], energies_eV: np.ndarray, groups: list[str], ids: list[str], spec: DescriptorSpec, needs
+    frames: list[Frame],
+    energies_eV: np.ndarray,
+    groups: list[str],
+    ids: list[str],
+    spec: DescriptorSpec,
+    needs,
+    extra_degrees=(),
 ) -> ModelData:
     """ModelData of structures given as frames (a user's file): the diagrams and images computed here."""
     from pdmd.ml.datasets import LabelledStructures
 
     structures = LabelledStructures(list(frames), np.asarray(energies_eV, float), list(groups), list(ids), "")
-    return data_from_structures(structures, spec, needs)
+    return data_from_structures(structures, spec, needs, extra_degrees=extra_degrees)
 
 
-def data_from_structures(structures, spec: DescriptorSpec, needs, store=None) -> ModelData:
-    """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `spec.id`) if there, else computed."""
+def data_from_structures(structures, spec: DescriptorSpec, needs, store=None, extra_degrees=()) -> ModelData:
+    """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `spec.id`) if there, else computed;
+    `extra_degrees` as in `load_store_data`.
+    """
     from pdmd.descriptor.histogram import pd_histogram
 
     needs = set(needs)
@@ -265,8 +303,12 @@ def data_from_structures(structures, spec: DescriptorSpec, needs, store=None) ->
     pairs = [spec.learning_pairs(*r) for r in raw]
     data.births_A2, data.deaths_A2 = [b for b, _ in pairs], [d for _, d in pairs]
     if "images" in needs:  # the paper's histogram of the diagram as computed
-        data.images = np.stack([pd_histogram(np.asarray(b, float), np.asarray(d, float), spec.histogram).image
-                                for b, d, _ in raw])  # fmt: skip
+        extra_specs = [spec.with_degree(d) for d in extra_degrees]
+        data.images = np.stack([
+            with_channels(pd_histogram(np.asarray(b, float), np.asarray(d, float), spec.histogram).image, extra_specs,
+                          store, data.ids[i], lambda i=i: structures.frames[i])
+            for i, (b, d, _) in enumerate(raw)
+        ])  # fmt: skip
     return data
 
 
@@ -328,7 +370,9 @@ def train_from_file(
     needs = get_kind(kind).needs
     structures = load_structures(Path(path), None, spec.system, read_options=read_options, label_keys=label_keys)
     check_split_size(structures.groups, test_fraction, split, seed, str(path))  # before any diagram is computed
-    data = data_from_structures(structures, spec, needs)
+    data = data_from_structures(
+        structures, spec, needs, extra_degrees=extra_image_degrees(kind, (options or {}).get("cnn"))
+    )
     provenance = {"data": str(Path(path).resolve()), "energies_read_as": structures.energy_note}
     return train_model(kind, data, out_dir, name, split=split, test_fraction=test_fraction, seed=seed,
                        options=options, provenance=provenance)  # fmt: skip

@@ -13,6 +13,7 @@ from pdmd.checks import (
     Problems,
     boolean,
     channels,
+    degrees,
     fraction,
     int_at_least,
     non_empty_str,
@@ -64,6 +65,7 @@ CNN_RULES = {
     "channels": channels,
     "fc_hidden": int_at_least(1),
     "pool": one_of(set(POOLS)),
+    "extra_degrees": degrees,
 }
 """Value checks of `pdmd.ml.model.CNNConfig` fields."""
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pdmd.descriptor.spec import channel_images
+from pdmd.errors import InputError
 from pdmd.ml.model import PDCNN, CNNConfig
-from pdmd.ml.standardize import ImageScaler, TargetScaler
+from pdmd.ml.standardize import ImageScaler, TargetScaler, as_channels
 from pdmd.ml.support import CardModel
 from pdmd.ml.train import pick_device, predict_normalized
 from pdmd.store.documents import read_card, write_card
@@ -38,8 +40,8 @@ class Potential(CardModel):
         return [self.model, *self.members]
 
     def predict_images_members(self, images: np.ndarray) -> np.ndarray:
-        """Energies (eV/atom), shape (K, N), of each network for raw probability images (N, bins, bins)."""
-        x = torch.from_numpy(self.image_scaler.transform(images)[:, None])
+        """Energies (eV/atom), shape (K, N), of each network for raw probability images (N, [C,] bins, bins)."""
+        x = torch.from_numpy(as_channels(self.image_scaler.transform(images)))
         return np.stack([self.target_scaler.inverse(predict_normalized(m, x).numpy()) for m in self.networks])
 
     def predict_images(self, images: np.ndarray) -> np.ndarray:
@@ -51,9 +53,24 @@ class Potential(CardModel):
         members = self.predict_images_members(images)
         return members.mean(axis=0), members.std(axis=0)
 
+    @property
+    def extra_degrees(self) -> tuple[int, ...]:
+        """Homology degrees of the input channels after the descriptor's own (see `CNNConfig`)."""
+        return self.model.config.extra_degrees
+
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
+        """The network's raw input for one structure: (bins, bins), or (C, bins, bins) with extra channels."""
         self.check_fits(frame, label)
-        return self.spec.image(self.spec.nonempty_diagram(frame, label)).image
+        return channel_images(frame, self.spec, self.extra_degrees, label)
+
+    def predict_data(self, data) -> np.ndarray:
+        """Energies (eV/atom) of `ModelData`: from its images when they are this network's input, else its frames."""
+        if data.images is not None and as_channels(data.images).shape[1] == self.model.config.in_channels:
+            return self.predict_images(data.images)
+        if data.frames is None:
+            raise InputError(f"model {self.card.get('name')}: the data has neither its {self.model.config.in_channels}"
+                             "-channel images nor the structures")  # fmt: skip
+        return self.predict_frames(data.frames, list(data.ids))[0]
 
     def predict_frames(self, frames: list[Frame], labels: list[str]) -> tuple[np.ndarray, float]:
         """Energies (eV/atom) of structures and the mean seconds per structure (PD + CNN)."""

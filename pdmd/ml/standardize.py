@@ -9,6 +9,8 @@ scaler such as scikit-learn's treats the flattened image). "minmax" maps the tra
 standard deviation (the paper's choice for aC). Per pixel, a spread below `PIXEL_FLOOR` × the
 largest pixel spread counts as that floor, so nearly-empty pixels are not blown up into noise.
 The per-pixel arrays are stored next to the weights (`image_scaler.npz`), the card names them.
+Images of several channels (N, C, S, S), e.g. H1 and H0 diagrams, are scaled channel by channel:
+scope "global" has one shift and scale per channel.
 Target: z-score of the training energies.
 """
 
@@ -31,8 +33,14 @@ PIXEL_FLOOR = 0.05
 SCALER_FILE = "image_scaler.npz"
 
 
+def as_channels(images: np.ndarray) -> np.ndarray:
+    """Images as (N, C, S, S): a single-channel stack (N, S, S) gains its channel axis."""
+    images = np.asarray(images)
+    return images[:, None] if images.ndim == 3 else images
+
+
 def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.ndarray:
-    """The images (N, S, S) probabilities in the given representation (float32)."""
+    """The images (N, S, S) or (N, C, S, S) probabilities in the given representation (float32)."""
     images = np.asarray(images, np.float32)
     if representation == "histogram":
         return images
@@ -43,7 +51,8 @@ def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.
     if representation == "smooth":
         from scipy.ndimage import gaussian_filter
 
-        return gaussian_filter(images, sigma=(0.0, SMOOTH_SIGMA_PIXELS, SMOOTH_SIGMA_PIXELS), mode="constant")
+        sigma = (0.0,) * (images.ndim - 2) + (SMOOTH_SIGMA_PIXELS, SMOOTH_SIGMA_PIXELS)
+        return gaussian_filter(images, sigma=sigma, mode="constant")
     raise ValueError(f"unknown image representation {representation!r}; use one of {REPRESENTATIONS}")
 
 
@@ -51,7 +60,8 @@ def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.
 class ImageScaler:
     """representation → (x − shift) / scale; `unit` is the log representation's p₁ (probability).
 
-    `shift` and `scale` are floats (scope "global") or (bins, bins) arrays (scope "pixel").
+    `shift` and `scale` are floats (scope "global") or (bins, bins) arrays (scope "pixel"); for images of C > 1
+    channels, (C, 1, 1) (global) or (C, bins, bins) (pixel) arrays.
     """
 
     kind: str
@@ -64,7 +74,7 @@ class ImageScaler:
     @classmethod
     def fit(cls, images: np.ndarray, kind: str, representation: str = "histogram", scope: str = "global"
             ) -> ImageScaler:  # fmt: skip
-        """Fitted on training images (N, bins, bins) of probabilities."""
+        """Fitted on training images (N, bins, bins) or (N, C, bins, bins) of probabilities."""
         if kind not in STANDARDIZATIONS:
             raise ValueError(f"unknown image standardization {kind!r}; use one of {STANDARDIZATIONS}")
         if scope not in SCOPES:
@@ -72,16 +82,22 @@ class ImageScaler:
         occupied = images[images > 0]
         unit = float(occupied.min()) if representation == "log" and occupied.size else 1.0
         x = represent(images, representation, unit)
-        axis = None if scope == "global" else 0
+        multi = x.ndim == 4  # several channels: each scaled on its own
+        axis = 0 if scope == "pixel" else (0, 2, 3) if multi else None
+        keep = multi and scope == "global"
         if kind == "minmax":
-            shift, spread = x.min(axis=axis), x.max(axis=axis) - x.min(axis=axis)
+            shift = x.min(axis=axis, keepdims=keep)
+            spread = x.max(axis=axis, keepdims=keep) - shift
         else:
-            shift, spread = x.mean(axis=axis), x.std(axis=axis)
-        if scope == "global":
+            shift, spread = x.mean(axis=axis, keepdims=keep), x.std(axis=axis, keepdims=keep)
+        if scope == "global" and not multi:
             return cls(kind, float(shift), float(spread) or 1.0, representation, unit)
-        floor = PIXEL_FLOOR * float(spread.max()) or 1.0
-        scale = np.maximum(spread, floor).astype(np.float32)
-        return cls(kind, shift.astype(np.float32), scale, representation, unit, scope)
+        if keep:
+            shift, spread = shift[0], np.where(spread[0] > 0, spread[0], 1.0)
+        else:
+            floor = PIXEL_FLOOR * spread.max(axis=(-2, -1), keepdims=True)
+            spread = np.maximum(spread, np.where(floor > 0, floor, 1.0))
+        return cls(kind, shift.astype(np.float32), spread.astype(np.float32), representation, unit, scope)
 
     @classmethod
     def from_dict(cls, d: dict, folder: str | Path | None = None) -> ImageScaler:
@@ -96,6 +112,8 @@ class ImageScaler:
                 raise ValueError("a per-pixel image scaler needs the model folder holding its arrays")
             with np.load(Path(folder) / name) as arrays:
                 d["shift"], d["scale"] = arrays["shift"], arrays["scale"]
+        elif isinstance(d["shift"], list):  # one shift and scale per channel
+            d["shift"], d["scale"] = (np.asarray(d[k], np.float32) for k in ("shift", "scale"))
         return cls(**d)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
@@ -104,7 +122,7 @@ class ImageScaler:
     def as_dict(self) -> dict:
         """For the card: the numbers (global) or the metadata and the arrays' file name (pixel)."""
         if self.scope == "global":
-            return asdict(self)
+            return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in asdict(self).items()}
         return {"kind": self.kind, "scope": self.scope, "representation": self.representation, "unit": self.unit,
                 "floor_fraction": PIXEL_FLOOR, "file": SCALER_FILE}  # fmt: skip
 

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from pdmd.descriptor.spec import DescriptorSpec
+from pdmd.ml.standardize import as_channels
 from pdmd.structure import Frame, check_structure_fits
 
 ENERGY_MARGIN = 0.1
@@ -39,8 +40,10 @@ class CardModel:
 
 
 def training_range(images: np.ndarray, energies_eV: np.ndarray, spec: DescriptorSpec) -> dict:
-    """Energy range (eV/atom) and diagram support (Å² box of pixels any training image used) of training data."""
-    used = np.asarray(images).reshape(len(images), *images.shape[-2:]).max(axis=0) > 0
+    """Energy range (eV/atom) and diagram support (Å² box of pixels any training image used) of training data;
+    images (N, [C,] bins, bins), the support is that of the descriptor's own diagram (channel 0).
+    """
+    used = as_channels(images)[:, 0].max(axis=0) > 0  # the descriptor's own diagram (channel 0)
     edges = spec.histogram.edges_A2
     if used.any():
         b, d = np.nonzero(used)
@@ -66,6 +69,7 @@ def range_warnings(card: dict, energy_eV: float, image: np.ndarray | None = None
     if not lo - ENERGY_MARGIN * span <= energy_eV <= hi + ENERGY_MARGIN * span:
         out.append(f"predicted {energy_eV:.4f} eV/atom lies outside the training energies [{lo:.4f}, {hi:.4f}]")
     if image is not None and rng.get("birth_A2"):
+        image = image[0] if image.ndim == 3 else image  # several channels: the descriptor's own diagram
         edges = DescriptorSpec.from_dict(card["descriptor"], f"model {card.get('name')}").histogram.edges_A2
         centres = 0.5 * (edges[1:] + edges[:-1])
         (b0, b1), (d0, d1) = rng["birth_A2"], rng["death_A2"]

@@ -24,7 +24,7 @@ from torch import nn
 from pdmd.errors import InputError
 from pdmd.ml.model import PDCNN, CNNConfig
 from pdmd.ml.options import PRECISIONS, SCHEDULES
-from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS
+from pdmd.ml.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATIONS, as_channels
 from pdmd.progress import ProgressLog
 from pdmd.runtime import default_threads
 from pdmd.store.files import content_hash
@@ -183,7 +183,7 @@ under a cosine or one-cycle schedule, whose learning rates depend on it)."""
 LATER_SETTINGS = {"schedule": "plateau", "image_scope": "global"}
 """Settings added after checkpoints were first written, with the behaviour of before: at that value they are left
 out of a checkpoint's identity, so older checkpoints stay resumable."""
-LATER_ARCHITECTURE = {"pool": "max"}
+LATER_ARCHITECTURE = {"pool": "max", "extra_degrees": []}
 """The same for `CNNConfig` fields."""
 
 
@@ -238,7 +238,7 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tenso
 
 @dataclass
 class _Data:
-    """Training data on the training device: images (N,1,S,S), normalized targets (N,), fit / validation indices."""
+    """Training data on the training device: images (N,C,S,S), normalized targets (N,), fit / validation indices."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -265,7 +265,7 @@ def _setup(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) ->
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     val_idx, fit_idx = validation_split(len(x), config)
     store = torch.bfloat16 if config.precision == "bf16" else torch.float32  # images held in memory
-    xt = torch.from_numpy(x[:, None]).to(device=device, dtype=store).contiguous(memory_format=fmt)
+    xt = torch.from_numpy(as_channels(x)).to(device=device, dtype=store).contiguous(memory_format=fmt)
     data = _Data(xt, torch.from_numpy(y).to(device), fit_idx, val_idx)
     model = PDCNN(cnn).to(device).to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -377,7 +377,7 @@ def train_network(
     resume: bool | None = None,
     label: str = "training",
 ) -> tuple[PDCNN, TrainState]:
-    """Train on standardized images x (N,S,S) and normalized targets y (N,); returns the best model.
+    """Train on standardized images x (N,S,S) or (N,C,S,S) and normalized targets y (N,); returns the best model.
 
     A validation part (`val_fraction`) of the given data steers the schedule and early stopping;
     the weights of the best validation epoch are returned. `workdir/checkpoint.pt` is written
@@ -426,7 +426,7 @@ def evaluate_loss(model: PDCNN, xt: torch.Tensor, yt: torch.Tensor, idx: np.ndar
 
 @torch.no_grad()
 def predict_normalized(model: PDCNN, xt: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Model outputs (normalized, CPU, fp32) for inputs (N,1,S,S) on any device: moved to the model's, in fp32."""
+    """Model outputs (normalized, CPU, fp32) for inputs (N,C,S,S) on any device: moved to the model's, in fp32."""
     model.eval()
     device = model_device(model)
     return (

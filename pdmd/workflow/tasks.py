@@ -178,7 +178,7 @@ class TrainPotentialTask(FiretaskBase):
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import register_model
-        from pdmd.ml.kinds import DEFAULT_KIND, get_kind, load_store_data, train_model
+        from pdmd.ml.kinds import DEFAULT_KIND, extra_image_degrees, get_kind, load_store_data, train_model
 
         store = task_store(self, fw_spec)
         spec = task_descriptor_spec(self)
@@ -188,7 +188,9 @@ class TrainPotentialTask(FiretaskBase):
         options = dict(self.get("model_options") or {})
         if kind == DEFAULT_KIND:  # the paper's CNN: TrainConfig / CNNConfig fields in `train` / `cnn`
             options = {"train": dict(self.get("train", {})), "cnn": dict(self.get("cnn", {})), **options}
-        data = load_store_data(store, list(self["run_ids"]), spec, get_kind(kind).needs)
+        data = load_store_data(
+            store, list(self["run_ids"]), spec, get_kind(kind).needs, extra_image_degrees(kind, options.get("cnn"))
+        )
         card = train_model(kind, data, store.root / "models" / self["name"], self["name"],
                            split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
                            seed=int(self.get("train", {}).get("seed", 0)), options=options,
@@ -211,14 +213,28 @@ class ValidatePotentialTask(FiretaskBase):
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.ml.fit import register_model
-        from pdmd.ml.kinds import get_kind, load_store_data, model_kind_of, read_card, validate_model
+        from pdmd.ml.kinds import (
+            extra_image_degrees,
+            get_kind,
+            load_store_data,
+            model_kind_of,
+            read_card,
+            validate_model,
+        )
 
         store = task_store(self, fw_spec)
         label = self.get("label", "large-cell validation")
         folder = store.root / "models" / self["name"]
         card = read_card(folder)  # the descriptor setting is the model's, from its card
         spec = DescriptorSpec.from_dict(card["descriptor"], f"model {self['name']}")
-        data = load_store_data(store, list(self["run_ids"]), spec, get_kind(model_kind_of(card)).needs)
+        kind = model_kind_of(card)
+        data = load_store_data(
+            store,
+            list(self["run_ids"]),
+            spec,
+            get_kind(kind).needs,
+            extra_image_degrees(kind, card.get("architecture")),
+        )
         card = validate_model(folder, data, label)
         register_model(store, card)
         result = card["validation"][label]
