@@ -152,14 +152,16 @@ def labelled_images_from_file(
     *,
     options: ReadOptions | None = None,
     keys: LabelKeys | None = None,
-    extra_degrees=(),
+    extra_degrees: tuple[int, ...] = (),
 ) -> tuple[LabelledImages, str]:
     """Compute PD images of every structure in `path`; returns the data and how energies were read."""
     data = read_labelled(path, options, keys)
     return labelled_images(data, spec, extra_degrees)
 
 
-def labelled_images(data: LabelledFile, spec: DescriptorSpec, extra_degrees=()) -> tuple[LabelledImages, str]:
+def labelled_images(
+    data: LabelledFile, spec: DescriptorSpec, extra_degrees: tuple[int, ...] = ()
+) -> tuple[LabelledImages, str]:
     """PD images of labelled structures (`read_labelled`) with `spec` (`extra_degrees`: further channels); the data
     (its descriptor: `spec` with the elements found) and how energies were read.
     """

@@ -96,7 +96,7 @@ def load_images(
     spec: DescriptorSpec | None = None,
     read_options=None,
     label_keys=None,
-    extra_degrees=(),
+    extra_degrees: tuple[int, ...] = (),
 ):
     """Labelled PD images (`LabelledImages`) of the training structures of a data folder + plan, or of a file.
 

@@ -47,7 +47,7 @@ class LabelledImages:
     descriptor: DescriptorSpec
 
 
-def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec, extra_degrees=()
+def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec, extra_degrees: tuple[int, ...] = ()
                        ) -> LabelledImages:  # fmt: skip
     """Images and energies of every stored structure of `run_ids` that has a descriptor of setting `spec`
     (`extra_degrees`: further channels, see `pdmd.ml.kinds.load_store_data`).

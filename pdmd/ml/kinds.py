@@ -183,7 +183,9 @@ def load_model(folder: str | Path):
 
 
 # -- data --------------------------------------------------------------------------------------
-def load_store_data(store, run_ids: list[str], spec: DescriptorSpec, needs, extra_degrees=()) -> ModelData:
+def load_store_data(
+    store, run_ids: list[str], spec: DescriptorSpec, needs, extra_degrees: tuple[int, ...] = ()
+) -> ModelData:
     """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`.
 
     extra_degrees: homology degrees whose images follow `spec`'s as further channels (`images` (N, C, bins, bins),
@@ -267,7 +269,7 @@ def data_from_frames(
     ids: list[str],
     spec: DescriptorSpec,
     needs,
-    extra_degrees=(),
+    extra_degrees: tuple[int, ...] = (),
 ) -> ModelData:
     """ModelData of structures given as frames (a user's file): the diagrams and images computed here."""
     from pdmd.ml.datasets import LabelledStructures
@@ -276,7 +278,9 @@ def data_from_frames(
     return data_from_structures(structures, spec, needs, extra_degrees=extra_degrees)
 
 
-def data_from_structures(structures, spec: DescriptorSpec, needs, store=None, extra_degrees=()) -> ModelData:
+def data_from_structures(
+    structures, spec: DescriptorSpec, needs, store=None, extra_degrees: tuple[int, ...] = ()
+) -> ModelData:
     """ModelData of `LabelledStructures`: diagrams read from `store` (descriptor `spec.id`) if there, else computed;
     `extra_degrees` as in `load_store_data`.
     """
