@@ -69,7 +69,7 @@ def main() -> None:
         nargs="*",
         default=[],
         help="homology degrees stacked after H1 as input channels (0: H1 and H0 as two channels; "
-        "stored by `pdmd campaign PLAN --degree 0`, else computed)",
+        "stored by `pdmd campaign PLAN --extra-degrees 0`, else computed)",
     )
     p.add_argument("--ensemble", type=int, default=1, help="K networks of seeds SEED … SEED+K−1, predictions averaged")
     p.add_argument(

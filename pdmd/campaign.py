@@ -146,17 +146,13 @@ def _runs(
     return out
 
 
-def plan_descriptor(name: str, backend: str | None = None, degree: int = 1) -> DescriptorSpec:
-    """The descriptor setting of a plan's PD images: its system's defaults and window (backend: by dimension),
-    homology degree `degree` (1: the paper's rings).
-    """
+def plan_descriptor(name: str, backend: str | None = None) -> DescriptorSpec:
+    """The descriptor setting of a plan's PD images: its system's defaults and window (backend: by dimension)."""
     from pdmd.descriptor.spec import DescriptorSpec
 
     if name not in PLANS:
         raise InputError(f"unknown plan {name!r}; choose one of {sorted(PLANS)}")
-    return DescriptorSpec.for_system(PLANS[name].system, range_A2=PLANS[name].range_A2, backend=backend).with_degree(
-        degree
-    )
+    return DescriptorSpec.for_system(PLANS[name].system, range_A2=PLANS[name].range_A2, backend=backend)
 
 
 def plan_runs(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol]]:

@@ -12,7 +12,8 @@ from conftest import fw
 ERRORS = [
     (["demo", "--plan", "nope"], "no workflow file for plan 'nope'"),
     (["campaign", "nope", "--data-dir", "x"], "unknown plan 'nope'"),
-    (["campaign", "agr-tiny", "--data-dir", "x", "--degree", "2"], "degree 2"),
+    (["campaign", "agr-tiny", "--data-dir", "x", "--extra-degrees", "2"], "cnn.extra_degrees [2]: invalid"),
+    (["campaign", "agr-tiny", "--data-dir", "x", "--extra-degrees", "1"], "repeats the descriptor's own degree"),
     (["status"], "no FireWorks database is configured"),
     (["structures"], "no FireWorks database is configured"),
     (["results"], "no FireWorks database is configured"),

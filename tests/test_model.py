@@ -203,6 +203,7 @@ def test_h1_and_h0_as_two_channels_learn_reload_and_predict_from_structures(smal
 
     from pdmd.campaign_runner import run_protocols
     from pdmd.errors import InputError
+    from pdmd.ml.kinds import extra_image_degrees, load_store_data
 
     store = DataStore(small_store)
     two = load_store_dataset(store, [p.run_id for p in SMALL_RUNS], DESC, (0,))
@@ -224,11 +225,12 @@ def test_h1_and_h0_as_two_channels_learn_reload_and_predict_from_structures(smal
     from_frames, _ = potential.predict_frames([store.load_frame(docs[i]) for i in ids], ids)
     saved = np.array(json.loads((tmp_path / "m" / "predictions.json").read_text())["predicted_eV"][:5])
     np.testing.assert_allclose(from_frames, saved, rtol=0, atol=1e-6)
-    # `pdmd campaign --degree 0` stores the H0 descriptors of finished runs (no MD again): the same images
+    # `pdmd campaign --extra-degrees 0` stores the H0 descriptors of finished runs (no MD, H1 reused): same images
     stored = tmp_path / "store"
     shutil.copytree(small_store, stored)
-    results = run_protocols(SMALL_RUNS, stored, DESC.with_degree(0), workers=1)
-    assert all(r.get("reused") and r["descriptors"]["computed"] == 6 for r in results), results
+    results = run_protocols(SMALL_RUNS, stored, DESC, workers=1, extra_specs=(DESC.with_degree(0),))
+    assert all(r.get("reused") and not r["descriptors"]["computed"] and r["extra_descriptors"][0]["computed"] == 6
+               for r in results), results  # fmt: skip
     again = load_store_dataset(DataStore(stored), [p.run_id for p in SMALL_RUNS], DESC, (0,))
     np.testing.assert_array_equal(again.images, two.images)
     with pytest.raises(InputError, match="takes 2 image channel") as err:  # H1 images only: one line, no traceback
@@ -236,3 +238,10 @@ def test_h1_and_h0_as_two_channels_learn_reload_and_predict_from_structures(smal
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="repeats the descriptor's own degree"):
         fit_potential(two, tmp_path / "y", "y", TrainConfig(epochs=1), replace(SMALL_CNN, extra_degrees=(1,)))
+    # bad values, wherever they come from (--kind-options, a firework, a card): one line, before any diagram
+    assert extra_image_degrees("pd-cnn", card["architecture"]) == (0,) and extra_image_degrees("pd-kernel", 5) == ()
+    for bad, words in [({"extra_degrees": 0}, "distinct homology degrees"), ("x", "must be a mapping")]:
+        with pytest.raises(InputError, match=words):
+            extra_image_degrees("pd-cnn", bad)
+    with pytest.raises(InputError, match=r"cnn.extra_degrees \[2\]: invalid descriptor setting for agr"):
+        load_store_data(store, [p.run_id for p in SMALL_RUNS], DESC, {"images"}, (2,))

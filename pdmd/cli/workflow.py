@@ -59,11 +59,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from pdmd.campaign import plan_descriptor
     from pdmd.campaign_runner import run_plan
+    from pdmd.descriptor.spec import channel_specs
     from pdmd.settings import data_dir
 
     root = Path(args.data_dir) if args.data_dir else data_dir()
-    spec = plan_descriptor(args.plan, degree=args.degree)  # checked by DescriptorSpec: one line if bad
-    results = run_plan(args.plan, root, workers=args.workers, include_validation=not args.no_validation, spec=spec)
+    extra = tuple(channel_specs(plan_descriptor(args.plan), tuple(args.extra_degrees)))  # one line if bad
+    results = run_plan(args.plan, root, workers=args.workers, include_validation=not args.no_validation,
+                       extra_specs=extra)  # fmt: skip
     failed = [r for r in results if "error" in r]
     print(f"{len(results) - len(failed)} runs stored in {root}; {len(failed)} failed")
     for r in failed[:10]:
@@ -109,11 +111,13 @@ def add_parsers(sub) -> None:
     s.add_argument("--data-dir")
     s.add_argument("--no-validation", action="store_true")
     s.add_argument(
-        "--degree",
+        "--extra-degrees",
         type=int,
-        default=1,
-        help="homology degree of the descriptors (default 1, the paper's; 0 adds the H0 channel "
-        "of the two-channel CNN input, cnn.degrees [1, 0]); finished runs get only the new ones",
+        nargs="+",
+        default=[],
+        metavar="DEGREE",
+        help="also store the descriptors of these homology degrees beside the plan's H1 ones: the inputs of the "
+        "pd-cnn option cnn.extra_degrees (0: H1 and H0 as two channels); finished runs get only what they lack",
     )
     s.set_defaults(func=cmd_campaign)
     s = sub.add_parser("check", help="check workflow YAML files (structure, every firework's parameters)")

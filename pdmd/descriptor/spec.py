@@ -244,6 +244,19 @@ class DescriptorSpec:
         return spec
 
 
+def channel_specs(spec: DescriptorSpec, extra_degrees: tuple[int, ...]) -> list[DescriptorSpec]:
+    """The descriptor settings of the extra input channels: `spec` at each degree of `extra_degrees`; refused
+    (one InputError line; call it before computing diagrams) if a degree repeats `spec`'s or does not exist there.
+    """
+    if spec.degree in extra_degrees:
+        raise InputError(f"cnn.extra_degrees {list(extra_degrees)} repeats the descriptor's own degree "
+                         f"{spec.degree}; name only further degrees, e.g. [0] for H1 and H0")  # fmt: skip
+    try:
+        return [spec.with_degree(d) for d in extra_degrees]
+    except InputError as err:
+        raise InputError(f"cnn.extra_degrees {list(extra_degrees)}: {err}") from None
+
+
 def channel_images(frame: Frame, spec: DescriptorSpec, extra_degrees: Iterable[int] = (), label: str = "structure",
                    first: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Probability image (bins, bins) of `spec`'s diagram of `frame`; with `extra_degrees`, (1 + E, bins, bins): that
@@ -252,5 +265,5 @@ def channel_images(frame: Frame, spec: DescriptorSpec, extra_degrees: Iterable[i
     """
     if first is None:
         first = spec.image(spec.nonempty_diagram(frame, label)).image
-    extra = [s.image(s.nonempty_diagram(frame, label)).image for s in map(spec.with_degree, extra_degrees)]
+    extra = [s.image(s.nonempty_diagram(frame, label)).image for s in channel_specs(spec, tuple(extra_degrees))]
     return np.stack([first, *extra]) if extra else first

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pdmd import __version__
-from pdmd.descriptor.spec import DescriptorSpec
+from pdmd.descriptor.spec import DescriptorSpec, channel_specs
 from pdmd.errors import InputError
 from pdmd.ml.ensemble import checkpoint_dir, ensemble_summary, member_config
 from pdmd.ml.model import CNNConfig
@@ -150,9 +150,7 @@ def fit_potential(
 
 def check_channels(data: LabelledImages, cnn: CNNConfig) -> None:
     """Refuse images whose channels are not the network's input (the descriptor's degree, then `extra_degrees`)."""
-    if data.descriptor.degree in cnn.extra_degrees:
-        raise InputError(f"cnn.extra_degrees {list(cnn.extra_degrees)} repeats the descriptor's own degree "
-                         f"{data.descriptor.degree}; name only further degrees, e.g. [0] for H1 and H0")  # fmt: skip
+    channel_specs(data.descriptor, cnn.extra_degrees)
     got = as_channels(data.images).shape[1]
     if got != cnn.in_channels:
         raise InputError(f"the pd-cnn takes {cnn.in_channels} image channel(s) (H{data.descriptor.degree} + extra "

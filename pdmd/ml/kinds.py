@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pdmd import __version__
-from pdmd.descriptor.spec import DescriptorSpec
+from pdmd.descriptor.spec import DescriptorSpec, channel_specs
 from pdmd.errors import InputError
 from pdmd.ml.split import train_test_split
 from pdmd.progress import ProgressLog
@@ -159,11 +159,16 @@ for _kind in (
     register_kind(_kind)
 
 
-def extra_image_degrees(kind: str, cnn: dict | None) -> tuple[int, ...]:
+def extra_image_degrees(kind: str, cnn: Any) -> tuple[int, ...]:
     """Homology degrees a pd-cnn stacks after its descriptor's image (`CNNConfig.extra_degrees`), from its `cnn`
-    options or a card's `architecture`; () for other kinds and for the paper's single H1 image.
+    options or a card's `architecture` (checked: a bad value is one InputError line); () for other kinds and for
+    the paper's single H1 image.
     """
-    return tuple(int(d) for d in (cnn or {}).get("extra_degrees", ())) if kind == "pd-cnn" else ()
+    if kind != "pd-cnn":
+        return ()
+    from pdmd.ml.options import config_from_options
+
+    return config_from_options("cnn", {} if cnn is None else cnn, "pd-cnn options: cnn").extra_degrees
 
 
 def get_kind(name: str) -> ModelKind:
@@ -189,11 +194,11 @@ def load_store_data(
     """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`.
 
     extra_degrees: homology degrees whose images follow `spec`'s as further channels (`images` (N, C, bins, bins),
-    see `CNNConfig`); read from the store where it has them (`pdmd campaign --degree`), else computed.
+    see `CNNConfig`); read from the store where it has them (`pdmd campaign --extra-degrees`), else computed.
     """
     needs = set(needs)
     desc_id = spec.id
-    extra_specs = [spec.with_degree(d) for d in extra_degrees]
+    extra_specs = channel_specs(spec, extra_degrees)
     rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "births", "deaths", "frame")}
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
@@ -288,6 +293,7 @@ def data_from_structures(
 
     needs = set(needs)
     spec = spec.with_elements(int(z) for f in structures.frames for z in np.unique(f.numbers))
+    extra_specs = channel_specs(spec, extra_degrees) if "images" in needs else []  # refused before any diagram
     data = ModelData(np.asarray(structures.energies_eV, float), list(structures.groups), list(structures.ids),
                      spec, np.asarray([f.n_atoms for f in structures.frames], int),
                      frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
@@ -307,7 +313,6 @@ def data_from_structures(
     pairs = [spec.learning_pairs(*r) for r in raw]
     data.births_A2, data.deaths_A2 = [b for b, _ in pairs], [d for _, d in pairs]
     if "images" in needs:  # the paper's histogram of the diagram as computed
-        extra_specs = [spec.with_degree(d) for d in extra_degrees]
         data.images = np.stack([
             with_channels(pd_histogram(np.asarray(b, float), np.asarray(d, float), spec.histogram).image, extra_specs,
                           store, data.ids[i], lambda i=i: structures.frames[i])

@@ -95,7 +95,7 @@ class ImageScaler:
         if keep:
             shift, spread = shift[0], np.where(spread[0] > 0, spread[0], 1.0)
         else:
-            floor = PIXEL_FLOOR * spread.max(axis=(-2, -1), keepdims=True)
+            floor = PIXEL_FLOOR * spread.max(axis=(-2, -1), keepdims=True).astype(np.float64)  # as before: float64
             spread = np.maximum(spread, np.where(floor > 0, floor, 1.0))
         return cls(kind, shift.astype(np.float32), spread.astype(np.float32), representation, unit, scope)
 
