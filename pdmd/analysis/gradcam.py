@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.errors import InputError
 from pdmd.ml.potential import Potential
-from pdmd.ml.standardize import as_channels
 
 
 def grad_cam(potential: Potential, image: np.ndarray, sign: int = 0) -> np.ndarray:
@@ -34,7 +33,7 @@ def grad_cam(potential: Potential, image: np.ndarray, sign: int = 0) -> np.ndarr
     convs = [i for i, m in enumerate(model.features) if isinstance(m, torch.nn.Conv2d)]
     last_relu = convs[-1] + 1  # Conv2d -> ReLU: the rectified feature maps of the last conv layer
     raw = np.stack([image, np.zeros_like(image)])
-    x = torch.from_numpy(as_channels(potential.image_scaler.transform(raw)).astype(np.float32))
+    x = potential.network_input(raw)
     with torch.enable_grad():
         maps = model.features[: last_relu + 1](x)
         maps.retain_grad()

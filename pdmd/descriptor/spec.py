@@ -200,6 +200,10 @@ class DescriptorSpec:
         """The probability image of a diagram's finite pairs on this setting's grid."""
         return pd_histogram(diagram.births_A2, diagram.deaths_A2, self.histogram)
 
+    def frame_image(self, frame: Frame, label: str = "structure") -> np.ndarray:
+        """The probability image (bins, bins) of one structure's (non-empty) diagram with this setting."""
+        return self.image(self.nonempty_diagram(frame, label)).image
+
     def to_dict(self) -> dict:
         """What a model card records (`descriptor`); `from_dict` reads it back."""
         d = {"system": self.system, "dim": self.dim, "degree": self.degree, "backend": self.backend,
@@ -264,6 +268,6 @@ def channel_images(frame: Frame, spec: DescriptorSpec, extra_degrees: Iterable[i
     `first`: `spec`'s image of the frame when the caller has it already.
     """
     if first is None:
-        first = spec.image(spec.nonempty_diagram(frame, label)).image
-    extra = [s.image(s.nonempty_diagram(frame, label)).image for s in channel_specs(spec, tuple(extra_degrees))]
+        first = spec.frame_image(frame, label)
+    extra = [s.frame_image(frame, label) for s in channel_specs(spec, tuple(extra_degrees))]
     return np.stack([first, *extra]) if extra else first

@@ -243,17 +243,18 @@ def load_store_data(
 def with_channels(image: np.ndarray, extra_specs: list[DescriptorSpec], store, structure_id: str,
                   frame_of: Callable[[], Frame]) -> np.ndarray:  # fmt: skip
     """`image` (bins, bins), or stacked with the images of `extra_specs` (1 + E, bins, bins): each read from
-    `store` when it holds that descriptor of the structure, else computed from `frame_of()`.
+    `store` when it holds that descriptor of the structure, else computed from `frame_of()` (called once at most).
     """
     if not extra_specs:
         return image
-    out = [image]
+    out, frame = [image], None
     for s in extra_specs:
         ddoc = None if store is None else store.find_descriptor(structure_id, s.id)
         if ddoc is not None:
             out.append(store.load_descriptor_arrays(ddoc)["image"])
-        else:
-            out.append(s.image(s.nonempty_diagram(frame_of(), structure_id)).image)
+            continue
+        frame = frame_of() if frame is None else frame
+        out.append(s.frame_image(frame, structure_id))
     return np.stack(out)
 
 

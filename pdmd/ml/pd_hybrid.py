@@ -26,7 +26,6 @@ import numpy as np
 from pdmd.errors import InputError
 from pdmd.ml.kinds import ModelData, TrainSplit
 from pdmd.ml.pd_kernel import KernelGrid, describe, fit_vectorization, save_kernel_model, select_and_fit
-from pdmd.ml.standardize import as_channels
 
 HYBRID_VECTORIZATIONS: tuple[dict, ...] = (
     {"method": "pi", "bins": 32, "sigma_A2": 0.1, "norm": "atoms"},
@@ -44,11 +43,11 @@ def cnn_features(model_dir: Path, data: ModelData) -> np.ndarray:
 
     potential = load_potential(model_dir)
     images = data.images
-    if images is None or as_channels(images).shape[1] != potential.model.config.in_channels:
+    if not potential.takes(images):
         if data.frames is None:  # the CNN's own images of the structures (its descriptor setting, from its card)
             raise InputError("CNN features need the PD images or the structures; the data has neither")
         images = np.stack([potential.image_of(f, label) for f, label in zip(data.frames, data.ids)])
-    x = torch.from_numpy(as_channels(potential.image_scaler.transform(images)))
+    x = potential.network_input(images)
     with torch.no_grad():
         feats = [potential.model.features(x[i : i + 256]).mean(dim=(2, 3)) for i in range(0, len(x), 256)]
     return torch.cat(feats).numpy().astype(float)

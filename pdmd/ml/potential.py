@@ -39,9 +39,17 @@ class Potential(CardModel):
         """Every network of the model: one, or the K members of an ensemble."""
         return [self.model, *self.members]
 
+    def network_input(self, images: np.ndarray) -> torch.Tensor:
+        """Raw probability images (N, [C,] bins, bins) as the networks take them: standardized, (N, C, bins, bins)."""
+        return torch.from_numpy(as_channels(self.image_scaler.transform(images)))
+
+    def takes(self, images: np.ndarray | None) -> bool:
+        """Whether `images` (N, [C,] bins, bins) have the channels of this network's input."""
+        return images is not None and as_channels(images).shape[1] == self.model.config.in_channels
+
     def predict_images_members(self, images: np.ndarray) -> np.ndarray:
         """Energies (eV/atom), shape (K, N), of each network for raw probability images (N, [C,] bins, bins)."""
-        x = torch.from_numpy(as_channels(self.image_scaler.transform(images)))
+        x = self.network_input(images)
         return np.stack([self.target_scaler.inverse(predict_normalized(m, x).numpy()) for m in self.networks])
 
     def predict_images(self, images: np.ndarray) -> np.ndarray:
@@ -65,7 +73,7 @@ class Potential(CardModel):
 
     def predict_data(self, data) -> np.ndarray:
         """Energies (eV/atom) of `ModelData`: from its images when they are this network's input, else its frames."""
-        if data.images is not None and as_channels(data.images).shape[1] == self.model.config.in_channels:
+        if self.takes(data.images):
             return self.predict_images(data.images)
         if data.frames is None:
             raise InputError(f"model {self.card.get('name')}: the data has neither its {self.model.config.in_channels}"
