@@ -6,12 +6,17 @@
     pot.predict(atoms)                            # eV/atom (float); a list of Atoms gives an array
     atoms.calc = pot.calculator()                 # ASE calculator: energy in eV (per-atom × N)
 
+    pot.extrapolation(atoms)                      # how far outside the training data (1 = its edge)
+
 `predict_files` is what `pdmd predict` runs: every readable structure is predicted, every failure
-is reported with its file and reason, and predictions outside the training data carry warnings.
+is reported with its file and reason, and predictions outside the training data carry warnings
+(energy outside the training range, diagram outside its support, extrapolation grade above the
+model's threshold).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +25,7 @@ import numpy as np
 
 from pdmd.errors import InputError, PdmdError
 from pdmd.store.documents import find_model
-from pdmd.structure import Frame, ReadOptions, read_frames
+from pdmd.structure import Frame, ReadOptions, read_frames, validate_frame
 
 
 def _load_model(folder: Path):
@@ -60,6 +65,59 @@ class PDModel:
         energies = np.asarray(energies, float)
         return float(energies[0]) if single else energies
 
+    @functools.cached_property
+    def domain(self):
+        """The training domain of a global kind (`pdmd.ml.domain.StructureDomain`); None for pd-local (its model
+        grades atoms itself) and for cards from before grades.
+        """
+        from pdmd.ml.domain import load_structure_domain
+
+        return load_structure_domain(self.folder, self.card)
+
+    @property
+    def extrapolation_threshold(self) -> float | None:
+        """Grade above which a prediction is flagged as an extrapolation (the card's
+        `domain.max_extrapolation_default`, derived from held-out training structures); None without a domain.
+        """
+        value = (self.card.get("domain") or {}).get("max_extrapolation_default")
+        return None if value is None else float(value)
+
+    def extrapolation(self, atoms, label: str = "structure"):
+        """Extrapolation grade of one ASE Atoms (float) or of a list of them (array): dimensionless, at most about 1
+        inside the training data, growing with the distance outside it (`pdmd.domain`); compare it with
+        `extrapolation_threshold`. pd-local: the largest grade of the structure's atoms' local descriptors; the
+        global kinds: the grade of the structure's pooled PD histogram (`pdmd.ml.domain.domain_vectors`).
+        NaN for a model whose card has no domain (trained before grades existed).
+        """
+        single = not isinstance(atoms, (list, tuple))
+        frames = [Frame.from_ase(a) for a in ([atoms] if single else atoms)]
+        labels = [label] if single else [f"{label}[{i}]" for i in range(len(frames))]
+        grades = self.frame_grades(frames, labels)
+        return float(grades[0]) if single else grades
+
+    def frame_grades(self, frames: list[Frame], labels: list[str],
+                     cnn_inputs: tuple[np.ndarray, np.ndarray] | None = None, data=None) -> np.ndarray:  # fmt: skip
+        """Extrapolation grades (N,) of structures, NaN without a domain. A caller that has computed them already
+        passes pd-cnn `cnn_inputs` ((N, [C,] S, S) images, (N,) finite pairs of their diagrams) or a kernel kind's
+        `data` (`ModelData` with the diagrams).
+        """
+        if callable(getattr(self.model, "structure_grades", None)):  # pd-local: per-atom grades
+            grades = self.model.structure_grades(frames) if self.card.get("domain") else np.full(len(frames), np.nan)
+            return np.asarray(grades, float)
+        if self.domain is None:
+            return np.full(len(frames), np.nan)
+        if data is None and callable(getattr(self.model, "frame_data", None)):  # kernel kinds: the diagrams
+            data = self.model.frame_data(frames, labels, {"diagrams"})
+        if data is not None:
+            return self.domain.grade_pairs(data.births_A2, data.deaths_A2, self.model.spec.histogram, data.n_atoms)
+        if cnn_inputs is None:  # pd-cnn: the descriptor's own image
+            for frame, lab in zip(frames, labels):
+                self.model.check_fits(frame, lab)
+            diagrams = [self.model.spec.nonempty_diagram(f, lab) for f, lab in zip(frames, labels)]
+            cnn_inputs = (np.stack([self.model.spec.image(d).image for d in diagrams]), [d.n_pairs for d in diagrams])
+        images, n_pairs = cnn_inputs
+        return self.domain.grade_images(images, np.array([f.n_atoms for f in frames]), np.asarray(n_pairs))
+
     def energy_and_forces(self, atoms, label: str = "structure") -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (N, 3) eV/Å; only models that compute forces have them."""
         if not self.provides_forces:
@@ -98,6 +156,8 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     spread_eV_per_atom: float | None = None  # std over an ensemble's members; None for a single model
+    max_force_deviation_eV_per_A: float | None = None  # a pd-local committee's largest per-atom force deviation
+    extrapolation: float | None = None  # grade (`PDModel.extrapolation`); None when the model has no domain
 
 
 def _reference(atoms, label: str) -> float | None:
@@ -113,8 +173,15 @@ def _reference(atoms, label: str) -> float | None:
 def predict_files(
     model: PDModel, paths: list[str | Path], options: ReadOptions | None = None, index: str = ":"
 ) -> list[Prediction]:
-    """Predict every structure of every file; a file or structure that fails gets a row with its error."""
+    """Predict every structure of every file; a file or structure that fails gets a row with its error.
+
+    A model with a training domain grades every structure (`Prediction.extrapolation`) from the diagram its
+    prediction used, and warns above its `extrapolation_threshold`.
+    """
+    from pdmd.ml.domain import extrapolation_warning
     from pdmd.ml.support import range_warnings
+
+    graded = bool(model.card.get("domain"))
 
     rows: list[Prediction] = []
     for path in paths:
@@ -127,21 +194,35 @@ def predict_files(
         for i, atoms in enumerate(images):
             label = f"{name}@{i}"
             row = Prediction(str(path), i, label, len(atoms), reference_eV_per_atom=_reference(atoms, label))
-            frame, image = Frame.from_ase(atoms), None
+            frame, image, data, pairs = Frame.from_ase(atoms), None, None, 0
             t0 = time.perf_counter()
             try:
-                if hasattr(model.model, "image_of") and hasattr(model.model, "predict_images"):
-                    image = model.model.image_of(frame, label)  # one PD, for the energy and the support check
+                if hasattr(model.model, "input_of") and hasattr(model.model, "predict_images"):
+                    image, pairs = model.model.input_of(frame, label)  # one PD: energy, support check and grade
                     energy = model.model.predict_images(image[None])
                     if len(getattr(model.model, "members", ())):  # an ensemble: its spread too
                         row.spread_eV_per_atom = float(model.model.predict_images_spread(image[None])[1][0])
+                elif callable(getattr(model.model, "frame_data", None)):  # kernel kinds: one diagram for both
+                    data = model.model.frame_data([frame], [label])
+                    energy = model.model.predict_data(data)
                 else:
                     energy, _ = model.model.predict_frames([frame], [label])
+                    if getattr(model.model, "committee_size", 1) > 1:  # a pd-local committee: its deviation
+                        r = model.model.evaluate(validate_frame(frame, model.dim, label=label), deviation=True)
+                        row.spread_eV_per_atom = r.energy_std / len(atoms)
+                        row.max_force_deviation_eV_per_A = float(r.force_deviation.max())
+                seconds = time.perf_counter() - t0
+                grade = float(model.frame_grades([frame], [label], None if image is None else (image[None], [pairs]),
+                                                 data)[0]) if graded else float("nan")  # fmt: skip
             except PdmdError as err:
                 row.error = str(err)
             else:
-                row.seconds = time.perf_counter() - t0
+                row.seconds = seconds
                 row.predicted_eV_per_atom = float(np.asarray(energy)[0])
+                row.extrapolation = grade if np.isfinite(grade) else None
                 row.warnings = range_warnings(model.card, row.predicted_eV_per_atom, image)
+                warning = extrapolation_warning(row.extrapolation, model.extrapolation_threshold)
+                if warning:
+                    row.warnings.append(warning)
             rows.append(row)
     return rows

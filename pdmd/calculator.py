@@ -13,28 +13,49 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 
 class PDPotential(Calculator):
-    """ASE calculator: energy (eV) from a pdmd model; forces (eV/Å) when the model provides them."""
+    """ASE calculator: energy (eV) from a pdmd model; forces (eV/Å) when the model provides them.
+
+    pd-local models also put their uncertainty into `results` on every call: `extrapolation` (per-atom
+    grade, 1 = edge of the training data) and `max_extrapolation`; for a committee (with `deviation`,
+    the default) `force_deviation` (per atom, eV/Å), `max_force_deviation`, `energy_std` (eV) and
+    `atom_energy_std` (per atom, eV).
+    """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model, **kwargs) -> None:
-        """`model`: a model folder, a model name under DATA_DIR/models, or a loaded `pdmd.api.PDModel`."""
+    def __init__(self, model, deviation: bool = True, **kwargs) -> None:
+        """`model`: a model folder, a model name under DATA_DIR/models, or a loaded `pdmd.api.PDModel`.
+
+        deviation: evaluate a committee's other members on every call (their force deviation; K× the cost).
+        """
         super().__init__(**kwargs)
         from pdmd.api import PDModel, load_potential
 
         self.model = model if isinstance(model, PDModel) else load_potential(model)
+        self.deviation = deviation
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        if "stress" in properties:  # 3D pd-local on a periodic cell (pdmd.local.model.energy_forces_stress)
-            from pdmd.structure import Frame
+        from pdmd.structure import Frame
 
-            fn = getattr(self.model.model, "energy_forces_stress", None)
-            if fn is None:
-                raise PropertyNotImplementedError("stress: only pd-local models (3D, periodic cells) provide it")
-            energy, forces, stress = fn(Frame.from_ase(self.atoms))
-            self.results.update(energy=energy, free_energy=energy, forces=forces, stress=stress)
+        evaluate = getattr(self.model.model, "evaluate", None)
+        if evaluate is not None:  # pd-local: energy, forces, stress (3D periodic) and uncertainty in one call
+            r = evaluate(Frame.from_ase(self.atoms), stress="stress" in properties, deviation=self.deviation)
+            self.results.update(energy=r.energy, free_energy=r.energy, forces=r.forces)
+            if r.stress is not None:
+                self.results["stress"] = r.stress
+            if r.extrapolation is not None:
+                self.results.update(extrapolation=r.extrapolation, max_extrapolation=float(r.extrapolation.max()))
+            if r.force_deviation is not None:
+                self.results.update(
+                    force_deviation=r.force_deviation,
+                    max_force_deviation=float(r.force_deviation.max()),
+                    energy_std=r.energy_std,
+                    atom_energy_std=r.atom_energy_std,
+                )
             return
+        if "stress" in properties:
+            raise PropertyNotImplementedError("stress: only pd-local models (3D, periodic cells) provide it")
         if "forces" in properties:
             try:
                 energy, forces = self.model.energy_and_forces(self.atoms)

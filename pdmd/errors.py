@@ -19,6 +19,14 @@ class SimulationError(PdmdError, RuntimeError):
     """MD with a model or a reference potential failed (e.g. it blew up); what ran is kept on disk."""
 
 
+class ExtrapolationStop(SimulationError):
+    """MD left a model's training domain (an uncertainty threshold was passed); the frames so far are kept."""
+
+    def __init__(self, message: str, step: int = 0, value: float = 0.0) -> None:
+        super().__init__(message)
+        self.step, self.value = step, value
+
+
 class DescriptorError(PdmdError, RuntimeError):
     """A persistence diagram could not be computed for one structure."""
 

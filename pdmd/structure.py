@@ -255,6 +255,13 @@ def sheet_frame(frame: Frame, label: str = "structure") -> Frame:
     """A sheet in its own frame: in-plane lattice vectors a1 along x and a2 in the xy plane, heights (Å) along z
     centred on 0, pbc (True, True, False). Distances are kept; a sheet across the cell boundary is made whole.
     """
+    return sheet_frame_and_rotation(frame, label)[0]
+
+
+def sheet_frame_and_rotation(frame: Frame, label: str = "structure") -> tuple[Frame, np.ndarray]:
+    """`sheet_frame` and its rotation R (3, 3): a vector v of the input (e.g. a force) is v @ R.T in the sheet
+    frame, and a sheet-frame vector w is w @ R in the input's.
+    """
     k = sheet_axis(frame, label)
     if k is None:
         raise InputError(
@@ -288,7 +295,7 @@ def sheet_frame(frame: Frame, label: str = "structure") -> Frame:
     lattice[:2] = cell[[i, j]] @ rotation.T
     lattice[:2, 2] = 0.0
     lattice[2, 2] = thickness + 2 * VACUUM_MIN_A
-    return Frame(local, lattice, np.asarray(frame.numbers, int), (True, True, False))
+    return Frame(local, lattice, np.asarray(frame.numbers, int), (True, True, False)), rotation
 
 
 def validate_frame(frame: Frame, dim: int, *, check_bond_units: bool = True, label: str = "structure") -> Frame:

@@ -105,3 +105,64 @@ def trained(data, tmp_path_factory):
         data, out, "test-cnn", TrainConfig(epochs=60, batch_size=8, seed=1), SMALL_CNN, split="run", test_fraction=0.25
     )
     return out, card
+
+
+# -- pd-local: 8 short 60-atom aGr runs with forces, and models trained on them ---------------------
+LOCAL_RUNS = [
+    MeltQuenchProtocol(
+        seed=s,
+        cooling_rate_K_per_ps=r,
+        n_atoms=60,
+        melt_ps=0.5,
+        hold_ps=0.1,
+        snapshot_temperatures_K=(600.0, 1200.0, 2000.0, 3000.0, 4000.0),
+    )  # fmt: skip
+    for s, r in zip(range(31, 39), (300, 500, 700, 900, 1100, 1300, 1600, 2000))
+]
+LOCAL_TEST_RUNS = {LOCAL_RUNS[-1].run_id, LOCAL_RUNS[2].run_id}
+
+
+@pytest.fixture(scope="session")
+def agr_store(tmp_path_factory):
+    """8 short 60-atom aGr melt-quench runs, 6 structures each, stored with their LAMMPS forces."""
+    from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
+
+    root = tmp_path_factory.mktemp("local_store")
+    store = DataStore(root)
+    for p in LOCAL_RUNS:
+        melt_quench_to_store(p, store, root / "work" / p.run_id, omp_threads=1)
+    return root
+
+
+def train_local_on_store(root: Path, out: Path, name: str, **options):
+    """pd-local trained through the model-kind registry on LOCAL_RUNS, LOCAL_TEST_RUNS held out; its card."""
+    import numpy as np
+
+    from pdmd.ml.kinds import data_from_frames, train_model
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(root)
+    docs = [d for p in LOCAL_RUNS for d in store.run_structures(p.run_id)]
+    frames = [store.load_frame(d) for d in docs]
+    data = data_from_frames(frames, np.array([d["energy_eV_per_atom"] for d in docs]), [d["run_id"] for d in docs],
+                            [d["_id"] for d in docs], DescriptorSpec.for_system("agr"), {"frames"})  # fmt: skip
+    test = np.array([i for i, d in enumerate(docs) if d["run_id"] in LOCAL_TEST_RUNS])
+    train = np.array([i for i, d in enumerate(docs) if d["run_id"] not in LOCAL_TEST_RUNS])
+    opts = {"store_root": str(root), "train": {"epochs": 40, "batch_structures": 6, "hidden": [32, 32]}, **options}
+    return train_model("pd-local", data, out, name, split_indices=(train, test), options=opts)
+
+
+@pytest.fixture(scope="session")
+def trained_local(agr_store, tmp_path_factory):
+    """pd-local trained on 6 runs, 2 runs held out."""
+    out = tmp_path_factory.mktemp("local_model")
+    return out, train_local_on_store(agr_store, out, "test-local")
+
+
+@pytest.fixture(scope="session")
+def local_committee(agr_store, tmp_path_factory):
+    """A committee of 3 pd-local networks (seeds 0, 1, 2) on the same split, fewer epochs."""
+    out = tmp_path_factory.mktemp("local_committee")
+    train = {"epochs": 15, "batch_structures": 6, "hidden": [32, 32]}
+    return out, train_local_on_store(agr_store, out, "test-committee", ensemble=3, train=train)

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pdmd"
 
 LAYERS = [
-    {"errors", "checks", "systems", "runtime", "progress", "workers", "settings", "setup_env", "_lammps"},
+    {"errors", "checks", "domain", "systems", "runtime", "progress", "workers", "settings", "setup_env", "_lammps"},
     {"structure"},
     {"descriptor"},
     {"store"},
@@ -17,7 +17,7 @@ LAYERS = [
     {"ml"},
     {"local"},
     {"analysis"},
-    {"api", "calculator", "simulate"},
+    {"api", "calculator", "simulate", "lammps_md", "active"},
     {"workflow"},
     {"cli"},
 ]

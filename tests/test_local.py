@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import LOCAL_RUNS
 
 from pdmd.local.complex import entry_values, local_topology, neighbourhoods
 from pdmd.local.features import RADIAL_N, LocalDescriptorConfig, atom_features, pair_values, relative_points
 from pdmd.local.model import AtomicNet, LocalPDModel
-from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.structure import Frame
 
 DENSITY = {2: 0.38, 3: 0.15}  # atoms per Å² (graphene) / Å³ (about 3 g/cm³)
@@ -280,33 +280,7 @@ def test_stress_matches_finite_differences_of_strained_cells(tmp_path):
         random_model(2).energy_forces_stress(random_packing(20, 2, seed=9))
 
 
-# -- data with forces, training, MD --------------------------------------------------------------
-RUNS = [
-    MeltQuenchProtocol(
-        seed=s,
-        cooling_rate_K_per_ps=r,
-        n_atoms=60,
-        melt_ps=0.5,
-        hold_ps=0.1,
-        snapshot_temperatures_K=(600.0, 1200.0, 2000.0, 3000.0, 4000.0),
-    )  # fmt: skip
-    for s, r in zip(range(31, 39), (300, 500, 700, 900, 1100, 1300, 1600, 2000))
-]
-
-
-@pytest.fixture(scope="module")
-def agr_store(tmp_path_factory):
-    """8 short 60-atom aGr melt-quench runs, 6 structures each, stored with their LAMMPS forces."""
-    from pdmd.pipeline import melt_quench_to_store
-    from pdmd.store.datastore import DataStore
-
-    root = tmp_path_factory.mktemp("local_store")
-    store = DataStore(root)
-    for p in RUNS:
-        melt_quench_to_store(p, store, root / "work" / p.run_id, omp_threads=1)
-    return root
-
-
+# -- data with forces (fixtures local_runs / agr_store / trained_local in conftest.py), training, MD --
 def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
     """Melt-quench snapshots carry LAMMPS forces; the single-point recompute gives the same forces."""
     import shutil
@@ -349,32 +323,10 @@ def test_a_stored_run_is_reused_only_with_the_same_melt_quench_settings(agr_stor
     from pdmd.store.datastore import DataStore
 
     store = DataStore(agr_store)
-    again = melt_quench_to_store(RUNS[0], store, tmp_path / "work", omp_threads=1)
-    assert again["reused"] and again["run_id"] == RUNS[0].run_id
+    again = melt_quench_to_store(LOCAL_RUNS[0], store, tmp_path / "work", omp_threads=1)
+    assert again["reused"] and again["run_id"] == LOCAL_RUNS[0].run_id
     with pytest.raises(InputError, match=r"timestep_fs: stored 1\.0, asked 0\.5.*new data folder"):
-        melt_quench_to_store(replace(RUNS[0], timestep_fs=0.5), store, tmp_path / "work", omp_threads=1)
-
-
-@pytest.fixture(scope="module")
-def trained_local(agr_store, tmp_path_factory):
-    """pd-local trained through the model-kind registry on 6 runs, 2 runs held out."""
-    from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import data_from_frames, train_model
-    from pdmd.store.datastore import DataStore
-
-    store = DataStore(agr_store)
-    docs = [d for p in RUNS for d in store.run_structures(p.run_id)]
-    frames = [store.load_frame(d) for d in docs]
-    data = data_from_frames(frames, np.array([d["energy_eV_per_atom"] for d in docs]), [d["run_id"] for d in docs],
-                            [d["_id"] for d in docs], DescriptorSpec.for_system("agr"), {"frames"})  # fmt: skip
-    test_runs = {RUNS[-1].run_id, RUNS[2].run_id}
-    test = np.array([i for i, d in enumerate(docs) if d["run_id"] in test_runs])
-    train = np.array([i for i, d in enumerate(docs) if d["run_id"] not in test_runs])
-    out = tmp_path_factory.mktemp("local_model")
-    card = train_model("pd-local", data, out, "test-local", split_indices=(train, test),
-                       options={"store_root": str(agr_store), "train": {"epochs": 40, "batch_structures": 6,
-                                                                         "hidden": [32, 32]}})  # fmt: skip
-    return out, card
+        melt_quench_to_store(replace(LOCAL_RUNS[0], timestep_fs=0.5), store, tmp_path / "work", omp_threads=1)
 
 
 def test_trained_model_beats_mean_predictor(trained_local):
@@ -403,7 +355,7 @@ def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store,
 
     folder, _ = trained_local
     store = DataStore(agr_store)
-    final = next(d for d in store.run_structures(RUNS[0].run_id) if d["kind"] == "final")
+    final = next(d for d in store.run_structures(LOCAL_RUNS[0].run_id) if d["kind"] == "final")
     structure = tmp_path / "final.extxyz"
     write(structure, store.load_frame(final).to_ase())
     out = tmp_path / "nve.extxyz"
@@ -435,7 +387,7 @@ def test_md_with_the_reference_potential_and_a_blow_up_keeps_what_ran(agr_store,
     from pdmd.store.datastore import DataStore
 
     store = DataStore(agr_store)
-    final = next(d for d in store.run_structures(RUNS[0].run_id) if d["kind"] == "final")
+    final = next(d for d in store.run_structures(LOCAL_RUNS[0].run_id) if d["kind"] == "final")
     structure = tmp_path / "final.extxyz"
     write(structure, store.load_frame(final).to_ase())
     result = run_md_file("tersoff1989", structure, tmp_path / "ref.extxyz", temperature_K=300.0, steps=100,

@@ -75,3 +75,17 @@ def analysis_db():
         print("(the embedded store is busy: the results are recorded in model.json only)", file=sys.stderr)
         return None
     return lp.db
+
+
+def print_active_campaigns(root) -> None:
+    """One line per active-learning iteration under a data folder (`pdmd.active`): labels, fractions, test RMSE."""
+    from pdmd.active import campaign_summaries
+
+    for name, rows in campaign_summaries(root).items():
+        print(f"active learning {name}: {len(rows)} iteration(s)" + (", converged" if rows[-1]["converged"] else ""))
+        for r in rows:
+            print(f"  iteration {r['iteration']}: labelled {r['n_labelled']} (total {r['labelled_total']}), "
+                  f"frames {r['n_frames']}: candidate {r['candidate_fraction']:.2f} / accurate "
+                  f"{r['accurate_fraction']:.2f} / failed {r['failed_fraction']:.2f}; model {r['model']} test RMSE "
+                  f"{r['test_rmse_meV_per_atom']:.2f} meV/atom (mean predictor "
+                  f"{r['mean_predictor_test_rmse_meV_per_atom']:.2f})")  # fmt: skip

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pdmd.cli.common import open_store, require_launchpad_config
+from pdmd.cli.common import open_store, print_active_campaigns, require_launchpad_config
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
 
 
@@ -28,6 +28,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"structures: {n_all} ({n_final} final states, {n_all - n_final} intermediate snapshots)")
     print(f"descriptors: {lp.db[DESCRIPTORS].count_documents({})}   models: {lp.db[MODELS].count_documents({})}")
     print(f"results folder: {store.root}")
+    print_active_campaigns(store.root)
     from pdmd.settings import is_embedded
     from pdmd.setup_env import hook_installed
 

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pdmd.cli.common import open_store
+from pdmd.cli.common import open_store, print_active_campaigns
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
 from pdmd.store.documents import find_model
 
@@ -16,8 +16,9 @@ def cmd_results(args: argparse.Namespace) -> int:
     from pdmd.ml.quality import quality_flag
     from pdmd.store.datastore import MODELS
 
-    lp, _ = open_store()
+    lp, store = open_store()
     models = list(lp.db[MODELS].find({"_id": args.model} if getattr(args, "model", None) else {}))
+    print_active_campaigns(store.root)
     if not models:
         print("no trained models yet")
         return 0
@@ -59,7 +60,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Predict every readable structure; one line per failure (file: reason); exit 2 if any failed."""
+    """Predict every readable structure; one line per failure (file: reason); exit 2 if any failed.
+
+    A model with a training domain adds each structure's extrapolation grade (1 = edge of the training data).
+    """
     import sys
 
     from pdmd.api import load_potential, predict_files
@@ -73,19 +77,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return "" if value is None else format(value, fmt)
 
     spread = any(r.spread_eV_per_atom is not None for r in done)  # an ensemble: mean and spread per structure
+    graded = any(r.extrapolation is not None for r in done)  # a model with a training domain: its grade
+    devi = any(r.max_force_deviation_eV_per_A is not None for r in done)  # a pd-local committee
     if args.csv:
         print("structure,n_atoms,predicted_eV_per_atom,reference_eV_per_atom,seconds"
-              + (",spread_meV_per_atom" if spread else ""))  # fmt: skip
+              + (",spread_meV_per_atom" if spread else "") + (",extrapolation_grade" if graded else "")
+              + (",max_force_deviation_eV_per_A" if devi else ""))  # fmt: skip
         for r in done:
             print(f"{r.label},{r.n_atoms},{r.predicted_eV_per_atom:.6f},{num(r.reference_eV_per_atom, '.6f')},"
-                  f"{r.seconds:.4f}" + (f",{1000 * r.spread_eV_per_atom:.3f}" if spread else ""))  # fmt: skip
+                  f"{r.seconds:.4f}" + (f",{1000 * r.spread_eV_per_atom:.3f}" if spread else "")
+                  + (f",{num(r.extrapolation, '.3f')}" if graded else "")
+                  + (f",{num(r.max_force_deviation_eV_per_A, '.4f')}" if devi else ""))  # fmt: skip
     else:
         print(f"{'structure':40} {'atoms':>6} {'E_pred/eV/atom':>15} {'E_ref':>10} {'ms':>6}"
-              + (f" {'spread/meV/atom':>16}" if spread else ""))  # fmt: skip
+              + (f" {'spread/meV/atom':>16}" if spread else "") + (f" {'grade':>7}" if graded else "")
+              + (f" {'max_devi_f/eV/Å':>15}" if devi else ""))  # fmt: skip
         for r in done:
             print(f"{r.label:40.40} {r.n_atoms:6d} {r.predicted_eV_per_atom:15.4f} "
                   f"{num(r.reference_eV_per_atom, '.4f'):>10} {1000 * r.seconds:6.0f}"
-                  + (f" {1000 * r.spread_eV_per_atom:16.2f}" if spread else ""))  # fmt: skip
+                  + (f" {1000 * r.spread_eV_per_atom:16.2f}" if spread else "")
+                  + (f" {num(r.extrapolation, '.2f'):>7}" if graded else "")
+                  + (f" {num(r.max_force_deviation_eV_per_A, '.3f'):>15}" if devi else ""))  # fmt: skip
     for r in done:
         for w in r.warnings:
             print(f"pdmd: warning: {r.label}: {w}: outside the training data, the prediction is an extrapolation",
@@ -101,6 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """`pdmd train`: any model kind on a labelled structure file (`pdmd.ml.kinds.train_from_file`)."""
     from pdmd.cli.inputs import descriptor_spec, json_option, label_keys, read_options
+    from pdmd.errors import InputError
     from pdmd.ml.kinds import train_from_file
     from pdmd.ml.options import config_from_options
     from pdmd.settings import data_dir
@@ -121,6 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                    "resume": bool(args.resume)}  # fmt: skip
         for key in ("train", "cnn"):  # a typo fails here, before any diagram is computed
             config_from_options(key, options.get(key, {}), f"--model-options {key}")
+    elif args.model == "pd-local":  # a committee: K networks, member 0 integrated, the others' deviation
+        options = {**options, "ensemble": args.ensemble}
+    elif args.ensemble != 1:
+        raise InputError(f"--ensemble: only pd-cnn and pd-local train committees, not {args.model}")
     card = train_from_file(Path(args.data), descriptor_spec(args, args.system), args.model, out, args.name,
                            args.split, args.test_fraction, args.seed, options,
                            read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
@@ -134,6 +151,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{m['mean_predictor_test_rmse_meV_per_atom']:.2f}, test energy std {m['test_energy_std_meV_per_atom']:.1f})"
         f"{f'; {stop}' if isinstance(stop, str) and stop else ''}; model in {out}"
     )
+    if "committee" in card:
+        c = card["committee"]
+        rmses = ", ".join(f"{v:.2f}" for v in c["member_test_rmse_meV_per_atom"])
+        window = f"{c['trust_low_eV_per_A']:.3f}-{c['trust_high_eV_per_A']:.3f} eV/Å"
+        print(f"committee of {c['size']}: member test RMSEs {rmses} meV/atom; trust window {window}")
+    if "max_extrapolation_default" in (card.get("domain") or {}):
+        use = "MD stops" if card.get("model_kind") == "pd-local" else "pdmd predict warns"
+        print(f"extrapolation grade (1 = edge of the training data): {use} above "
+              f"{card['domain']['max_extrapolation_default']:.2f}")  # fmt: skip
     if "ensemble" in card:
         e = card["ensemble"]
         print(
@@ -150,7 +176,7 @@ def add_parsers(sub) -> None:
     s = sub.add_parser("show", help="print a model's card")
     s.add_argument("model", help="model name or folder")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("predict", help="mean energy per atom (eV/atom) of structure files")
+    s = sub.add_parser("predict", help="mean energy per atom (eV/atom) of structure files, with extrapolation grades")
     s.add_argument("model", help="model name or folder")
     s.add_argument("structures", nargs="+")
     s.add_argument("--csv", action="store_true")
@@ -203,7 +229,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
     s.add_argument("--device", help="auto (CUDA when present), cpu or cuda[:N]")
     s.add_argument("--max-minutes", type=float, help="wall-time cap of this session (a safety net)")
-    s.add_argument("--ensemble", type=int, default=1, metavar="K", help="train K seeds; predict prints mean and spread")
+    s.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K seeds: pd-cnn predicts their mean and spread; pd-local is a committee (member 0 "
+                        "gives energies and forces, all K the force deviation)")  # fmt: skip
     s.add_argument("--resume", action="store_true", help="continue the checkpoint in the model folder")
     add_read_args(s, labels=True)
     s.set_defaults(func=cmd_train)

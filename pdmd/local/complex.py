@@ -137,7 +137,8 @@ def frame_points(frame: Frame, dim: int) -> tuple[np.ndarray, np.ndarray, tuple[
         raise InputError("structure has non-finite coordinates")
     if dim == 2 and len(pos) > 1 and np.ptp(pos[:, 2]) > SHEET_Z_SPAN_A:
         raise InputError(
-            f"a 2D (sheet) model needs a flat structure in the xy plane; z spans {np.ptp(pos[:, 2]):.3f} Å"
+            f"a 2D (sheet) model needs a flat sheet; this one is {np.ptp(pos[:, 2]):.3f} Å thick (buckled): train a 3D "
+            "pd-local model on buckled sheets (--system 3d, the sheet in a cell with vacuum)"
         )
     return pos[:, :dim], np.asarray(frame.cell, float)[:dim, :dim], tuple(bool(p) for p in frame.pbc[:dim])
 

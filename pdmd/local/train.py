@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +295,21 @@ def forces_from_file(path: str | Path, frames: list[Frame], dim: int) -> list[np
     return [found.get(_frame_key(f.positions, f.cell, dim)) for f in frames]
 
 
+def sheets_in_their_frame(frames: list[Frame], forces: list | None, dim: int) -> tuple[list[Frame], list | None]:
+    """For a 2D model, sheets in any plane in their own frame (flat in xy), their forces rotated with them."""
+    from pdmd.local.model import in_sheet_frame
+
+    if dim != 2:
+        return list(frames), forces
+    out_frames, out_forces = [], []
+    for k, frame in enumerate(frames):
+        local, rotation = in_sheet_frame(frame, dim)
+        out_frames.append(local)
+        f = None if forces is None else forces[k]
+        out_forces.append(f if f is None or rotation is None else np.asarray(f, float) @ rotation.T)
+    return out_frames, None if forces is None else out_forces
+
+
 def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provenance: dict) -> dict:
     """The pd-local model kind's train function (`pdmd.ml.kinds`): fit, evaluate, save, card.
 
@@ -303,7 +318,6 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
     the forces in the labelled file the data came from (`provenance["data"]`), where it has them.
     """
     from pdmd.ml.kinds import finish_card
-    from pdmd.ml.plots import parity_plot
 
     if data.frames is None:
         raise InputError("pd-local trains on structures (frames); the data has none")
@@ -318,33 +332,107 @@ def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provena
         forces = forces_from_store(options["store_root"], list(data.ids), list(data.groups))
     elif forces is None and provenance.get("data") and Path(provenance["data"]).is_file():
         forces = forces_from_file(provenance["data"], data.frames, dim)
+    frames, forces = sheets_in_their_frame(data.frames, forces, dim)
     n_forces = sum(f is not None for f in forces) if forces is not None else 0
     log.info("pd-local %s: %d of %d structures have forces", name, n_forces, len(data))
     t0 = time.perf_counter()
-    prepared = prepare(data.frames, data.energies_eV, forces, cfg)
-    net, history = fit_local(prepared, split.train_idx, cfg, tcfg)
+    prepared = prepare(frames, data.energies_eV, forces, cfg)
+    size = int(options.get("ensemble", 1) or 1)
+    if size < 1:
+        raise InputError(f"pd-local: ensemble (committee size) must be at least 1, got {size}")
+    nets, history = [], []
+    for m in range(size):
+        if size > 1:
+            log.info("pd-local %s: committee member %d of %d (seed %d)", name, m + 1, size, tcfg.seed + m)
+        net, hist = fit_local(prepared, split.train_idx, cfg, replace(tcfg, seed=tcfg.seed + m))
+        nets.append(net)
+        history = history or hist
     all_idx = np.arange(len(data))
-    pred_e, pred_f = predict_prepared(net, cfg, prepared, all_idx)
+    core = training_core(prepared, split.train_idx, options.get("core", {}))
+    member_preds = [with_core(predict_prepared(net, cfg, prepared, all_idx), core, prepared) for net in nets]
+    pred_e, pred_f = member_preds[0]
     metrics = {"training_s": time.perf_counter() - t0, "epochs_run": len(history)}
     out_dir = Path(out_dir)
     plots = {}
     for part, idx in (("train", split.train_idx), ("test", split.test_idx)):
         for k, v in force_metrics(pred_f, prepared.forces, idx, dim).items():
             metrics[f"{part}_{k}"] = v
-    ref_f = {
-        p: _force_arrays(prepared.forces, i, dim) for p, i in (("train", split.train_idx), ("test", split.test_idx))
-    }
-    if all(len(v) for v in ref_f.values()):
-        masked = [pf if rf is not None else None for pf, rf in zip(pred_f, prepared.forces)]
-        sets = {p: (ref_f[p], _force_arrays(masked, i, dim)) for p, i in (("train", split.train_idx),
-                                                                          ("test", split.test_idx))}  # fmt: skip
-        png = parity_plot(out_dir / "force_parity.png", sets, f"{name}: force components", "force component (eV/Å)",
-                          ("meV/Å", 1000.0))  # fmt: skip
+    png = _force_parity(out_dir, name, pred_f, prepared.forces, split, dim)
+    if png is not None:
         plots["force_parity"] = str(png)
     sections = {"local_descriptor": cfg.as_dict(), "network": {"hidden": list(tcfg.hidden), "activation": "SiLU"},
                 "train_config": tcfg.as_dict(), "history": history}  # fmt: skip
-    save_weights(out_dir, net)  # weights first; finish_card writes the card
+    sections.update(_uncertainty_sections(prepared, split, cfg, tcfg, member_preds, data, out_dir))
+    if core is not None:
+        sections["core"] = core.as_dict()
+    for m, net in enumerate(nets):
+        save_weights(out_dir, net, m)  # weights first; finish_card writes the card
     return finish_card(data, out_dir, name, KIND, split, pred_e, sections, metrics, provenance, plots)
+
+
+def _force_parity(out_dir: Path, name: str, pred_f: list, ref: list, split, dim: int) -> Path | None:
+    """The force parity PNG of train and test structures with reference forces (None without them)."""
+    from pdmd.ml.plots import parity_plot
+
+    parts = (("train", split.train_idx), ("test", split.test_idx))
+    ref_f = {p: _force_arrays(ref, i, dim) for p, i in parts}
+    if not all(len(v) for v in ref_f.values()):
+        return None
+    masked = [pf if rf is not None else None for pf, rf in zip(pred_f, ref)]
+    sets = {p: (ref_f[p], _force_arrays(masked, i, dim)) for p, i in parts}
+    return parity_plot(out_dir / "force_parity.png", sets, f"{name}: force components", "force component (eV/Å)",
+                       ("meV/Å", 1000.0))  # fmt: skip
+
+
+def training_core(prepared: Prepared, train_idx: np.ndarray, options: dict | bool):
+    """The core repulsion below the training set's shortest pair (`pdmd.local.core`); None when switched off
+    (`"core": false`) or when the data have no pairs. options: {"width_A": Å} or False.
+    """
+    from pdmd.local.core import DEFAULT_WIDTH_A, CoreRepulsion
+    from pdmd.local.uncertainty import training_r_min
+
+    if options is False:
+        return None
+    r_min = training_r_min(prepared, train_idx)
+    width = float((options or {}).get("width_A", DEFAULT_WIDTH_A))
+    return CoreRepulsion(r_min, width) if np.isfinite(r_min) and r_min > width else None
+
+
+def with_core(pred: tuple[np.ndarray, list], core, prepared: Prepared) -> tuple[np.ndarray, list]:
+    """Energies (eV/atom) and forces of `predict_prepared` plus the core repulsion (0 where no pair is below r_min)."""
+    if core is None:
+        return pred
+    from pdmd.local.core import core_energy_forces
+
+    energies, forces = np.array(pred[0], float), list(pred[1])
+    for i, (topo, pos) in enumerate(zip(prepared.topologies, prepared.positions)):
+        e, f = core_energy_forces(core, topo, pos)
+        if e:
+            energies[i] += e / len(pos)
+            forces[i] = forces[i] + f
+    return energies, forces
+
+
+def _uncertainty_sections(prepared, split, cfg, tcfg, member_preds, data, out_dir: Path) -> dict:
+    """The card's domain and (K > 1) committee sections; writes domain.npz into `out_dir`."""
+    from pdmd.local.uncertainty import fit_local_domain, trust_window
+    from pdmd.ml.ensemble import ensemble_summary
+
+    out: dict = {}
+    groups = [data.groups[i] for i in split.train_idx]
+    domain, out["domain"] = fit_local_domain(prepared, split.train_idx, cfg, tcfg.seed, groups)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    domain.save(out_dir / out["domain"]["file"])
+    if len(member_preds) > 1:
+        energies = np.stack([e for e, _ in member_preds])
+        out["committee"] = {
+            "size": len(member_preds),
+            "seeds": [tcfg.seed + m for m in range(len(member_preds))],
+            "integrated_member": 0,
+            **ensemble_summary(energies, data.energies_eV, split.test_idx),
+            **trust_window([f for _, f in member_preds], split.train_idx),
+        }
+    return out
 
 
 def load_pd_local(folder: Path) -> LocalPDModel:

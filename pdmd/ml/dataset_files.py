@@ -168,5 +168,5 @@ def labelled_images(
     from pdmd.ml.kinds import data_from_frames
 
     d = data_from_frames(data.frames, data.energies_eV, data.groups, data.ids, spec, {"images"}, extra_degrees)
-    out = LabelledImages(d.images, d.energies_eV, d.groups, d.ids, d.descriptor)
+    out = LabelledImages(d.images, d.energies_eV, d.groups, d.ids, d.descriptor, d.n_atoms, d.image_pairs)
     return out, f"energies read as: {', '.join(sorted(data.notes))}"

@@ -19,6 +19,7 @@ import torch
 from pdmd import __version__
 from pdmd.descriptor.spec import DescriptorSpec, channel_specs
 from pdmd.errors import InputError
+from pdmd.ml.domain import fit_training_domain
 from pdmd.ml.ensemble import checkpoint_dir, ensemble_summary, member_config
 from pdmd.ml.model import CNNConfig
 from pdmd.ml.plots import learning_curve, parity_plot
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class LabelledImages:
     """PD images (N, bins, bins) probabilities (or (N, C, bins, bins) with extra homology degrees as channels),
-    energies (N,) eV/atom, run id and id per sample.
+    energies (N,) eV/atom, run id and id per sample; where known, atoms per structure (N,) and the finite pairs
+    each image is the histogram of (N,) (with both the training domain counts pairs per atom, `pdmd.ml.domain`).
     """
 
     images: np.ndarray
@@ -45,6 +47,8 @@ class LabelledImages:
     groups: list[str]
     ids: list[str]
     descriptor: DescriptorSpec
+    n_atoms: np.ndarray | None = None
+    n_pairs: np.ndarray | None = None
 
 
 def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec, extra_degrees: tuple[int, ...] = ()
@@ -55,7 +59,7 @@ def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpe
     from pdmd.ml.kinds import load_store_data
 
     d = load_store_data(store, run_ids, spec, {"images"}, extra_degrees)
-    return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, spec)
+    return LabelledImages(d.images, d.energies_eV, d.groups, d.ids, spec, d.n_atoms, d.image_pairs)
 
 
 def fit_potential(
@@ -72,7 +76,8 @@ def fit_potential(
     resume: bool | None = None,
     split_seed: int | None = None,
 ) -> dict:
-    """Split, standardize on the training part, train, evaluate, save weights + card + PNGs.
+    """Split, standardize on the training part, train, evaluate, save weights + card + PNGs + the training
+    structures' domain (`pdmd.ml.domain`: domain.npz and the card's `domain` section).
 
     `split_indices` (train, test) overrides the split (e.g. the interpolation test); `split` then names it.
     `ensemble` K > 1 trains K networks (seeds seed … seed+K−1) on the same split; predictions are their
@@ -99,6 +104,9 @@ def fit_potential(
     pred = member_pred.mean(axis=0)
     metrics, quality = energy_metrics(pred, data.energies_eV, train_idx, test_idx)
     runtime = _runtime(potential, states, train, len(train_idx), session_s)
+    counts = [None if c is None else np.asarray(c)[train_idx] for c in (data.n_atoms, data.n_pairs)]
+    domain = fit_training_domain(data.images[train_idx], out_dir, [data.groups[i] for i in train_idx], split_seed,
+                                 *counts)  # fmt: skip
     metrics.update({
         "epochs_run": states[0].epoch,
         "best_epoch": states[0].best_epoch + 1,
@@ -131,6 +139,7 @@ def fit_potential(
                          "epochs_run": [s.epoch for s in states],
                          "best_epoch": [s.best_epoch + 1 for s in states]}} if ensemble > 1 else {}),
         "training_range": training_range(data.images[train_idx], data.energies_eV[train_idx], data.descriptor),
+        **({"domain": domain} if domain else {}),
         "quality": quality,
         "plots": _cnn_plots(out_dir, name, split, data.energies_eV, pred, train_idx, test_idx, states[0],
                             potential.target_scaler.std_eV),

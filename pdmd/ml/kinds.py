@@ -43,7 +43,9 @@ class ModelData:
 
     Inputs a kind does not need may be None: `images` (N, bins, bins) PD histogram probabilities,
     `births_A2` / `deaths_A2` the finite pairs of each diagram (Å²), `frames` the structures,
-    `features` global descriptors already computed (e.g. by `pdmd baseline`), so they are not computed twice.
+    `features` global descriptors already computed (e.g. by `pdmd baseline`), so they are not computed twice,
+    `image_pairs` the number of finite pairs each image is the histogram of (its normaliser; for the training
+    domain's pairs per atom, `pdmd.ml.domain`).
     """
 
     energies_eV: np.ndarray
@@ -56,6 +58,7 @@ class ModelData:
     deaths_A2: list[np.ndarray] | None = None
     frames: list[Frame] | None = None
     features: dict[str, np.ndarray] | None = None  # precomputed global features by name ("acsf", "soap"), (N, F)
+    image_pairs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.energies_eV)
@@ -78,6 +81,7 @@ class ModelData:
             pick(self.deaths_A2),
             pick(self.frames),
             None if self.features is None else {k: v[idx] for k, v in self.features.items()},
+            None if self.image_pairs is None else self.image_pairs[idx],
         )
 
 
@@ -199,7 +203,8 @@ def load_store_data(
     needs = set(needs)
     desc_id = spec.id
     extra_specs = channel_specs(spec, extra_degrees)
-    rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "births", "deaths", "frame")}
+    rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "pairs", "births", "deaths",
+                                             "frame")}  # fmt: skip
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
     for run_id in run_ids:
@@ -216,6 +221,7 @@ def load_store_data(
             if "images" in needs:
                 rows["image"].append(with_channels(arrays["image"], extra_specs, store, doc["_id"],
                                                    lambda doc=doc: store.load_frame(doc)))  # fmt: skip
+                rows["pairs"].append(len(arrays["births_A2"]))  # the stored image's diagram
             if "diagrams" in needs:
                 b, d = spec.learning_pairs(arrays["births_A2"], arrays["deaths_A2"], arrays["essential_births_A2"])
                 rows["births"].append(b)
@@ -237,6 +243,7 @@ def load_store_data(
         rows["births"] if "diagrams" in needs else None,
         rows["deaths"] if "diagrams" in needs else None,
         rows["frame"] if "frames" in needs else None,
+        image_pairs=np.asarray(rows["pairs"], int) if "images" in needs else None,
     )
 
 
@@ -319,6 +326,7 @@ def data_from_structures(
                           store, data.ids[i], lambda i=i: structures.frames[i])
             for i, (b, d, _) in enumerate(raw)
         ])  # fmt: skip
+        data.image_pairs = np.array([len(b) for b, _, _ in raw], int)
     return data
 
 
@@ -396,7 +404,8 @@ def train_cnn(data: ModelData, out_dir: Path, name: str, split: TrainSplit, opti
     defaults = {"seed": split.seed, "standardization": data.descriptor.default_standardization}
     train = config_from_options("train", options.get("train", {}), "pd-cnn options: train", defaults)
     cnn = config_from_options("cnn", options.get("cnn", {}), "pd-cnn options: cnn")
-    images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor)
+    images = LabelledImages(data.images, data.energies_eV, data.groups, data.ids, data.descriptor, data.n_atoms,
+                            data.image_pairs)  # fmt: skip
     return fit_potential(images, out_dir, name, train, cnn, split.kind, split.test_fraction, provenance,
                          split_indices=(split.train_idx, split.test_idx), ensemble=int(options.get("ensemble", 1)),
                          resume=options.get("resume"))  # fmt: skip
@@ -417,7 +426,10 @@ def finish_card(
     """Card + predictions.json + parity PNG of a model whose predictions on all of `data` are `pred_eV`.
 
     metrics / plots: the kind's own entries beside the energy metrics (`energy_metrics`) and the parity plot.
+    A global kind (pd-kernel, pd-hybrid) gets the domain of its training diagrams (`pdmd.ml.domain`: domain.npz
+    and the card's `domain` section); a kind that brings its own `domain` in `sections` keeps it.
     """
+    from pdmd.ml.domain import GLOBAL_KINDS, fit_training_domain, pair_images
     from pdmd.ml.fit import CARD_UNITS, log_trained, write_predictions
     from pdmd.ml.plots import parity_plot
     from pdmd.ml.quality import energy_metrics, warn_if_not_learned
@@ -426,6 +438,12 @@ def finish_card(
     ref = data.energies_eV
     base, quality = energy_metrics(pred_eV, ref, tr, te)
     metrics = {**base, **metrics}
+    if kind in GLOBAL_KINDS and "domain" not in sections and data.births_A2 is not None:
+        hist = data.descriptor.histogram
+        images = pair_images([data.births_A2[i] for i in tr], [data.deaths_A2[i] for i in tr], hist)
+        domain = fit_training_domain(images, out_dir, [data.groups[i] for i in tr], split.seed, data.n_atoms[tr],
+                                     np.array([len(data.births_A2[i]) for i in tr]))  # fmt: skip
+        sections = {**sections, **({"domain": domain} if domain else {})}
     png = parity_plot(out_dir / "parity.png", {"train": (ref[tr], pred_eV[tr]), "test": (ref[te], pred_eV[te])},
                       f"{name}: {kind} ({split.kind} split)")  # fmt: skip
     card = write_card(out_dir, {

@@ -366,19 +366,25 @@ class KernelModel(CardModel):
         t = self.card["kernel_model"]["target"]
         return self.fit.predict(blocks) * t["std_eV"] + t["mean_eV"]
 
-    def predict_frames(self, frames: list, labels: list[str]) -> tuple[np.ndarray, float]:
-        """Energies (eV/atom) of structures and the mean seconds per structure (PD + features + kernel)."""
+    def frame_data(self, frames: list, labels: list[str], needs: set[str] | None = None) -> ModelData:
+        """`ModelData` of structures with the inputs this model predicts from (or `needs`): diagrams (Å²), and
+        frames / images where its blocks take them; the structures are checked against the training data first.
+        """
         from pdmd.ml.kinds import data_from_frames
 
-        t0 = time.perf_counter()
         for frame, label in zip(frames, labels):
             self.check_fits(frame, label)
-        types = {b["type"] for b in self.card["kernel_model"]["blocks"]}
-        needs = {"diagrams"} | ({"frames"} if types - {"pd"} else set()) | ({"images"} if "cnn" in types else set())
+        if needs is None:
+            types = {b["type"] for b in self.card["kernel_model"]["blocks"]}
+            needs = {"diagrams"} | ({"frames"} if types - {"pd"} else set()) | ({"images"} if "cnn" in types else set())
         n = len(frames)
-        data = data_from_frames(frames, np.zeros(n), list(labels), list(labels), self.spec, needs)
-        energies = self.predict_data(data)
-        return energies, (time.perf_counter() - t0) / max(n, 1)
+        return data_from_frames(frames, np.zeros(n), list(labels), list(labels), self.spec, needs)
+
+    def predict_frames(self, frames: list, labels: list[str]) -> tuple[np.ndarray, float]:
+        """Energies (eV/atom) of structures and the mean seconds per structure (PD + features + kernel)."""
+        t0 = time.perf_counter()
+        energies = self.predict_data(self.frame_data(frames, labels))
+        return energies, (time.perf_counter() - t0) / max(len(frames), 1)
 
 
 def load_kernel_model(folder: str | Path) -> KernelModel:

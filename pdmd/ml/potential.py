@@ -68,8 +68,14 @@ class Potential(CardModel):
 
     def image_of(self, frame: Frame, label: str = "structure") -> np.ndarray:
         """The network's raw input for one structure: (bins, bins), or (C, bins, bins) with extra channels."""
+        return self.input_of(frame, label)[0]
+
+    def input_of(self, frame: Frame, label: str = "structure") -> tuple[np.ndarray, int]:
+        """`image_of` and the number of finite pairs of the descriptor's diagram (the first image's normaliser)."""
         self.check_fits(frame, label)
-        return channel_images(frame, self.spec, self.extra_degrees, label)
+        diagram = self.spec.nonempty_diagram(frame, label)
+        first = self.spec.image(diagram).image
+        return channel_images(frame, self.spec, self.extra_degrees, label, first=first), int(diagram.n_pairs)
 
     def predict_data(self, data) -> np.ndarray:
         """Energies (eV/atom) of `ModelData`: from its images when they are this network's input, else its frames."""

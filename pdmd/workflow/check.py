@@ -22,6 +22,7 @@ from pdmd.checks import (
     is_int,
     is_num,
     non_empty_str,
+    non_negative,
     one_of,
 )
 from pdmd.errors import InputError, PdmdError
@@ -58,6 +59,19 @@ def _analysis(where: str, v: Any, out: Problems) -> None:
     one_of(set(ANALYSES))(where, v, out)
 
 
+def _active(where: str, v: Any, out: Problems) -> None:
+    """An active-learning campaign's settings (`pdmd.active.ActiveSettings`)."""
+    from pdmd.active import ActiveSettings
+
+    if not isinstance(v, dict):
+        out.append(f"{where}: must be a mapping of active-learning settings")
+        return
+    try:
+        ActiveSettings.from_dict(v)
+    except (InputError, TypeError) as err:
+        out.append(f"{where}: {err}")
+
+
 def _descriptor_rules() -> dict:
     from pdmd.descriptor.persistence import BACKENDS
     from pdmd.systems import MD_SYSTEMS
@@ -78,6 +92,7 @@ def _task_rules() -> dict[str, dict[str, Callable]]:
 
     desc = _descriptor_rules()
     melt = {"protocol": _protocol, "omp_threads": int_at_least(1), "data_dir": non_empty_str}
+    active = {"active": _active, "iteration": int_at_least(0), "data_dir": non_empty_str}
     return {
         "MeltQuenchTask": melt,
         "VaspMeltQuenchTask": {
@@ -99,6 +114,9 @@ def _task_rules() -> dict[str, dict[str, Callable]]:
             **desc,
         },
         "ValidatePotentialTask": {"run_ids": _run_ids, "name": non_empty_str, "label": non_empty_str, **desc},
+        "ActiveTrainTask": active,
+        "ActiveExploreTask": {**active, "temperature_K": non_negative, "seed": int_at_least(0)},
+        "ActiveSelectTask": active,
         "AnalysisTask": {
             "analysis": _analysis,
             "name": non_empty_str,
@@ -116,13 +134,14 @@ def _task_class_name(fw_name: str) -> str:
 
 def check_task_params(fw_name: str, params: dict, where: str = "task") -> Problems:
     """Problems with one firetask's parameters (only pdmd's tasks are checked; others pass)."""
+    from pdmd.workflow import active as active_module
     from pdmd.workflow import tasks as task_module
 
     name = _task_class_name(fw_name)
     rules = _task_rules().get(name)
     if rules is None:
         return []
-    cls = getattr(task_module, name)
+    cls = getattr(task_module, name, None) or getattr(active_module, name)
     out: Problems = []
     given = {k: v for k, v in params.items() if not k.startswith("_")}
     for key in cls.required_params:

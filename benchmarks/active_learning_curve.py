@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Active learning against random selection: test RMSE per number of labels, from relaxed sheets only.
+
+    python benchmarks/active_learning_curve.py --work paper_runs/al-curve            # ≈ 1 h on 2 cores
+    python benchmarks/active_learning_curve.py --work /tmp/al-quick --quick          # a few minutes
+
+The seed is `--seed-runs` relaxed aGr sheets (Tersoff melt-quench, final structures only); the test set
+is `--test-runs` runs with their relaxed finals and snapshots at 300-3000 K. Each iteration of
+`pdmd.active` trains a committee, explores with MD at 300, 1000 and 2000 K, and labels the candidates
+(Tersoff single points). Beside it, the random baseline: the same number of frames drawn uniformly from
+the same explored trajectories, labelled and trained with the same settings. Resumable: every model,
+exploration and label set stays under --work. Prints and writes `curve.json` and `curve.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def protocols(n_atoms: int, n_seed: int, n_test: int, quick: bool):
+    from pdmd.md.protocol import MeltQuenchProtocol
+
+    rng = np.random.default_rng(11)
+    rates = np.exp(rng.uniform(np.log(100.0), np.log(2000.0), n_seed + n_test))
+    extra = {"melt_ps": 1.0, "hold_ps": 0.2} if quick else {}
+    seed = [MeltQuenchProtocol(seed=700 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=n_atoms, **extra)
+            for i, r in enumerate(rates[:n_seed])]  # fmt: skip
+    test = [MeltQuenchProtocol(seed=800 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=n_atoms,
+                               snapshot_temperatures_K=(300.0, 1000.0, 2000.0, 3000.0), **extra)
+            for i, r in enumerate(rates[n_seed:])]  # fmt: skip
+    return seed, test
+
+
+def random_labels(store, s, k: int, n_labels: int) -> str:
+    """A random-selection run id holding `n_labels` frames drawn from every exploration up to iteration k."""
+    from ase.io import read
+
+    from pdmd.active import iteration_dir
+    from pdmd.local.reference import LammpsSinglePoint
+    from pdmd.structure import Frame
+
+    run = f"random-{s.name}-upto-{k:03d}"
+    if len(store.run_structures(run)) >= n_labels:
+        return run
+    pool = []
+    for j in range(k + 1):
+        for path in sorted((iteration_dir(store.root, s.name, j) / "explore").glob("*.extxyz")):
+            pool += [(path, i) for i in range(len(read(path, index=":")))]
+    rng = np.random.default_rng(k)
+    picked = [pool[i] for i in rng.choice(len(pool), min(n_labels, len(pool)), replace=False)]
+    with LammpsSinglePoint(2, s.reference) as ref:
+        for n, (path, i) in enumerate(picked):
+            frame = Frame.from_ase(read(path, index=i))
+            point = ref(frame)
+            doc = store.save_structure(frame, {"run_id": run, "kind": "random", "step": n, "system": "agr",
+                                               "energy_eV_per_atom": point.energy_eV / frame.n_atoms})  # fmt: skip
+            store.save_forces(doc, point.forces_eV_per_A, s.reference)
+    return run
+
+
+def train_on(store, s, runs: list[str], out: Path) -> dict:
+    """A committee of the campaign's settings on `runs` + the seed, tested on the test runs; its card."""
+    from pdmd.active import frames_data
+    from pdmd.descriptor.spec import DescriptorSpec
+    from pdmd.ml.kinds import train_model
+    from pdmd.store.documents import read_card
+
+    if (out / "model.json").is_file():
+        return read_card(out)
+    data = frames_data(store, list(s.seed_run_ids) + runs + list(s.test_run_ids), DescriptorSpec.for_system("agr"))
+    test = np.array([i for i, g in enumerate(data.groups) if g in set(s.test_run_ids)])
+    train = np.array([i for i, g in enumerate(data.groups) if g not in set(s.test_run_ids)])
+    options = {**s.model_options, "ensemble": s.ensemble, "store_root": str(store.root)}
+    return train_model("pd-local", data, out, out.name, split_indices=(train, test), options=options)
+
+
+def main() -> None:
+    from pdmd.active import ActiveSettings, explore, iteration_dir, select_and_label, train_committee
+    from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--quick", action="store_true", help="60-atom sheets, short runs (what the tests run)")
+    p.add_argument("--atoms", type=int, default=200)
+    p.add_argument("--seed-runs", type=int, default=20)
+    p.add_argument("--test-runs", type=int, default=8)
+    p.add_argument("--iterations", type=int, default=4)
+    p.add_argument("--minutes", type=float, default=1.5, help="training time per committee member")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    if args.quick:
+        args.atoms, args.seed_runs, args.test_runs, args.iterations, args.minutes = 60, 4, 2, 2, 0.2
+    store = DataStore(args.work / "data")
+    seed, test = protocols(args.atoms, args.seed_runs, args.test_runs, args.quick)
+    t0 = time.perf_counter()
+    for k, prot in enumerate(seed + test):
+        melt_quench_to_store(prot, store, args.work / "lammps" / prot.run_id, omp_threads=2)
+        print(f"data {k + 1}/{len(seed + test)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    s = ActiveSettings("curve", tuple(q.run_id for q in seed), tuple(q.run_id for q in test), "agr",
+                       (300.0, 1000.0, 2000.0), (0, 1), steps=200 if args.quick else 1000, every=10 if args.quick
+                       else 20, ensemble=3, max_labels=8 if args.quick else 40, converge_fraction=0.0,
+                       max_iterations=args.iterations,
+                       model_options={"train": {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4,
+                                                "threads": 1}})  # fmt: skip
+    rows = []
+    for k in range(args.iterations):
+        card = train_committee(store, s, k)
+        for t in s.temperatures_K:
+            for sd in s.seeds:
+                explore(store, s, k, t, sd)
+        summary = select_and_label(store, s, k)
+        labels_before = summary["labelled_total"] - summary["n_labelled"]
+        rand = None
+        if labels_before:
+            run = random_labels(store, s, k - 1, labels_before)
+            rand = train_on(store, s, [run], args.work / "random" / f"upto-{k - 1:03d}")["metrics"]
+        m = card["metrics"]
+        rows.append({"iteration": k, "labels": labels_before, "active_test_rmse_meV_per_atom":
+                     m["test_rmse_meV_per_atom"], "active_test_force_rmse_eV_per_A": m.get("test_force_rmse_eV_per_A"),
+                     "random_test_rmse_meV_per_atom": rand and rand["test_rmse_meV_per_atom"],
+                     "random_test_force_rmse_eV_per_A": rand and rand.get("test_force_rmse_eV_per_A"),
+                     "mean_predictor_test_rmse_meV_per_atom": m["mean_predictor_test_rmse_meV_per_atom"],
+                     "candidate_fraction": summary["candidate_fraction"],
+                     "failed_fraction": summary["failed_fraction"]})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    (args.work / "curve.json").write_text(json.dumps(rows, indent=1))
+    _plot(rows, args.work / "curve.png")
+    print(f"{iteration_dir(store.root, s.name, 0).parent}: curve.json, curve.png")
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    x = [r["labels"] for r in rows]
+    ax.plot(x, [r["active_test_rmse_meV_per_atom"] for r in rows], "o-", label="active (committee)")
+    pts = [(r["labels"], r["random_test_rmse_meV_per_atom"]) for r in rows if r["random_test_rmse_meV_per_atom"]]
+    if pts:
+        ax.plot(*zip(*pts), "s--", label="random frames, same pools")
+    ax.set_xlabel("labelled structures added to the seed")
+    ax.set_ylabel("test energy RMSE (meV/atom)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

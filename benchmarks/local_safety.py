@@ -1,0 +1,298 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pd-local outside its data: MD that stays safe, what the uncertainty is worth, and what it costs.
+
+    python benchmarks/local_safety.py --work /tmp/safety all      # or one stage: data, train, md, spearman, cost
+    python benchmarks/local_safety.py --work /tmp/safety --quick all   # a few minutes: small cells, short runs
+
+Every stage writes its results under --work and is skipped when they are there (resumable).
+
+- data: 680-atom aGr melt-quench runs (Tersoff, LAMMPS) keeping the relaxed final and a 300 K snapshot
+  (the "<= 300 K" training set), plus hot runs with snapshots at 1500-3500 K (out of the training domain).
+- train: a pd-local committee (run split 80/20 of the <= 300 K runs) with the core repulsion; the ACSF
+  kernel baseline and the mean predictor of the same split are printed beside it.
+- md: NVT at 300 K and 1500 K from relaxed test sheets, two seeds each, with and without the core,
+  stopping on the model's default extrapolation threshold; per run: steps done, why it stopped, and the
+  shortest pair distance ever seen.
+- spearman: per held-out structure (half in domain: test-run structures; half out: hot snapshots), the
+  largest atomic force error against the largest extrapolation grade and committee force deviation.
+- cost: ms per MD step on a 680-atom sheet without uncertainty, with the grade, and with the committee,
+  timed in turn in one process.
+- engine: ms per NVE step of the ASE engine and of `--engine lammps` (fix external) from the same start,
+  in turn, and the largest position difference after 100 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+QUICK = {"n_atoms": 120, "runs": 16, "hot_runs": 4, "md_ps": {300.0: 0.2, 1500.0: 0.2}, "minutes": 1.0}
+FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 2.5, 1500.0: 2.5}, "minutes": 6.0}
+HOT_K = (1500.0, 2500.0, 3500.0)
+
+
+def protocols(cfg: dict):
+    """(cold runs: final + 300 K snapshot, hot runs: snapshots at HOT_K) with log-uniform cooling rates."""
+    from pdmd.md.protocol import MeltQuenchProtocol
+
+    rng = np.random.default_rng(7)
+    rates = np.exp(rng.uniform(np.log(100.0), np.log(2000.0), cfg["runs"] + cfg["hot_runs"]))
+    extra = {} if cfg["n_atoms"] >= 680 else {"melt_ps": 1.0, "hold_ps": 0.2}
+    cold = [MeltQuenchProtocol(seed=500 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=cfg["n_atoms"],
+                               snapshot_temperatures_K=(300.0,), **extra)
+            for i, r in enumerate(rates[: cfg["runs"]])]  # fmt: skip
+    hot = [MeltQuenchProtocol(seed=900 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=cfg["n_atoms"],
+                              snapshot_temperatures_K=HOT_K, **extra)
+           for i, r in enumerate(rates[cfg["runs"] :])]  # fmt: skip
+    return cold, hot
+
+
+def _one_run(args) -> str:
+    from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
+
+    protocol, root = args
+    melt_quench_to_store(protocol, DataStore(root), Path(root) / "work" / protocol.run_id, omp_threads=1)
+    return protocol.run_id
+
+
+def stage_data(work: Path, cfg: dict) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    cold, hot = protocols(cfg)
+    todo = [(p, str(work / "data")) for p in cold + hot]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:
+        for k, run in enumerate(pool.map(_one_run, todo)):
+            eta = (time.perf_counter() - start) / (k + 1) * (len(todo) - k - 1)
+            print(f"data: {k + 1}/{len(todo)} runs ({run}), ETA {eta:.0f} s", flush=True)
+
+
+def load(work: Path, cfg: dict, which: str):
+    """(frames, energies eV/atom, forces, groups, ids, kinds, temperatures) of the cold or hot runs."""
+    from pdmd.store.datastore import DataStore
+
+    store = DataStore(work / "data")
+    cold, hot = protocols(cfg)
+    docs = [d for p in (cold if which == "cold" else hot) for d in store.run_structures(p.run_id)]
+    return ([store.load_frame(d) for d in docs], np.array([d["energy_eV_per_atom"] for d in docs]),
+            [store.load_forces(d) for d in docs], [d["run_id"] for d in docs], [d["_id"] for d in docs],
+            [d["kind"] for d in docs], [d.get("temperature_K") for d in docs])  # fmt: skip
+
+
+def split(groups: list[str]):
+    from pdmd.ml.split import train_test_split
+
+    return train_test_split(groups, 0.2, 0, "run")
+
+
+def stage_train(work: Path, cfg: dict, members: int) -> None:
+    from pdmd.descriptor.spec import DescriptorSpec
+    from pdmd.ml.kinds import data_from_frames, train_model
+
+    out = work / "committee"
+    if (out / "model.json").is_file():
+        return
+    frames, energies, forces, groups, ids, _, _ = load(work, cfg, "cold")
+    spec = DescriptorSpec.for_system("agr")
+    data = data_from_frames(frames, energies, groups, ids, spec, {"frames"})
+    train, test = split(groups)
+    train_cfg = {"max_minutes": cfg["minutes"], "epochs": 400, "batch_structures": 4, "threads": 1}
+    options = {"forces": forces, "ensemble": members, "train": train_cfg}
+    card = train_model("pd-local", data, out, "safety-committee", split_indices=(train, test), options=options)
+    base = acsf_krr(frames, energies, train, test)
+    m = card["metrics"]
+    summary = {"n_train": len(train), "n_test": len(test), "test_rmse_meV_per_atom": m["test_rmse_meV_per_atom"],
+               "acsf_krr_test_rmse_meV_per_atom": base,
+               "mean_predictor_test_rmse_meV_per_atom": m["mean_predictor_test_rmse_meV_per_atom"],
+               "test_force_rmse_over_std": m.get("test_force_rmse_over_std"), "core": card["core"],
+               "domain": card["domain"], "committee": {k: card["committee"][k] for k in
+                                                       ("member_test_rmse_meV_per_atom", "trust_low_eV_per_A",
+                                                        "trust_high_eV_per_A")}}  # fmt: skip
+    (work / "train.json").write_text(json.dumps(summary, indent=1))
+
+
+def acsf_krr(frames, energies, train, test) -> float:
+    """Test RMSE (meV/atom) of the kernel baseline: atom-averaged ACSF + kernel ridge on the same split."""
+    from pdmd.analysis.baselines import fit_baseline
+    from pdmd.descriptor.atomic import structure_features
+
+    x, _ = structure_features("acsf", frames)
+    return fit_baseline("acsf", "krr", (x[train], energies[train]), (x[test], energies[test])).test_rmse
+
+
+def shortest_pair_A(atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, 2.0)
+    return float(d.min()) if len(d) else float("inf")
+
+
+def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -> dict:
+    """One target MD run (member 0, grade checked every step); its record (reused when done)."""
+    from ase.io import read, write
+
+    from pdmd.errors import ExtrapolationStop
+    from pdmd.simulate import run_md_file
+
+    tag = f"T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
+    record_path = work / "md" / f"{tag}.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text())
+    frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
+    _, test = split(groups)
+    finals = [i for i in test if kinds[i] == "final"]
+    start = work / "md" / f"{tag}-start.extxyz"
+    start.parent.mkdir(parents=True, exist_ok=True)
+    write(start, frames[finals[seed % len(finals)]].to_ase())
+    steps = int(round(cfg["md_ps"][temperature_K] * 1000 / 0.5))
+    out = work / "md" / f"{tag}.extxyz"
+    record = {"temperature_K": temperature_K, "seed": seed, "core": core, "steps_asked": steps, "stopped": None}
+    t0 = time.perf_counter()
+    try:
+        res = run_md_file(work / "committee", start, out, temperature_K=temperature_K, steps=steps, every=50,
+                          seed=seed, use_core=core, deviation=False)  # fmt: skip
+        record["steps_done"] = steps
+        record["max_extrapolation"] = float(np.nanmax(res.max_extrapolation))
+    except ExtrapolationStop as stop:
+        record.update(stopped=str(stop).split(": the structure")[0], steps_done=stop.step, stop_value=stop.value)
+    record["wall_s"] = time.perf_counter() - t0
+    record["shortest_pair_A"] = min(shortest_pair_A(a) for a in read(out, index=":"))
+    record_path.write_text(json.dumps(record, indent=1))
+    return record
+
+
+MD_RUNS = [(300.0, 0, True), (300.0, 1, True), (1500.0, 0, True), (1500.0, 1, True), (1500.0, 0, False),
+           (1500.0, 1, False)]  # fmt: skip
+"""(temperature K, seed, core) of the target runs: the product's defaults at both temperatures, and the hot
+runs without the core, where only the extrapolation stop stands between the network and a collapse."""
+
+
+def stage_md(work: Path, cfg: dict, only: str | None) -> list[dict]:
+    rows = []
+    for t, seed, core in MD_RUNS:
+        tag = f"T{t:g}-s{seed}-{'core' if core else 'nocore'}"
+        if only and only != tag:
+            continue
+        rows.append(md_run(work, cfg, t, seed, core))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def stage_spearman(work: Path, cfg: dict) -> dict:
+    from scipy.stats import spearmanr
+
+    from pdmd.local.model import load_local_model
+
+    model = load_local_model(work / "committee")
+    frames, _, forces, groups, _, _, _ = load(work, cfg, "cold")
+    _, test = split(groups)
+    hot = load(work, cfg, "hot")
+    hot_idx = [i for i, k in enumerate(hot[5]) if k != "final"][: len(test)]
+    sets = [(frames[i], forces[i], True) for i in test] + [(hot[0][i], hot[2][i], False) for i in hot_idx]
+    rows = []
+    for frame, f_ref, inside in sets:
+        r = model.evaluate(frame, deviation=True)
+        err = float(np.linalg.norm((r.forces - f_ref)[:, :2], axis=1).max())
+        rows.append((err, float(r.extrapolation.max()), float(r.force_deviation.max()), inside))
+    arr = np.array([row[:3] for row in rows])
+    inside = np.array([row[3] for row in rows])
+    out = {"n_in": int(inside.sum()), "n_out": int((~inside).sum())}
+    for k, name in ((1, "extrapolation_grade"), (2, "committee_force_deviation")):
+        out[f"spearman_{name}"] = float(spearmanr(arr[:, 0], arr[:, k]).statistic)
+        out[f"spearman_{name}_in_domain"] = float(spearmanr(arr[inside, 0], arr[inside, k]).statistic)
+    out["max_force_error_eV_per_A_in_out"] = [float(np.median(arr[inside, 0])), float(np.median(arr[~inside, 0]))]
+    (work / "spearman.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def stage_cost(work: Path, cfg: dict, steps: int = 40) -> dict:
+    import torch
+
+    from pdmd.api import load_potential
+    from pdmd.calculator import PDPotential
+    from pdmd.simulate import run_md
+
+    torch.set_num_threads(1)
+    frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
+    atoms = frames[[i for i, k in enumerate(kinds) if k == "final"][0]].to_ase()
+    out: dict = {}
+    for rep in range(2):  # in turn, twice: the second round's figures are reported
+        for label in ("none", "grade", "committee"):
+            pot = load_potential(work / "committee")
+            if label == "none":
+                pot.model.domain = None
+            calc = PDPotential(pot, deviation=label == "committee")
+            res = run_md(calc, atoms, dim=2, temperature_K=300.0, steps=steps, every=steps, seed=rep)
+            out[label] = res.ms_per_step
+    out["grade_over_none"] = out["grade"] / out["none"]
+    out["committee_over_none"] = out["committee"] / out["none"]
+    out["n_atoms"] = len(atoms)
+    (work / "cost.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
+    """Milliseconds per step of the ASE engine and of LAMMPS (fix external) from the same start, in turn; max |Δr|."""
+    import torch
+    from ase.io import read, write
+
+    from pdmd.lammps_md import run_lammps_md_file
+    from pdmd.simulate import run_md_file
+
+    torch.set_num_threads(1)
+    frames, _, _, _, _, kinds, _ = load(work, cfg, "cold")
+    start = work / "engine" / "start.extxyz"
+    start.parent.mkdir(parents=True, exist_ok=True)
+    write(start, frames[[i for i, k in enumerate(kinds) if k == "final"][0]].to_ase())
+    common = {"temperature_K": 300.0, "steps": steps, "timestep_fs": 0.5, "ensemble": "nve", "every": steps,
+              "seed": 0, "deviation": False}  # fmt: skip
+    out: dict = {}
+    for _ in range(2):
+        out["ase_ms_per_step"] = run_md_file(work / "committee", start, work / "engine" / "ase.extxyz",
+                                             **common).ms_per_step  # fmt: skip
+        out["lammps_ms_per_step"] = run_lammps_md_file(work / "committee", start, work / "engine" / "lmp.extxyz",
+                                                       **common).ms_per_step  # fmt: skip
+    end = read(work / "engine" / "ase.extxyz", index=-1)
+    dump = read(work / "engine" / "lmp.dump", index=-1, format="lammps-dump-text")
+    out["max_dr_A"] = float(np.abs(dump.positions - end.positions).max())
+    out["lammps_over_ase"] = out["lammps_ms_per_step"] / out["ase_ms_per_step"]
+    (work / "engine.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stage", choices=["data", "train", "md", "spearman", "cost", "engine", "all"])
+    p.add_argument("--work", type=Path, required=True, help="folder for data, models and results (resumable)")
+    p.add_argument("--quick", action="store_true", help="small cells and short runs (minutes; what the tests run)")
+    p.add_argument("--members", type=int, default=3, help="committee size")
+    p.add_argument("--only", help="md: one run, e.g. T300-s0-core")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    cfg = QUICK if args.quick else FULL
+    args.work.mkdir(parents=True, exist_ok=True)
+    stages = ["data", "train", "md", "spearman", "cost", "engine"] if args.stage == "all" else [args.stage]
+    for stage in stages:
+        if stage == "data":
+            stage_data(args.work, cfg)
+        elif stage == "train":
+            stage_train(args.work, cfg, args.members)
+            print(json.dumps(json.loads((args.work / "train.json").read_text()), indent=1))
+        elif stage == "md":
+            stage_md(args.work, cfg, args.only)
+        elif stage == "spearman":
+            print(json.dumps(stage_spearman(args.work, cfg), indent=1))
+        elif stage == "cost":
+            print(json.dumps(stage_cost(args.work, cfg), indent=1))
+        else:
+            print(json.dumps(stage_engine(args.work, cfg), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Active learning as fireworks (`pdmd.active`): train committee → explore (one firework per T × seed) → select
+and label; the select firework adds the next iteration (FWAction additions) until the candidate fraction
+falls below `converge_fraction` or `max_iterations` is reached.
+
+Params of every task: `active` (the `ActiveSettings` fields, the same dict in every firework of a
+campaign), `iteration`, optional `data_dir`; the explore task also `temperature_K` and `seed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_serialize
+
+from pdmd.active import ActiveSettings, explore, select_and_label, train_committee
+from pdmd.errors import InputError
+from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.workflow.tasks import MeltQuenchTask, task_store
+
+
+def _settings(task: FiretaskBase) -> ActiveSettings:
+    return ActiveSettings.from_dict(dict(task["active"]))
+
+
+@explicit_serialize
+class ActiveTrainTask(FiretaskBase):
+    """Train (or reuse) the committee of one active-learning iteration."""
+
+    required_params = ["active", "iteration"]
+    optional_params = ["data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        from pdmd.ml.fit import register_model
+
+        store = task_store(self, fw_spec)
+        card = train_committee(store, _settings(self), int(self["iteration"]))
+        register_model(store, card)
+        keep = ("test_rmse_meV_per_atom", "mean_predictor_test_rmse_meV_per_atom", "test_force_rmse_eV_per_A")
+        return FWAction(stored_data={"model": card["name"], "path": card["path"],
+                                     **{k: card["metrics"].get(k) for k in keep}})  # fmt: skip
+
+
+@explicit_serialize
+class ActiveExploreTask(FiretaskBase):
+    """One exploration MD run of an iteration's committee (temperature_K, seed)."""
+
+    required_params = ["active", "iteration", "temperature_K", "seed"]
+    optional_params = ["data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        store = task_store(self, fw_spec)
+        record = explore(
+            store, _settings(self), int(self["iteration"]), float(self["temperature_K"]), int(self["seed"])
+        )
+        return FWAction(stored_data=record)
+
+
+@explicit_serialize
+class ActiveSelectTask(FiretaskBase):
+    """Select and label an iteration's candidates; add the next iteration unless converged or at the cap."""
+
+    required_params = ["active", "iteration"]
+    optional_params = ["data_dir"]
+
+    def run_task(self, fw_spec: dict) -> FWAction:
+        store = task_store(self, fw_spec)
+        s, k = _settings(self), int(self["iteration"])
+        summary = select_and_label(store, s, k)
+        if summary["converged"] or k + 1 >= s.max_iterations or summary["n_labelled"] == 0:
+            return FWAction(stored_data={**summary, "finished": True})
+        return FWAction(stored_data=summary, additions=[iteration_workflow(s, k + 1, self.get("data_dir"))])
+
+
+def _spec(category: str) -> dict:
+    return {"_category": category, "_add_launchpad_and_fw_id": True}
+
+
+def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None,
+                        parents: list[Firework] | None = None) -> list[Firework]:  # fmt: skip
+    """Fireworks of iteration k: train → explore (temperatures × seeds) → select/label."""
+    extra = {"data_dir": data_dir} if data_dir else {}
+    active = s.as_dict()
+    train = Firework([ActiveTrainTask(active=active, iteration=k, **extra)], name=f"active {s.name} {k}: train",
+                     parents=parents, spec=_spec("train"))  # fmt: skip
+    runs = [
+        Firework([ActiveExploreTask(active=active, iteration=k, temperature_K=t, seed=seed, **extra)],
+                 name=f"active {s.name} {k}: explore {t:g} K seed {seed}", parents=[train], spec=_spec("md"))
+        for t in s.temperatures_K for seed in s.seeds
+    ]  # fmt: skip
+    select = Firework([ActiveSelectTask(active=active, iteration=k, **extra)], name=f"active {s.name} {k}: select",
+                      parents=runs, spec=_spec("train"))  # fmt: skip
+    return [train, *runs, select]
+
+
+def iteration_workflow(s: ActiveSettings, k: int, data_dir: str | None = None) -> Workflow:
+    """Iteration k as a workflow of its own (what the select firework of k - 1 adds)."""
+    return Workflow(iteration_fireworks(s, k, data_dir), name=f"active {s.name} iteration {k}")
+
+
+def active_workflow(seed: list[MeltQuenchProtocol], test: list[MeltQuenchProtocol], s: ActiveSettings) -> Workflow:
+    """Melt-quench the seed and test runs (structures with forces), then iteration 0."""
+    md = [Firework([MeltQuenchTask(protocol=p.as_dict())], name=f"melt-quench {p.run_id}", spec=_spec("md"))
+          for p in [*seed, *test]]  # fmt: skip
+    return Workflow([*md, *iteration_fireworks(s, 0, parents=md)], name=f"active learning {s.name}")
+
+
+def active_plan(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol], ActiveSettings]:
+    """(seed runs, test runs, settings) of a named campaign.
+
+    - agr-active: 20 relaxed 680-atom aGr sheets (final structures only) as the seed; 10 runs of the paper
+      plan with snapshots at 300-3000 K as the test set; exploration at 300, 1000 and 2000 K.
+    - ac-active: the aC stand-in (216 atoms, 2.0-3.4 g/cm³), 8 relaxed cells as the seed, 4 runs with
+      quench snapshots as the test set; exploration at 300, 1500 and 3000 K.
+    - agr-active-tiny: 60-atom sheets, a few MD steps: the tests' campaign.
+    """
+    from pdmd.campaign import plan_runs
+
+    if name == "agr-active":
+        runs = plan_runs("agr-paper")[0]
+        seed = [replace(p, snapshot_temperatures_K=()) for p in runs if not p.snapshot_temperatures_K][:20]
+        test = [p for p in runs if p.snapshot_temperatures_K][:10]
+        s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "agr",
+                           (300.0, 1000.0, 2000.0), (0, 1, 2, 3), steps=4000, every=20, ensemble=4, max_labels=50,
+                           max_iterations=6)  # fmt: skip
+    elif name == "ac-active":
+        runs = plan_runs("ac-demo")[0]
+        seed = [replace(p, n_quench_snapshots=0) for p in runs[:8]]
+        test = runs[8:12]
+        s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "ac",
+                           (300.0, 1500.0, 3000.0), (0, 1), steps=2000, every=20, ensemble=4, max_labels=40,
+                           max_iterations=5)  # fmt: skip
+    elif name == "agr-active-tiny":
+        base = {"n_atoms": 60, "melt_ps": 0.5, "hold_ps": 0.1, "snapshot_temperatures_K": (600.0, 2000.0)}
+        seed = [
+            MeltQuenchProtocol(seed=51 + i, cooling_rate_K_per_ps=r, **base) for i, r in enumerate((400, 900, 1500))
+        ]
+        test = [MeltQuenchProtocol(seed=61, cooling_rate_K_per_ps=1200, **base)]
+        s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "agr", (300.0, 3000.0),
+                           (0,), steps=40, every=5, ensemble=2, max_labels=4, max_iterations=2,
+                           model_options={"train": {"epochs": 8, "batch_structures": 4, "hidden": [16, 16]}},
+                           )  # fmt: skip
+    else:
+        raise InputError(f"unknown active-learning campaign {name!r}; choose one of {sorted(ACTIVE_FILES.values())}")
+    return seed, test, s
+
+
+ACTIVE_FILES = {
+    "agr_active.yaml": "agr-active",
+    "ac_active.yaml": "ac-active",
+    "agr_active_tiny.yaml": "agr-active-tiny",
+}
+"""The committed active-learning workflow files and their campaigns."""
+
+
+def active_plan_workflow(name: str) -> Workflow:
+    return active_workflow(*active_plan(name))
