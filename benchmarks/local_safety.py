@@ -275,6 +275,9 @@ def main() -> None:
     p.add_argument("--only", help="md: one run, e.g. T300-s0-core")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    import torch
+
+    torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest, and two runs share the cores
     cfg = QUICK if args.quick else FULL
     args.work.mkdir(parents=True, exist_ok=True)
     stages = ["data", "train", "md", "spearman", "cost", "engine"] if args.stage == "all" else [args.stage]

@@ -10,7 +10,7 @@ One iteration k of a campaign NAME lives in `DATA_DIR/active/NAME/iter-k/`:
   stopped where the force deviation passes the trust window's high end ×`STOP_OVER_HIGH` (frames beyond
   it would not be labelled). The extrapolation grade is recorded but does not stop exploration: leaving
   the training data is what exploration is for.
-- selection (trust window: the settings', else iteration 0's committee's, fixed for the campaign):
+- selection (trust window: the settings', else the iteration's committee's):
   every explored frame is *accurate* (max force deviation < low), a *candidate* (low ≤ it
   < high) or *failed* (≥ high, not labelled: too far to trust, DP-GEN's rule); at most `max_labels`
   candidates, drawn at random, are labelled with the reference (LAMMPS single points).
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.errors import ExtrapolationStop, InputError
+from pdmd.errors import ExtrapolationStop, InputError, SimulationError
 from pdmd.store.datastore import DataStore
 from pdmd.store.files import write_json_atomic
 
@@ -165,8 +165,11 @@ def explore(store: DataStore, s: ActiveSettings, iteration: int, temperature_K: 
     done = traj.with_suffix(".done.json")
     if done.is_file():
         return json.loads(done.read_text())
+    import torch
+
+    torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest (as `pdmd md`)
     pot = load_potential(folder / "model")
-    window = trust(store.root, s)
+    window = trust(store.root, s, iteration)
     limits = Limits(max_force_deviation_eV_per_A=STOP_OVER_HIGH * window[1])  # the committee decides, not the grade
     doc, frame = start_structure(store, s, seed)
     record = {"temperature_K": temperature_K, "seed": seed, "parent": doc["_id"], "trajectory": str(traj),
@@ -178,22 +181,28 @@ def explore(store: DataStore, s: ActiveSettings, iteration: int, temperature_K: 
     except ExtrapolationStop as stop:  # frames so far are kept; the rest of the run was untrustworthy
         record["stopped"] = str(stop).split(":")[0]
         log.info("active %s: exploration at %g K (seed %d) stopped: %s", s.name, temperature_K, seed, stop)
+    except SimulationError as err:  # blew up: the frames before are kept and judged like the others
+        record["stopped"] = f"failed: {err}"
+        log.warning("active %s: exploration at %g K (seed %d) failed: %s", s.name, temperature_K, seed, err)
     write_json_atomic(done, record)
     return record
 
 
-def trust(root: Path, s: ActiveSettings) -> tuple[float, float]:
-    """The campaign's trust window (low, high) eV/Å: the settings', else iteration 0's committee's (fixed, so that
-    later iterations are judged by the same window).
+def trust(root: Path, s: ActiveSettings, iteration: int) -> tuple[float, float]:
+    """The trust window (low, high) eV/Å of an iteration: the settings', else that iteration's committee's (from its
+    deviation on its own training structures, so the window widens as hot frames join a relaxed-only seed).
     """
     from pdmd.store.documents import read_card
 
-    card = read_card(iteration_dir(root, s.name, 0) / "model")
+    card = read_card(iteration_dir(root, s.name, iteration) / "model")
     c = card.get("committee") or {}
     low = s.trust_low_eV_per_A if s.trust_low_eV_per_A is not None else c.get("trust_low_eV_per_A")
     high = s.trust_high_eV_per_A if s.trust_high_eV_per_A is not None else c.get("trust_high_eV_per_A")
     if low is None or high is None:
         raise InputError(f"model {card.get('name')} has no committee trust window; train it with ensemble >= 2")
+    if not 0 <= low < high:
+        raise InputError(f"active learning {s.name}: trust window [{low:.3g}, {high:.3g}] eV/Å is empty; set both "
+                         "trust_low_eV_per_A and trust_high_eV_per_A")  # fmt: skip
     return float(low), float(high)
 
 
@@ -227,7 +236,7 @@ def select_and_label(store: DataStore, s: ActiveSettings, iteration: int) -> dic
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
     card = read_card(folder / "model")
-    low, high = trust(store.root, s)
+    low, high = trust(store.root, s, iteration)
     frames = explored_frames(folder)
     devi = np.array([float(np.max(a.arrays["force_deviation"])) for _, a in frames]) if frames else np.zeros(0)
     cls = classify(devi, low, high)
@@ -247,7 +256,8 @@ def select_and_label(store: DataStore, s: ActiveSettings, iteration: int) -> dic
         "n_train": m.get("n_train"), "labelled_total": _labelled_total(store.root, s.name, iteration) + labelled,
         "export": str(folder / "labelled.extxyz") if labelled else None,
     }  # fmt: skip
-    summary["converged"] = summary["candidate_fraction"] < s.converge_fraction
+    # converged: (nearly) every explored frame is one the committee agrees on; all-failed is not convergence
+    summary["converged"] = bool(frames) and summary["accurate_fraction"] >= 1.0 - s.converge_fraction
     write_json_atomic(summary_path, summary)
     return summary
 

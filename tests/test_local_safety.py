@@ -114,8 +114,13 @@ def test_cards_without_core_domain_or_committee_load_as_before(trained_local, ag
     f, _, _ = pulled(final_frame(agr_store), 0.9)
     res = model.evaluate(f, deviation=True)
     assert res.extrapolation is None and res.force_deviation is None
-    ref = load_local_model(folder, use_core=False).evaluate(f)
-    assert res.energy == ref.energy and np.array_equal(res.forces, ref.forces)
+    # as before cores and domains existed: the network's atomic energies summed (`batch_energies`), autograd forces
+    from pdmd.local.model import batch_energies
+
+    pos = torch.tensor(f.positions, dtype=torch.float64, requires_grad=True)
+    e = batch_energies(model.net, model.cfg, model.topology(f), pos, torch.zeros(len(pos), dtype=torch.long), 1)
+    (grad,) = torch.autograd.grad(e.sum(), pos)
+    assert abs(res.energy - float(e[0])) < 1e-10 and np.abs(res.forces + grad.numpy()).max() < 1e-10
 
 
 def test_extrapolation_grade_flags_a_pair_before_it_is_closer_than_1_A(local_committee, agr_store):
@@ -264,3 +269,28 @@ def test_lammps_engine_gives_the_ase_trajectory_and_stops_on_the_grade(local_com
         hot = {**common, "temperature_K": 3000.0, "steps": 400, "max_extrapolation": 1.5}
         run_lammps_md_file(folder, start, tmp_path / "hot.extxyz", **hot)
     assert 0 < err.value.step < 400 and (tmp_path / "hot.dump").is_file()
+
+
+def test_a_model_error_inside_lammps_stops_the_run_in_one_line(local_committee, agr_store, tmp_path):
+    from ase.io import write
+
+    from pdmd.errors import InputError
+    from pdmd.lammps_md import SCRIPT, run_lammps_script, write_lammps_data
+
+    model = load_local_model(local_committee[0])
+    calls = {"n": 0}
+    evaluate = model.evaluate
+
+    def failing(frame, **kw):  # the third call fails, as a model refusing a structure would
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise InputError("structure: atom 7 has non-finite coordinates")
+        return evaluate(frame, **kw)
+
+    model.evaluate = failing
+    atoms = final_frame(agr_store).to_ase()
+    write(tmp_path / "s.extxyz", atoms)
+    data = write_lammps_data(tmp_path / "s.data", atoms, 2)
+    with pytest.raises(InputError, match="inside LAMMPS: structure: atom 7") as err:
+        run_lammps_script(model, SCRIPT, {"data": str(data), "steps": "20", "dump": str(tmp_path / "d.dump")}, dim=2)
+    assert "\n" not in str(err.value) and calls["n"] >= 3

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from pdmd.local.features import LocalDescriptorConfig, atom_features, relative_p
 from pdmd.store.documents import read_card, write_card
 from pdmd.structure import Frame, sheet_frame_and_rotation
 from pdmd.systems import SHEET_Z_SPAN_A
+
+log = logging.getLogger(__name__)
 
 KIND = "pd-local"
 WEIGHTS = "weights.pt"
@@ -279,5 +282,8 @@ def load_local_model(folder: str | Path, *, use_core: bool = True) -> LocalPDMod
         nets.append(net)
     domain_file = folder / (card.get("domain") or {}).get("file", DOMAIN)
     domain = DomainModel.load(domain_file) if card.get("domain") and domain_file.is_file() else None
+    if card.get("domain") and domain is None:
+        log.warning("%s: the card has a domain but %s is missing: no extrapolation grades (retrain to restore them)",
+                    folder, domain_file.name)  # fmt: skip
     core = CoreRepulsion.from_dict(card.get("core")) if use_core else None
     return LocalPDModel(card, nets, cfg, core=core, domain=domain)

@@ -313,7 +313,8 @@ def sheets_in_their_frame(frames: list[Frame], forces: list | None, dim: int) ->
 def train_pd_local(data, out_dir: Path, name: str, split, options: dict, provenance: dict) -> dict:
     """The pd-local model kind's train function (`pdmd.ml.kinds`): fit, evaluate, save, card.
 
-    options: "descriptor" (LocalDescriptorConfig fields), "train" (LocalTrainConfig fields), and the
+    options: "descriptor" (LocalDescriptorConfig fields), "train" (LocalTrainConfig fields), "ensemble" (committee
+    size K), "core" (true / false / {"width_A": Å}: the repulsion below the training r_min), and the
     forces: "forces" (one (N, 3) array or None per structure), "store_root" (read stored forces), else
     the forces in the labelled file the data came from (`provenance["data"]`), where it has them.
     """
@@ -393,8 +394,13 @@ def training_core(prepared: Prepared, train_idx: np.ndarray, options: dict | boo
 
     if options is False:
         return None
+    options = {} if options is True or options is None else options
+    if not isinstance(options, dict) or set(options) - {"width_A"}:
+        raise InputError(f'pd-local: core must be true, false or {{"width_A": Å}}, got {options!r}')
+    width = options.get("width_A", DEFAULT_WIDTH_A)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < 1.0:
+        raise InputError(f"pd-local: core width_A must be a number in (0, 1) Å, got {width!r}")
     r_min = training_r_min(prepared, train_idx)
-    width = float((options or {}).get("width_A", DEFAULT_WIDTH_A))
     return CoreRepulsion(r_min, width) if np.isfinite(r_min) and r_min > width else None
 
 

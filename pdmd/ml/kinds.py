@@ -446,6 +446,7 @@ def finish_card(
         sections = {**sections, **({"domain": domain} if domain else {})}
     png = parity_plot(out_dir / "parity.png", {"train": (ref[tr], pred_eV[tr]), "test": (ref[te], pred_eV[te])},
                       f"{name}: {kind} ({split.kind} split)")  # fmt: skip
+    write_predictions(out_dir, data.ids, ref, pred_eV, te)  # before the card: a card means a finished model
     card = write_card(out_dir, {
         "_id": name, "name": name, "path": str(Path(out_dir).resolve()), "model_kind": kind,
         "descriptor": data.descriptor.to_dict(), "split": split.card(data), "metrics": metrics, "quality": quality,
@@ -453,7 +454,6 @@ def finish_card(
         "pdmd_version": __version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         **sections,
     })  # fmt: skip
-    write_predictions(out_dir, data.ids, ref, pred_eV, te)
     log_trained(name, kind, metrics)
     warn_if_not_learned(name, quality, log)
     return card

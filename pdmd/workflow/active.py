@@ -69,7 +69,14 @@ class ActiveSelectTask(FiretaskBase):
         summary = select_and_label(store, s, k)
         if summary["converged"] or k + 1 >= s.max_iterations or summary["n_labelled"] == 0:
             return FWAction(stored_data={**summary, "finished": True})
+        lp = getattr(self, "launchpad", None)
+        if lp is not None and lp.fireworks.count_documents({"name": _train_name(s, k + 1)}):
+            return FWAction(stored_data={**summary, "next_iteration": "already added"})  # a rerun of this firework
         return FWAction(stored_data=summary, additions=[iteration_workflow(s, k + 1, self.get("data_dir"))])
+
+
+def _train_name(s: ActiveSettings, k: int) -> str:
+    return f"active {s.name} {k}: train"
 
 
 def _spec(category: str) -> dict:
@@ -81,8 +88,8 @@ def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None,
     """Fireworks of iteration k: train → explore (temperatures × seeds) → select/label."""
     extra = {"data_dir": data_dir} if data_dir else {}
     active = s.as_dict()
-    train = Firework([ActiveTrainTask(active=active, iteration=k, **extra)], name=f"active {s.name} {k}: train",
-                     parents=parents, spec=_spec("train"))  # fmt: skip
+    train = Firework([ActiveTrainTask(active=active, iteration=k, **extra)], name=_train_name(s, k), parents=parents,
+                     spec=_spec("train"))  # fmt: skip
     runs = [
         Firework([ActiveExploreTask(active=active, iteration=k, temperature_K=t, seed=seed, **extra)],
                  name=f"active {s.name} {k}: explore {t:g} K seed {seed}", parents=[train], spec=_spec("md"))
