@@ -112,6 +112,11 @@ def active_workflow(seed: list[MeltQuenchProtocol], test: list[MeltQuenchProtoco
     return Workflow([*md, *iteration_fireworks(s, 0, parents=md)], name=f"active learning {s.name}")
 
 
+SEED_OFFSET = 100_000
+"""Seed runs are new melt-quench runs (their seeds shifted, so their run ids differ from the plan's, which keep
+snapshots); the test runs are the plan's own, reused where a store already holds them."""
+
+
 def active_plan(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchProtocol], ActiveSettings]:
     """(seed runs, test runs, settings) of a named campaign.
 
@@ -125,14 +130,14 @@ def active_plan(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchPro
 
     if name == "agr-active":
         runs = plan_runs("agr-paper")[0]
-        seed = [replace(p, snapshot_temperatures_K=()) for p in runs if not p.snapshot_temperatures_K][:20]
+        seed = [replace(p, seed=p.seed + SEED_OFFSET, snapshot_temperatures_K=()) for p in runs][:20]
         test = [p for p in runs if p.snapshot_temperatures_K][:10]
         s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "agr",
                            (300.0, 1000.0, 2000.0), (0, 1, 2, 3), steps=4000, every=20, ensemble=4, max_labels=50,
                            max_iterations=6)  # fmt: skip
     elif name == "ac-active":
         runs = plan_runs("ac-demo")[0]
-        seed = [replace(p, n_quench_snapshots=0) for p in runs[:8]]
+        seed = [replace(p, seed=p.seed + SEED_OFFSET, n_quench_snapshots=0) for p in runs[:8]]
         test = runs[8:12]
         s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "ac",
                            (300.0, 1500.0, 3000.0), (0, 1), steps=2000, every=20, ensemble=4, max_labels=40,
