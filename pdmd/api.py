@@ -194,7 +194,7 @@ def predict_files(
         for i, atoms in enumerate(images):
             label = f"{name}@{i}"
             row = Prediction(str(path), i, label, len(atoms), reference_eV_per_atom=_reference(atoms, label))
-            frame, image, data, pairs = Frame.from_ase(atoms), None, None, 0
+            frame, image, data, pairs, local_grade = Frame.from_ase(atoms), None, None, 0, None
             t0 = time.perf_counter()
             try:
                 if hasattr(model.model, "input_of") and hasattr(model.model, "predict_images"):
@@ -205,15 +205,23 @@ def predict_files(
                 elif callable(getattr(model.model, "frame_data", None)):  # kernel kinds: one diagram for both
                     data = model.model.frame_data([frame], [label])
                     energy = model.model.predict_data(data)
-                else:
-                    energy, _ = model.model.predict_frames([frame], [label])
-                    if getattr(model.model, "committee_size", 1) > 1:  # a pd-local committee: its deviation
-                        r = model.model.evaluate(validate_frame(frame, model.dim, label=label), deviation=True)
+                elif callable(getattr(model.model, "evaluate", None)):  # pd-local: energy, grade, deviation at once
+                    r = model.model.evaluate(validate_frame(frame, model.dim, label=label), deviation=True)
+                    energy = [r.energy / len(atoms)]
+                    local_grade = float(r.extrapolation.max()) if r.extrapolation is not None else float("nan")
+                    if r.force_deviation is not None:  # a committee
                         row.spread_eV_per_atom = r.energy_std / len(atoms)
                         row.max_force_deviation_eV_per_A = float(r.force_deviation.max())
+                else:
+                    energy, _ = model.model.predict_frames([frame], [label])
                 seconds = time.perf_counter() - t0
-                grade = float(model.frame_grades([frame], [label], None if image is None else (image[None], [pairs]),
-                                                 data)[0]) if graded else float("nan")  # fmt: skip
+                if local_grade is not None:
+                    grade = local_grade
+                elif graded:
+                    cnn_inputs = None if image is None else (image[None], [pairs])
+                    grade = float(model.frame_grades([frame], [label], cnn_inputs, data)[0])
+                else:
+                    grade = float("nan")
             except PdmdError as err:
                 row.error = str(err)
             else:

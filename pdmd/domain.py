@@ -21,6 +21,7 @@ model beside a model card (npz).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -32,6 +33,8 @@ MAXVOL_TOL = 1.01
 """maxvol stops when no training row needs a coefficient larger than this."""
 MAX_ROWS = 60_000
 """At most this many training vectors (a random subset) are used to fit a domain."""
+GRADE_MARGIN = 2.0
+"""A default threshold is this multiple of the largest grade of held-out training structures."""
 
 
 @dataclass
@@ -120,3 +123,40 @@ def fit_domain(x: np.ndarray, *, variance: float = 0.99999, max_components: int 
     proj = z @ components.T
     inverse = np.linalg.inv(proj[maxvol(proj)]) if k else np.zeros((0, 0))
     return DomainModel(mean, scale, z.min(axis=0), z.max(axis=0), components, inverse)
+
+
+def held_out(groups: list[str] | None, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions (of n) of about 10 % of the structures: whole groups where there are 3 or more, else structures."""
+    if n < 4:
+        return np.zeros(0, int)
+    names = sorted(set(groups)) if groups is not None else []
+    if len(names) < 3:
+        return rng.permutation(n)[: max(1, n // 10)]
+    out: list[int] = []
+    for name in rng.permutation(names):
+        out += [i for i, g in enumerate(groups) if g == name]
+        if len(out) >= n // 10:
+            break
+    return np.array(out, int)
+
+
+def calibrated_domain(
+    n: int,
+    groups: list[str] | None,
+    rng: np.random.Generator,
+    fit: Callable[[np.ndarray], DomainModel],
+    worst_grade: Callable[[DomainModel, np.ndarray], float],
+    minimum: float,
+) -> tuple[DomainModel, float, float, np.ndarray]:
+    """A domain of n training structures and its default threshold, derived from the training set.
+
+    `fit(idx)` fits a domain on structures idx; `worst_grade(model, idx)` is the largest grade of structures idx.
+    The domain is fitted without the `held_out` structures and graded on them; threshold = max(`minimum`,
+    `GRADE_MARGIN` × their largest grade). Returns (domain on all n, held-out largest grade (NaN without a
+    held-out part), threshold, held-out positions).
+    """
+    held = held_out(groups, n, rng)
+    kept = np.setdiff1d(np.arange(n), held)
+    held_max = float(worst_grade(fit(kept), held)) if len(held) and len(kept) >= 2 else float("nan")
+    threshold = max(minimum, GRADE_MARGIN * held_max) if np.isfinite(held_max) else minimum
+    return fit(np.arange(n)), held_max, float(threshold), held

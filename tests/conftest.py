@@ -37,6 +37,18 @@ SMALL_RUNS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): many small
+    tensors per call make one thread fastest, and fair on a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory) -> Path:
     """Data folder holding SMALL_RUNS (structures + descriptors), built with the campaign runner."""

@@ -11,7 +11,7 @@ from ase.io import read, write
 from conftest import BIN, DESC, SMALL_CNN, SMALL_RUNS
 
 from pdmd.descriptor.histogram import HistogramSpec
-from pdmd.domain import DomainModel, fit_domain
+from pdmd.domain import GRADE_MARGIN, DomainModel, fit_domain
 from pdmd.ml import domain as pd_domain
 from pdmd.ml.kinds import load_store_data, train_model
 from pdmd.store.datastore import DataStore
@@ -160,7 +160,7 @@ def test_training_writes_the_domain_and_its_threshold(global_models, kind):
     assert section["n_training_structures"] == len(card["split"]["train_ids"])
     assert section["max_grade_training"] <= 1.05
     assert section["max_extrapolation_default"] == pytest.approx(
-        max(pd_domain.MIN_GRADE_THRESHOLD, pd_domain.GRADE_MARGIN * section["max_grade_held_out_training"])
+        max(pd_domain.MIN_GRADE_THRESHOLD, GRADE_MARGIN * section["max_grade_held_out_training"])
     )
     assert json.loads((folder / "model.json").read_text())["domain"] == section
 

@@ -16,13 +16,7 @@ from pdmd.structure import Frame
 DENSITY = {2: 0.38, 3: 0.15}  # atoms per Å² (graphene) / Å³ (about 3 g/cm³)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Many small tensors per call: one thread is fastest (and fair on a shared machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_packing(n: int, dim: int, seed: int, min_dist: float = 1.25) -> Frame:

@@ -15,13 +15,7 @@ from pdmd.local.core import CoreRepulsion, switch, zbl
 from pdmd.local.model import load_local_model
 from pdmd.structure import Frame
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def final_frame(root, run: int = 0) -> Frame:

@@ -20,14 +20,12 @@ import logging
 import numpy as np
 import torch
 
-from pdmd.domain import DomainModel, fit_domain
+from pdmd.domain import DomainModel, calibrated_domain, fit_domain
 from pdmd.local.core import shortest_pair_A
 from pdmd.local.features import LocalDescriptorConfig, atom_features
 
 log = logging.getLogger(__name__)
 
-GRADE_MARGIN = 2.0
-"""The MD stop threshold is this multiple of the largest grade of held-out training atoms."""
 MIN_GRADE_THRESHOLD = 5.0
 """The MD stop threshold is at least this grade."""
 TRUST_LOW_QUANTILE = 0.95
@@ -54,21 +52,6 @@ def structure_features(
     return out
 
 
-def held_out(groups: list[str] | None, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions (of n) of about 10 % of the structures: whole groups where there are 3 or more, else structures."""
-    if n < 4:
-        return np.zeros(0, int)
-    names = sorted(set(groups)) if groups is not None else []
-    if len(names) < 3:
-        return rng.permutation(n)[: max(1, n // 10)]
-    out: list[int] = []
-    for name in rng.permutation(names):
-        out += [i for i, g in enumerate(groups) if g == name]
-        if len(out) >= n // 10:
-            break
-    return np.array(out, int)
-
-
 def fit_local_domain(
     data, train_idx: np.ndarray, cfg: LocalDescriptorConfig, seed: int = 0, groups: list[str] | None = None
 ) -> tuple[DomainModel, dict]:
@@ -79,15 +62,11 @@ def fit_local_domain(
     rng = np.random.default_rng(seed)
     train_idx = np.asarray(train_idx, int)
     feats = structure_features(data, train_idx, cfg, rng)
-    held = held_out(groups, len(train_idx), rng)
-    kept = np.setdiff1d(np.arange(len(train_idx)), held)
-    held_max = float("nan")
-    if len(held) and len(kept) >= 2:
-        calib = fit_domain(np.concatenate([feats[i] for i in kept]), seed=seed)
-        held_max = float(max(calib.grade(feats[i]).max() for i in held))
-    domain = fit_domain(np.concatenate(feats), seed=seed)
+    domain, held_max, threshold, _ = calibrated_domain(
+        len(train_idx), groups, rng, lambda idx: fit_domain(np.concatenate([feats[i] for i in idx]), seed=seed),
+        lambda model, idx: max(model.grade(feats[i]).max() for i in idx), MIN_GRADE_THRESHOLD,
+    )  # fmt: skip
     train_max = float(max(domain.grade(f).max() for f in feats))
-    threshold = max(MIN_GRADE_THRESHOLD, GRADE_MARGIN * held_max) if np.isfinite(held_max) else MIN_GRADE_THRESHOLD
     section = {
         "file": "domain.npz",
         "features": "pd-local per-atom descriptor vectors",

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.descriptor.histogram import HistogramSpec, pd_histogram
-from pdmd.domain import DomainModel, fit_domain
+from pdmd.domain import DomainModel, calibrated_domain, fit_domain
 from pdmd.ml.standardize import as_channels
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ GLOBAL_KINDS = ("pd-cnn", "pd-kernel", "pd-hybrid")
 POOL = 8
 """Blocks per axis of the pooled PD image."""
 DOMAIN_FILE = "domain.npz"
-GRADE_MARGIN = 2.0
-"""The warning threshold is this multiple of the largest grade of held-out training structures."""
 MIN_GRADE_THRESHOLD = 2.0
 """The warning threshold is at least this grade."""
 OUTSIDE_TOLERANCE = 1e-6
@@ -111,21 +109,6 @@ def fit_structure_domain(vectors: np.ndarray, unit: float, seed: int = 0) -> Dom
     return replace(model, scale=scale, low=model.low * ratio, high=model.high * ratio)
 
 
-def held_out(groups: list[str] | None, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions (of n) of about 10 % of the structures: whole groups where there are 3 or more, else structures."""
-    if n < 4:
-        return np.zeros(0, int)
-    names = sorted(set(groups)) if groups is not None else []
-    if len(names) < 3:
-        return rng.permutation(n)[: max(1, n // 10)]
-    out: list[int] = []
-    for name in rng.permutation(names):
-        out += [i for i, g in enumerate(groups) if g == name]
-        if len(out) >= n // 10:
-            break
-    return np.array(out, int)
-
-
 def fit_training_domain(
     images: np.ndarray,
     out_dir: Path,
@@ -144,18 +127,14 @@ def fit_training_domain(
     """
     x = domain_vectors(images, n_atoms, n_pairs, pool)
     unit = one_pair_unit(images, n_atoms, n_pairs)
-    rng = np.random.default_rng(seed)
-    held = held_out(groups, len(x), rng)
-    kept = np.setdiff1d(np.arange(len(x)), held)
     try:
-        held_max = float("nan")
-        if len(held) and len(kept) >= 2:
-            held_max = float(fit_structure_domain(x[kept], unit, seed).grade(x[held]).max())
-        domain = fit_structure_domain(x, unit, seed)
+        domain, held_max, threshold, held = calibrated_domain(
+            len(x), groups, np.random.default_rng(seed), lambda idx: fit_structure_domain(x[idx], unit, seed),
+            lambda model, idx: model.grade(x[idx]).max(), MIN_GRADE_THRESHOLD,
+        )  # fmt: skip
     except (ValueError, np.linalg.LinAlgError) as err:
         log.warning("no extrapolation grade for this model: the training PD images span no domain (%s)", err)
         return None
-    threshold = max(MIN_GRADE_THRESHOLD, GRADE_MARGIN * held_max) if np.isfinite(held_max) else MIN_GRADE_THRESHOLD
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     domain.save(out_dir / DOMAIN_FILE)
