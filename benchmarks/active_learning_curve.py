@@ -42,7 +42,7 @@ def random_labels(store, s, k: int, n_labels: int) -> str:
     from ase.io import read
 
     from pdmd.active import iteration_dir
-    from pdmd.local.reference import LammpsSinglePoint
+    from pdmd.md.single_point import LammpsSinglePoint
     from pdmd.structure import Frame
 
     run = f"random-{s.name}-upto-{k:03d}"
@@ -68,7 +68,7 @@ def train_on(store, s, runs: list[str], out: Path) -> dict:
     """A committee of the campaign's settings on `runs` + the seed, tested on the test runs; its card."""
     from pdmd.active import frames_data
     from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import train_model
+    from pdmd.models.training import train_model
     from pdmd.store.documents import read_card
 
     if (out / "model.json").is_file():

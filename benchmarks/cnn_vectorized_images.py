@@ -7,7 +7,7 @@
 The question it answers: does the CNN gain from what makes pd-kernel's kernel ridge better than on the
 paper's histogram (pairs per atom instead of probability, persistence weighting, the bulk pair,
 Gaussian width σ Å²)? Each training structure's diagram (`DescriptorSpec.learning_pairs`, so with the bulk
-pair) becomes `pdmd.ml.pd_kernel.vectorize` of a 128-bin vectorization (`pi`: persistence image on the
+pair) becomes `pdmd.models.kernel.pd_kernel.vectorize` of a 128-bin vectorization (`pi`: persistence image on the
 training diagrams' (birth, persistence) grid; `hist`: the window's histogram), which replaces the PD
 image; then the same `fit_potential` as `paper_accuracy.py` (run split of seed 0, cosine schedule, min-max,
 one thread; `--set` overrides `TrainConfig` fields) and the same images of the plan's 4× cells.
@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.campaign import plan_descriptor, plan_runs
-from pdmd.ml.fit import LabelledImages, fit_potential
-from pdmd.ml.kinds import ModelData, load_store_data
-from pdmd.ml.options import config_from_options
-from pdmd.ml.pd_kernel import fit_vectorization, vectorize
-from pdmd.ml.plots import rmse_meV
-from pdmd.ml.potential import load_potential
-from pdmd.ml.split import train_test_split
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.cnn.options import config_from_options
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.data import ModelData, load_store_data
+from pdmd.models.kernel.pd_kernel import fit_vectorization, vectorize
+from pdmd.models.plots import rmse_meV
+from pdmd.models.split import train_test_split
 from pdmd.store.datastore import DataStore
 
 BINS = 128
@@ -70,10 +70,10 @@ def main() -> None:
     width = f"{args.sigma:g}" if args.method == "pi" else ""
     name = args.name or f"{args.plan}-cnn-{args.method}{width}-{args.norm}"
     out = Path(args.data_dir) / "models" / name
-    labelled = LabelledImages(images(vec, data), data.energies_eV, data.groups, data.ids, spec)
+    labelled = ModelData(data.energies_eV, data.groups, data.ids, spec, data.n_atoms, images=images(vec, data))
     card = fit_potential(labelled, out, name, train, split="run",
                          split_indices=(train_idx, test_idx))  # fmt: skip
-    pred = load_potential(out).predict_images(images(vec, big))
+    pred = load_cnn(out).predict_images(images(vec, big))
     m = card["metrics"]
     print(f"{name}: {args.method} σ {args.sigma:g} Å² {args.norm}, {settings}")
     print(f"train {m['train_rmse_meV_per_atom']:.2f} / test {m['test_rmse_meV_per_atom']:.2f} meV/atom (mean predictor "

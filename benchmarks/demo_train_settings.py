@@ -24,11 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from pdmd.campaign import plan_descriptor, plan_runs
-from pdmd.ml.fit import fit_potential, load_store_dataset
-from pdmd.ml.kinds import load_store_data, validate_model
-from pdmd.ml.model import CNNConfig
-from pdmd.ml.split import train_test_split
-from pdmd.ml.train import TrainConfig
+from pdmd.models.cnn.config import CNNConfig, TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.data import load_store_data, load_store_dataset
+from pdmd.models.split import train_test_split
+from pdmd.models.training import validate_model
 from pdmd.store.datastore import DataStore
 from pdmd.workflow.builders import TRAIN_SETTINGS
 
@@ -45,12 +45,12 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="continue the checkpoints under --out (same settings)")
     p.add_argument("--smooth-sigma-pixels", type=float,
                    help="width of the 'smooth' representation in pixels (an experiment: sets the module constant "
-                   "pdmd.ml.standardize.SMOOTH_SIGMA_PIXELS for this process; default 1)")  # fmt: skip
+                   "pdmd.models.cnn.standardize.SMOOTH_SIGMA_PIXELS for this process; default 1)")  # fmt: skip
     args = p.parse_args()
     if args.smooth_sigma_pixels is not None:
-        import pdmd.ml.standardize
+        import pdmd.models.cnn.standardize
 
-        pdmd.ml.standardize.SMOOTH_SIGMA_PIXELS = args.smooth_sigma_pixels
+        pdmd.models.cnn.standardize.SMOOTH_SIGMA_PIXELS = args.smooth_sigma_pixels
     logging.basicConfig(level=logging.WARNING)
     settings = TRAIN_SETTINGS[args.plan]
     config = TrainConfig(**settings.get("train", {}))

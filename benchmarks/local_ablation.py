@@ -37,9 +37,9 @@ def load(root: Path):
 
 
 def main() -> None:
-    from pdmd.local.features import LocalDescriptorConfig
-    from pdmd.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
-    from pdmd.ml.split import train_test_split
+    from pdmd.models.local.features import LocalDescriptorConfig
+    from pdmd.models.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
+    from pdmd.models.split import train_test_split
 
     p = argparse.ArgumentParser()
     p.add_argument("data", type=Path)
@@ -89,7 +89,7 @@ def main() -> None:
             fh.write(json.dumps(row) + "\n")
         if args.save:
             from pdmd.descriptor.spec import DescriptorSpec
-            from pdmd.local.model import KIND, save_model
+            from pdmd.models.local.model import KIND, save_model
 
             name = row["name"].replace(" ", "_")
             mean_rmse = float(np.sqrt(np.mean((energies[test] - energies[train].mean()) ** 2)) * 1e3)

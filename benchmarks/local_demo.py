@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.simulate import DEFAULT_TIMESTEP_FS
+from pdmd.dynamics.ase_engine import DEFAULT_TIMESTEP_FS
 
 
 def main() -> None:
     from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import data_from_frames, train_model
-    from pdmd.ml.split import train_test_split
+    from pdmd.models.data import data_from_frames
+    from pdmd.models.split import train_test_split
+    from pdmd.models.training import train_model
     from pdmd.store.datastore import DataStore
 
     p = argparse.ArgumentParser()
@@ -66,7 +67,7 @@ def main() -> None:
     )
     m = card["metrics"]
     report = {k: m[k] for k in sorted(m) if isinstance(m[k], (int, float))}
-    from pdmd.local.model import load_local_model
+    from pdmd.models.local.model import load_local_model
 
     model = load_local_model(args.out)
     if large:
@@ -77,7 +78,7 @@ def main() -> None:
         report["n2720_count"] = len(large)
     if args.nve_steps:
         from pdmd.calculator import PDPotential
-        from pdmd.simulate import run_md
+        from pdmd.dynamics.ase_engine import run_md
 
         final = next(d for d in small if d["run_id"] == groups[test[0]] and d["kind"] == "final")
         from pdmd.api import load_potential

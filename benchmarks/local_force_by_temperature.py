@@ -18,8 +18,8 @@ import torch
 def main() -> None:
     from local_ablation import load
 
-    from pdmd.local.model import load_local_model
-    from pdmd.ml.split import train_test_split
+    from pdmd.models.local.model import load_local_model
+    from pdmd.models.split import train_test_split
     from pdmd.store.datastore import DataStore
 
     p = argparse.ArgumentParser()

@@ -88,7 +88,7 @@ def time_model(dim: int, n: int, data: Path | None, steps: int) -> dict:
 
 
 def time_lammps(dim: int, n: int, data: Path | None, steps: int) -> float:
-    from pdmd.local.reference import LammpsSinglePoint
+    from pdmd.md.single_point import LammpsSinglePoint
 
     frame, _ = cell_frame(dim, n, data)
     with LammpsSinglePoint(dim) as lmp:

@@ -23,8 +23,8 @@ import torch
 def main() -> None:
     from local_ablation import load
 
-    from pdmd.local.features import LocalDescriptorConfig
-    from pdmd.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
+    from pdmd.models.local.features import LocalDescriptorConfig
+    from pdmd.models.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
 
     p = argparse.ArgumentParser()
     p.add_argument("data", type=Path)

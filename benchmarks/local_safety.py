@@ -86,14 +86,15 @@ def load(work: Path, cfg: dict, which: str):
 
 
 def split(groups: list[str]):
-    from pdmd.ml.split import train_test_split
+    from pdmd.models.split import train_test_split
 
     return train_test_split(groups, 0.2, 0, "run")
 
 
 def stage_train(work: Path, cfg: dict, members: int) -> None:
     from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import data_from_frames, train_model
+    from pdmd.models.data import data_from_frames
+    from pdmd.models.training import train_model
 
     out = work / "committee"
     if (out / "model.json").is_file():
@@ -137,8 +138,8 @@ def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -
     """One target MD run (member 0, grade checked every step); its record (reused when done)."""
     from ase.io import read, write
 
+    from pdmd.dynamics.ase_engine import run_md_file
     from pdmd.errors import ExtrapolationStop
-    from pdmd.simulate import run_md_file
 
     tag = f"T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
     record_path = work / "md" / f"{tag}.json"
@@ -187,7 +188,7 @@ def stage_md(work: Path, cfg: dict, only: str | None) -> list[dict]:
 def stage_spearman(work: Path, cfg: dict) -> dict:
     from scipy.stats import spearmanr
 
-    from pdmd.local.model import load_local_model
+    from pdmd.models.local.model import load_local_model
 
     model = load_local_model(work / "committee")
     frames, _, forces, groups, _, _, _ = load(work, cfg, "cold")
@@ -216,7 +217,7 @@ def stage_cost(work: Path, cfg: dict, steps: int = 40) -> dict:
 
     from pdmd.api import load_potential
     from pdmd.calculator import PDPotential
-    from pdmd.simulate import run_md
+    from pdmd.dynamics.ase_engine import run_md
 
     torch.set_num_threads(1)
     frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
@@ -242,8 +243,8 @@ def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
     import torch
     from ase.io import read, write
 
-    from pdmd.lammps_md import run_lammps_md_file
-    from pdmd.simulate import run_md_file
+    from pdmd.dynamics.ase_engine import run_md_file
+    from pdmd.dynamics.lammps_engine import run_lammps_md_file
 
     torch.set_num_threads(1)
     frames, _, _, _, _, kinds, _ = load(work, cfg, "cold")

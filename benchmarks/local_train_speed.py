@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from pdmd.campaign import plan_descriptor, plan_runs
-from pdmd.local.features import LocalDescriptorConfig
-from pdmd.local.model import AtomicNet, batch_energies
-from pdmd.local.train import (
+from pdmd.models.data import load_store_data
+from pdmd.models.local.features import LocalDescriptorConfig
+from pdmd.models.local.model import AtomicNet, batch_energies
+from pdmd.models.local.train import (
     PRECISIONS,
     LocalTrainConfig,
     fit_local,
@@ -33,8 +34,7 @@ from pdmd.local.train import (
     predict_prepared,
     prepare,
 )
-from pdmd.ml.kinds import load_store_data
-from pdmd.ml.split import train_test_split
+from pdmd.models.split import train_test_split
 from pdmd.store.datastore import DataStore
 
 

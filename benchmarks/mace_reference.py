@@ -59,7 +59,7 @@ def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, A
     from ase import Atoms
     from ase.io import write
 
-    from pdmd.ml.split import train_test_split
+    from pdmd.models.split import train_test_split
     from pdmd.store.datastore import DataStore
 
     store = DataStore(data)
@@ -79,7 +79,7 @@ def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, A
         how = f"the train/test ids of model {split_from}"
     else:
         train, test = train_test_split([d["run_id"] for d in small], 0.2, 0, "run")
-        how = 'pdmd.ml.split.train_test_split(run ids of the 680-atom structures, 0.2, 0, "run")'
+        how = 'pdmd.models.split.train_test_split(run ids of the 680-atom structures, 0.2, 0, "run")'
 
     def atoms_of(doc: dict) -> Atoms:
         frame = store.load_frame(doc)

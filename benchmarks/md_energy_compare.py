@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.ml.plots import md_energy_plot
-from pdmd.simulate import MDResult
+from pdmd.dynamics.ase_engine import MDResult
+from pdmd.models.plots import md_energy_plot
 
 
 def main() -> None:

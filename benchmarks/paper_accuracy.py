@@ -23,25 +23,22 @@ import logging
 from pathlib import Path
 
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
-from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
-from pdmd.ml.kinds import validate_model
-from pdmd.ml.model import POOLS, CNNConfig
-from pdmd.ml.split import thin_indices
-from pdmd.ml.train import PRECISIONS, TrainConfig
+from pdmd.models.cnn.config import POOLS, PRECISIONS, CNNConfig, TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.data import ModelData, load_store_dataset
+from pdmd.models.split import thin_indices
+from pdmd.models.training import validate_model
 from pdmd.store.datastore import DataStore
 
 PAPER = {"agr": (7.9, 8.3, 3.1), "ac": (27.7, 33.3, 33.6)}
 
 
-def thin(data: LabelledImages, every: int) -> LabelledImages:
+def thin(data: ModelData, every: int) -> ModelData:
     """Every `every`-th structure of each run (in stored order: intermediates by step, final last) + finals."""
     if every <= 1:
         return data
     idx = thin_indices(data.groups, every)
-    return LabelledImages(
-        data.images[idx], data.energies_eV[idx], [data.groups[i] for i in idx], [data.ids[i] for i in idx],
-        data.descriptor,
-    )  # fmt: skip
+    return data.subset(idx)
 
 
 def main() -> None:

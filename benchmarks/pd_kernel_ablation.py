@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/pd_kernel_ablation.py DATA --plan agr-demo [--seed 0]
         [--kernels rbf linear laplacian] [--vectorizations JSON]
 
-For each PD vectorization and each kernel: g and α by the grouped CV of `pdmd.ml.pd_kernel` on the
+For each PD vectorization and each kernel: g and α by the grouped CV of `pdmd.models.kernel.pd_kernel` on the
 training runs only (run split, 20 % of runs, `--seed`), then the fit on all training structures and
 its RMSE on the training, test and larger-cell (the plan's validation runs) structures with the
 larger cells' bias. The test and larger-cell columns describe; `pdmd train --model pd-kernel`
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.campaign import plan_descriptor
-from pdmd.ml import pd_kernel as K
-from pdmd.ml.datasets import load_structures
-from pdmd.ml.kinds import data_from_structures
-from pdmd.ml.plots import rmse_meV
-from pdmd.ml.split import train_test_split
+from pdmd.models.data import data_from_structures
+from pdmd.models.kernel import pd_kernel as K
+from pdmd.models.labelled import load_structures
+from pdmd.models.plots import rmse_meV
+from pdmd.models.split import train_test_split
 from pdmd.store.datastore import DataStore
 
 

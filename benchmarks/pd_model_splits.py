@@ -5,7 +5,7 @@
 
 For each seed: the run split (20 % of runs), the `pdmd baseline` ACSF + KRR, pd-kernel (candidates
 `pi σ0.3 atoms` and `pi σ0.2 pairs`, to keep it short) and pd-hybrid (defaults) trained through
-`pdmd.ml.kinds.train_model`, each with test and larger-cell RMSE, and the test RMSE of pd-hybrid's
+`pdmd.models.registry.train_model`, each with test and larger-cell RMSE, and the test RMSE of pd-hybrid's
 "ACSF alone" candidate (the same CV without the PD block). ACSF features are computed once.
 """
 
@@ -21,10 +21,12 @@ import numpy as np
 from pdmd.analysis.baselines import fit_baseline
 from pdmd.campaign import plan_descriptor
 from pdmd.descriptor.atomic import structure_features
-from pdmd.ml.datasets import load_structures
-from pdmd.ml.kinds import data_from_structures, load_model, predict_data, train_model
-from pdmd.ml.plots import rmse_meV
-from pdmd.ml.split import train_test_split
+from pdmd.models.data import data_from_structures
+from pdmd.models.labelled import load_structures
+from pdmd.models.plots import rmse_meV
+from pdmd.models.registry import load_model
+from pdmd.models.split import train_test_split
+from pdmd.models.training import predict_data, train_model
 from pdmd.store.datastore import DataStore
 
 KERNEL_OPTIONS = {"vectorizations": [{"method": "pi", "sigma_A2": 0.3}, {"method": "pi", "sigma_A2": 0.2,

@@ -9,7 +9,7 @@ and its 4× larger validation runs. Three diagram settings: periodic (stored, `h
 periodic + bulk pair (`pdmd.descriptor.bulk.bulk_pairs`: the one finite pair per cell the torus hides)
 and open (`DescriptorSpec.for_system(system, periodic=False)`, computed here and cached under `--cache`).
 
-Probe: pd-kernel's kernel ridge (`pdmd.ml.pd_kernel`) on each vectorization, kernel / g / α chosen by
+Probe: pd-kernel's kernel ridge (`pdmd.models.kernel.pd_kernel`) on each vectorization, kernel / g / α chosen by
 its grouped CV on the training runs only (the larger cells never choose anything). Per row: CV, train,
 test and larger-cell RMSE (meV/atom), the larger cells' bias (prediction − reference) and that bias
 split by structure kind (relaxed final states vs MD snapshots) and by whether the energy lies inside
@@ -38,14 +38,14 @@ import numpy as np
 from pdmd.campaign import plan_descriptor
 from pdmd.descriptor.bulk import bulk_pairs, repeat_cell
 from pdmd.descriptor.spec import DescriptorSpec
-from pdmd.ml import pd_kernel as K
-from pdmd.ml.datasets import LabelledStructures, load_structures
-from pdmd.ml.kinds import ModelData, data_from_structures
-from pdmd.ml.plots import rmse_meV
-from pdmd.ml.split import train_test_split
+from pdmd.files import read_npz, write_npz_atomic
+from pdmd.models.data import ModelData, data_from_structures
+from pdmd.models.kernel import pd_kernel as K
+from pdmd.models.labelled import LabelledStructures, load_structures
+from pdmd.models.plots import rmse_meV
+from pdmd.models.split import train_test_split
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore
-from pdmd.store.files import read_npz, write_npz_atomic
 
 log = logging.getLogger("size_transfer")
 
@@ -341,7 +341,7 @@ def controls(sets: list[Sets], tr: np.ndarray, te: np.ndarray, grid: K.KernelGri
 def cnn_rows(sets: list[Sets], tr: np.ndarray, te: np.ndarray, args) -> None:
     """The paper's CNN (bf16, capped at `--cnn-minutes`) on the periodic and the open histogram images."""
     from pdmd.descriptor.histogram import pd_histogram
-    from pdmd.ml.kinds import train_model, validate_model
+    from pdmd.models.training import train_model, validate_model
 
     print("\n| diagrams | model | train | test | 2,720 RMSE | 2,720 bias | bias final | bias snapshot | epochs |")
     print("|---" * 9 + "|")
@@ -355,7 +355,8 @@ def cnn_rows(sets: list[Sets], tr: np.ndarray, te: np.ndarray, args) -> None:
         card = train_model("pd-cnn", s.small, out, f"size-transfer-cnn-{tag}", split_indices=(tr, te),
                            seed=args.seed, options=opts)  # fmt: skip
         validate_model(out, s.large)
-        from pdmd.ml.kinds import load_model, predict_data
+        from pdmd.models.registry import load_model
+        from pdmd.models.training import predict_data
 
         pl = predict_data(load_model(out), s.large)
         yl = s.large.energies_eV

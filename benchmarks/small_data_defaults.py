@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pdmd.ml.fit import LabelledImages, fit_potential, load_store_dataset
-from pdmd.ml.train import TrainConfig
+from pdmd.models.cnn.config import TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.data import ModelData, load_store_dataset
 from pdmd.store.datastore import DataStore
 
 BEFORE = TrainConfig(
@@ -33,13 +34,11 @@ BEFORE = TrainConfig(
 )  # fmt: skip
 
 
-def pick(data: LabelledImages, idx) -> LabelledImages:
-    idx = np.asarray(idx, int)
-    return LabelledImages(data.images[idx], data.energies_eV[idx], [data.groups[i] for i in idx],
-                          [data.ids[i] for i in idx], data.descriptor)  # fmt: skip
+def pick(data: ModelData, idx) -> ModelData:
+    return data.subset(np.asarray(idx, int))
 
 
-def tests_data(store_dir: Path, workers: int = 2) -> LabelledImages:
+def tests_data(store_dir: Path, workers: int = 2) -> ModelData:
     """The tests' small store (tests/conftest.py SMALL_RUNS), generated with the campaign runner if missing."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from conftest import DESC, SMALL_RUNS
@@ -56,8 +55,8 @@ def init_signal(images: np.ndarray) -> None:
     """
     import torch
 
-    from pdmd.ml.model import PDCNN
-    from pdmd.ml.standardize import ImageScaler
+    from pdmd.models.cnn.network import PDCNN
+    from pdmd.models.cnn.standardize import ImageScaler
 
     torch.set_num_threads(1)
     occupied = images[images > 0]

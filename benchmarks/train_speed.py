@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/train_speed.py DATA --plan agr-demo [--n 256] [--epochs 3] [--threads 1]
         [--accuracy-seeds 0,1]
 
-Every variant trains the paper's CNN (`pdmd.ml.train.train_network`) for `--epochs` epochs on the
+Every variant trains the paper's CNN (`pdmd.models.cnn.train.train_network`) for `--epochs` epochs on the
 same `--n` structures of the plan (standardized as `pdmd train` does) and reports the mean
 seconds per epoch after the first (the first pays one-off costs: allocation, oneDNN kernel
 selection, compilation), ms per structure and the ratio against the first row (the loop as it
@@ -26,10 +26,12 @@ import numpy as np
 import torch
 
 from pdmd.campaign import plan_descriptor, plan_runs
-from pdmd.ml.fit import fit_potential, load_store_dataset
-from pdmd.ml.model import PDCNN, CNNConfig
-from pdmd.ml.standardize import ImageScaler, TargetScaler
-from pdmd.ml.train import TrainConfig, train_network
+from pdmd.models.cnn.config import CNNConfig, TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.cnn.network import PDCNN
+from pdmd.models.cnn.standardize import ImageScaler, TargetScaler
+from pdmd.models.cnn.train import train_network
+from pdmd.models.data import load_store_dataset
 from pdmd.store.datastore import DataStore
 
 TODAY = TrainConfig(precision="fp32", channels_last=True, batch_size=32, warmup_epochs=0)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from pdmd.descriptor.atomic import structure_features
 from pdmd.descriptor.spec import DescriptorSpec
-from pdmd.ml.datasets import load_structures
-from pdmd.ml.kinds import MODEL_KINDS, data_from_structures, extra_image_degrees, model_kind_of, validate_model
+from pdmd.models.data import data_from_structures
+from pdmd.models.labelled import load_structures
+from pdmd.models.registry import MODEL_KINDS, extra_image_degrees
+from pdmd.models.training import validate_model
 from pdmd.store.datastore import DataStore
-from pdmd.store.documents import read_card
+from pdmd.store.documents import model_kind_of, read_card
 
 
 def main() -> None:

@@ -6,9 +6,9 @@ persistence birth/death values are squared alpha radii in Å².
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from pdmd.version import __version__
 
-__all__ = ["PDPotential", "load_potential"]
+__all__ = ["PDPotential", "__version__", "load_potential"]
 
 
 def __getattr__(name: str):
@@ -18,7 +18,7 @@ def __getattr__(name: str):
 
         return load_potential
     if name == "PDPotential":
-        from pdmd.calculator import PDPotential
+        from pdmd.api import PDPotential
 
         return PDPotential
     raise AttributeError(f"module 'pdmd' has no attribute {name!r}")

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.errors import ExtrapolationStop, InputError, SimulationError
+from pdmd.files import write_json_atomic
 from pdmd.store.datastore import DataStore
-from pdmd.store.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ActiveSettings:
     timestep_fs: float = 0.5
     ensemble: int = 4
     trust_low_eV_per_A: float | None = None
-    """None: the committee's own (`pdmd.local.uncertainty.trust_window`)."""
+    """None: the committee's own (`pdmd.models.local.uncertainty.trust_window`)."""
     trust_high_eV_per_A: float | None = None
     max_labels: int = 50
     converge_fraction: float = 0.05
@@ -111,7 +111,7 @@ def labelled_run_ids(root: Path, name: str, before: int) -> list[str]:
 def train_committee(store: DataStore, s: ActiveSettings, iteration: int) -> dict:
     """The committee of `iteration` (reused when its card is there); its card."""
     from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import train_model
+    from pdmd.models.training import train_model
     from pdmd.store.documents import read_card
 
     out = iteration_dir(store.root, s.name, iteration) / "model"
@@ -132,7 +132,7 @@ def train_committee(store: DataStore, s: ActiveSettings, iteration: int) -> dict
 
 def frames_data(store: DataStore, run_ids: list[str], spec):
     """ModelData (frames) of every stored structure of `run_ids` with an energy."""
-    from pdmd.ml.kinds import data_from_frames
+    from pdmd.models.data import data_from_frames
 
     docs = [d for r in run_ids for d in store.run_structures(r) if d.get("energy_eV_per_atom") is not None]
     if not docs:
@@ -158,7 +158,7 @@ def explore(store: DataStore, s: ActiveSettings, iteration: int, temperature_K: 
     """MD with the iteration's committee from a seed structure; the trajectory's record (reused when done)."""
     from pdmd.api import load_potential
     from pdmd.calculator import PDPotential
-    from pdmd.simulate import Limits, run_md
+    from pdmd.dynamics.ase_engine import Limits, run_md
 
     folder = iteration_dir(store.root, s.name, iteration)
     traj = folder / "explore" / f"T{temperature_K:g}-s{seed}.extxyz"
@@ -275,7 +275,7 @@ def label(store: DataStore, s: ActiveSettings, iteration: int, picked: list, dev
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from pdmd.local.reference import LammpsSinglePoint
+    from pdmd.md.single_point import LammpsSinglePoint
     from pdmd.structure import Frame
 
     if not picked:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from pdmd.errors import InputError, PdmdError
 from pdmd.store.documents import find_model
@@ -29,8 +30,8 @@ from pdmd.structure import Frame, ReadOptions, read_frames, validate_frame
 
 
 def _load_model(folder: Path):
-    """The model by its card's kind (`pdmd.ml.kinds`)."""
-    from pdmd.ml.kinds import load_model
+    """The model by its card's kind (`pdmd.models.registry`)."""
+    from pdmd.models.registry import load_model
 
     return load_model(folder)
 
@@ -67,10 +68,10 @@ class PDModel:
 
     @functools.cached_property
     def domain(self):
-        """The training domain of a global kind (`pdmd.ml.domain.StructureDomain`); None for pd-local (its model
-        grades atoms itself) and for cards from before grades.
+        """The training domain of a global kind (`pdmd.models.global_domain.StructureDomain`); None for pd-local
+        (its model grades atoms itself) and for cards from before grades.
         """
-        from pdmd.ml.domain import load_structure_domain
+        from pdmd.models.global_domain import load_structure_domain
 
         return load_structure_domain(self.folder, self.card)
 
@@ -86,7 +87,7 @@ class PDModel:
         """Extrapolation grade of one ASE Atoms (float) or of a list of them (array): dimensionless, at most about 1
         inside the training data, growing with the distance outside it (`pdmd.domain`); compare it with
         `extrapolation_threshold`. pd-local: the largest grade of the structure's atoms' local descriptors; the
-        global kinds: the grade of the structure's pooled PD histogram (`pdmd.ml.domain.domain_vectors`).
+        global kinds: the grade of the structure's pooled PD histogram (`pdmd.models.global_domain.domain_vectors`).
         NaN for a model whose card has no domain (trained before grades existed).
         """
         single = not isinstance(atoms, (list, tuple))
@@ -130,9 +131,7 @@ class PDModel:
         return float(energy), np.asarray(forces, float)
 
     def calculator(self):
-        """An ASE calculator (`pdmd.calculator.PDPotential`) on this model."""
-        from pdmd.calculator import PDPotential
-
+        """An ASE calculator (`PDPotential`) on this model."""
         return PDPotential(self)
 
 
@@ -161,7 +160,7 @@ class Prediction:
 
 
 def _reference(atoms, label: str) -> float | None:
-    from pdmd.ml.dataset_files import energy_per_atom
+    from pdmd.models.labelled import energy_per_atom
 
     try:
         value, _ = energy_per_atom(atoms, label)
@@ -178,8 +177,8 @@ def predict_files(
     A model with a training domain grades every structure (`Prediction.extrapolation`) from the diagram its
     prediction used, and warns above its `extrapolation_threshold`.
     """
-    from pdmd.ml.domain import extrapolation_warning
-    from pdmd.ml.support import range_warnings
+    from pdmd.models.global_domain import extrapolation_warning
+    from pdmd.models.support import range_warnings
 
     graded = bool(model.card.get("domain"))
 
@@ -234,3 +233,54 @@ def predict_files(
                     row.warnings.append(warning)
             rows.append(row)
     return rows
+
+
+class PDPotential(Calculator):
+    """ASE calculator: energy (eV) from a pdmd model; forces (eV/Å) when the model provides them.
+
+    pd-local models also put their uncertainty into `results` on every call: `extrapolation` (per-atom
+    grade, 1 = edge of the training data) and `max_extrapolation`; for a committee (with `deviation`,
+    the default) `force_deviation` (per atom, eV/Å), `max_force_deviation`, `energy_std` (eV) and
+    `atom_energy_std` (per atom, eV).
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model, deviation: bool = True, **kwargs) -> None:
+        """`model`: a model folder, a model name under DATA_DIR/models, or a loaded `pdmd.api.PDModel`.
+
+        deviation: evaluate a committee's other members on every call (their force deviation; K× the cost).
+        """
+        super().__init__(**kwargs)
+        self.model = model if isinstance(model, PDModel) else load_potential(model)
+        self.deviation = deviation
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        evaluate = getattr(self.model.model, "evaluate", None)
+        if evaluate is not None:  # pd-local: energy, forces, stress (3D periodic) and uncertainty in one call
+            r = evaluate(Frame.from_ase(self.atoms), stress="stress" in properties, deviation=self.deviation)
+            self.results.update(energy=r.energy, free_energy=r.energy, forces=r.forces)
+            if r.stress is not None:
+                self.results["stress"] = r.stress
+            if r.extrapolation is not None:
+                self.results.update(extrapolation=r.extrapolation, max_extrapolation=float(r.extrapolation.max()))
+            if r.force_deviation is not None:
+                self.results.update(
+                    force_deviation=r.force_deviation,
+                    max_force_deviation=float(r.force_deviation.max()),
+                    energy_std=r.energy_std,
+                    atom_energy_std=r.atom_energy_std,
+                )
+            return
+        if "stress" in properties:
+            raise PropertyNotImplementedError("stress: only pd-local models (3D, periodic cells) provide it")
+        if "forces" in properties:
+            try:
+                energy, forces = self.model.energy_and_forces(self.atoms)
+            except NotImplementedError as err:  # a global-energy model: ASE's own "not implemented" type
+                raise PropertyNotImplementedError(str(err)) from err
+            self.results.update(energy=energy, free_energy=energy, forces=forces)
+            return
+        energy = self.model.predict(self.atoms) * len(self.atoms)
+        self.results.update(energy=energy, free_energy=energy)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Value checks of user settings: each `check(where, value, problems)` appends one line per problem.
 
-The workflow check (`pdmd.workflow.check`) and the model options (`pdmd.ml.options`) build their rules from
+The workflow check (`pdmd.workflow.check`) and the model options (`pdmd.models.cnn.options`) build their rules from
 these, so a bad value reads the same wherever it is given.
 """
 

@@ -17,11 +17,13 @@ from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import DescriptorError, InputError
 from pdmd.md.lammps_melt_quench import run_melt_quench
 from pdmd.md.network import network_stats
-from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.md.protocol import POTENTIALS, MeltQuenchProtocol
 from pdmd.md.results import Snapshot
+from pdmd.md.single_point import ENERGY_MATCH_eV_PER_ATOM, LammpsSinglePoint
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore
 from pdmd.structure import Frame
+from pdmd.systems import SYSTEM_DIM
 from pdmd.workers import process_pool
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def melt_quench_to_store(
         ids.append(store_snapshot(store, protocol, provenance, snap))
 
     if protocol.potential_spec.engine == "vasp":
-        from pdmd.vasp.melt_quench import run_vasp_melt_quench
+        from pdmd.md.vasp.melt_quench import run_vasp_melt_quench
 
         result = run_vasp_melt_quench(protocol, workdir, on_snapshot=on_snapshot, **vasp)
     else:
@@ -143,7 +145,7 @@ def run_provenance(protocol: MeltQuenchProtocol, vasp: dict | None = None) -> di
     if pot.engine == "vasp":
         if not vasp or not vasp.get("vasp_cmd"):
             raise InputError(f"{protocol.run_id}: potential {pot.name!r} runs VASP; give vasp_cmd")
-        from pdmd.vasp.inputs import load_templates
+        from pdmd.md.vasp.inputs import load_templates
 
         templates = load_templates(vasp.get("templates_dir"))
         provenance["vasp"] = {
@@ -269,3 +271,54 @@ def _parallel_descriptors(todo: list[dict], job_args, record, workers: int) -> l
     except cf.process.BrokenProcessPool:
         log.error("a descriptor worker crashed; computing the %d remaining structures one by one", len(left))
     return list(left.values())
+
+
+def add_forces(root: str | Path, db=None, potential: str | None = None, overwrite: bool = False) -> dict:
+    """Give every stored structure under `root` without forces its single-point forces.
+
+    The potential is the one recorded on each structure (or `potential`); structures labelled by
+    VASP are skipped (their forces come from vasprun.xml). A recomputed energy that differs from the
+    stored one by more than ENERGY_MATCH_eV_PER_ATOM is an error for that structure (reported, not
+    stored). Returns counts: added, present, skipped, mismatched.
+    """
+    if not (Path(root) / "structures").is_dir():
+        raise InputError(f"{root} is not a pdmd data folder (no structures/ inside)")
+    store = DataStore(root, db)
+    docs = list(store.iter_structures())
+    if not docs:
+        raise InputError(f"{root} holds no stored structures (structures/<run>/*.json)")
+    counts = {"added": 0, "present": 0, "skipped": 0, "mismatched": 0}
+    calcs: dict[tuple[int, str], LammpsSinglePoint] = {}
+    progress = ProgressLog(len(docs), "forces", log)
+    worst = 0.0
+    try:
+        for doc in docs:
+            progress.step()
+            if "forces" in doc.get("files", {}) and not overwrite:
+                counts["present"] += 1
+                continue
+            pot = potential or doc.get("potential", {}).get("name", "tersoff1989")
+            if pot not in POTENTIALS or POTENTIALS[pot].engine != "lammps":
+                counts["skipped"] += 1
+                continue
+            dim = SYSTEM_DIM.get(doc.get("system", ""), 2 if not doc.get("pbc", [1, 1, 1])[2] else 3)
+            key = (dim, pot)
+            if key not in calcs:
+                calcs[key] = LammpsSinglePoint(dim, pot)
+            result = calcs[key](store.load_frame(doc))
+            diff = abs(result.energy_eV / doc["n_atoms"] - float(doc["energy_eV_per_atom"]))
+            worst = max(worst, diff)
+            if diff > ENERGY_MATCH_eV_PER_ATOM:
+                counts["mismatched"] += 1
+                log.warning(
+                    "%s: recomputed %s energy differs from the stored one by %.2e eV/atom; forces not stored",
+                    doc["_id"][:12], pot, diff,
+                )  # fmt: skip
+                continue
+            store.save_forces(doc, result.forces_eV_per_A, f"{pot} single point (LAMMPS run 0) on stored positions")
+            counts["added"] += 1
+    finally:
+        for calc in calcs.values():
+            calc.close()
+    counts["max_energy_difference_eV_per_atom"] = worst
+    return counts

@@ -13,7 +13,7 @@ import pytest
 
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.md.protocol import MeltQuenchProtocol
-from pdmd.ml.model import CNNConfig
+from pdmd.models.cnn.config import CNNConfig
 
 # FireWorks' config sets MONGOMOCK_SERVERSTORE_FILE for this process; the tests' own mongomock clients
 # must stay in memory, and subprocesses get their store from their own folder's FW_config.yaml
@@ -100,7 +100,7 @@ SMALL_CNN = CNNConfig(channels=(8, 8, 8), fc_hidden=32)
 @pytest.fixture(scope="session")
 def data(small_store):
     """PD images + energies of SMALL_RUNS (48 structures)."""
-    from pdmd.ml.fit import load_store_dataset
+    from pdmd.models.data import load_store_dataset
     from pdmd.store.datastore import DataStore
 
     return load_store_dataset(DataStore(small_store), [p.run_id for p in SMALL_RUNS], DESC)
@@ -109,8 +109,8 @@ def data(small_store):
 @pytest.fixture(scope="session")
 def trained(data, tmp_path_factory):
     """A small PD-CNN trained on `data` (run split): (model folder, card)."""
-    from pdmd.ml.fit import fit_potential
-    from pdmd.ml.train import TrainConfig
+    from pdmd.models.cnn.config import TrainConfig
+    from pdmd.models.cnn.fit import fit_potential
 
     out = tmp_path_factory.mktemp("model")
     card = fit_potential(
@@ -151,7 +151,8 @@ def train_local_on_store(root: Path, out: Path, name: str, **options):
     """pd-local trained through the model-kind registry on LOCAL_RUNS, LOCAL_TEST_RUNS held out; its card."""
     import numpy as np
 
-    from pdmd.ml.kinds import data_from_frames, train_model
+    from pdmd.models.data import data_from_frames
+    from pdmd.models.training import train_model
     from pdmd.store.datastore import DataStore
 
     store = DataStore(root)

@@ -13,9 +13,9 @@ from pdmd.analysis.baselines import fit_baseline
 from pdmd.analysis.explain import explain_structure
 from pdmd.analysis.rings import min_image_distances, pair_rings
 from pdmd.descriptor.atomic import structure_features
-from pdmd.ml.datasets import LabelledStructures
-from pdmd.ml.potential import load_potential
-from pdmd.ml.split import thin_indices, train_test_split
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.labelled import LabelledStructures
+from pdmd.models.split import thin_indices, train_test_split
 from pdmd.store.datastore import DataStore
 
 
@@ -34,7 +34,7 @@ def structures(small_store):
 
 def test_gradcam_highlights_a_region_holding_pairs_and_maps_them_to_rings(trained, structures, tmp_path):
     model_dir, _ = trained
-    potential = load_potential(model_dir)
+    potential = load_cnn(model_dir)
     final = next(i for i, f in enumerate(structures.frames) if structures.energies_eV[i] < -6.4)
     entry = explain_structure(potential, structures.frames[final], "final", tmp_path, threshold=0.5, max_pairs=5)
     assert entry["n_hot_pairs"] > 0 and entry["n_pairs"] > entry["n_hot_pairs"]  # a region, not the whole diagram
@@ -124,7 +124,7 @@ def test_thinned_split_keeps_the_runs_every_kth_snapshot_and_each_final_state(st
 
 def test_interpolation_test_never_trains_on_the_band(data, tmp_path):
     from pdmd.analysis.interpolation import band_split, interpolation_test
-    from pdmd.ml.train import TrainConfig
+    from pdmd.models.cnn.config import TrainConfig
 
     tr, te, held = band_split(data.energies_eV, data.groups, (0.4, 0.6), seed=0)
     assert not set(tr) & set(held) and not set(tr) & set(te) and len(tr) + len(te) + len(held) == 48

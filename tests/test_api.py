@@ -9,7 +9,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import write
 from conftest import BIN
 
-from pdmd.ml.support import range_warnings
+from pdmd.models.support import range_warnings
 from pdmd.store.datastore import DataStore
 
 
@@ -22,7 +22,7 @@ def sheets(small_store):
 
 def test_load_potential_predict_and_calculator(trained, sheets):
     from pdmd import PDPotential, load_potential
-    from pdmd.ml.potential import load_potential as load_cnn
+    from pdmd.models.cnn.potential import load_cnn
     from pdmd.structure import Frame
 
     out, card = trained

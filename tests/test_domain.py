@@ -12,8 +12,9 @@ from conftest import BIN, DESC, SMALL_CNN, SMALL_RUNS
 
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.domain import GRADE_MARGIN, DomainModel, fit_domain
-from pdmd.ml import domain as pd_domain
-from pdmd.ml.kinds import load_store_data, train_model
+from pdmd.models import global_domain as pd_domain
+from pdmd.models.data import load_store_data
+from pdmd.models.training import train_model
 from pdmd.store.datastore import DataStore
 
 GRADE_WARNING = "descriptor-space extrapolation grade"
@@ -256,7 +257,8 @@ def test_pd_local_predictions_carry_the_largest_atom_grade(tmp_path, model_data)
 
 
 def test_finish_card_adds_the_domain_of_global_kinds_and_keeps_a_kind_s_own(model_data, tmp_path):
-    from pdmd.ml.kinds import TrainSplit, finish_card
+    from pdmd.models.card import finish_card
+    from pdmd.models.data import TrainSplit
 
     split = TrainSplit(np.arange(8, 48), np.arange(8))
     for name in ("local", "hybrid"):

@@ -253,7 +253,7 @@ def test_full_disk_keeps_memory_equal_to_disk_and_fails_with_one_line(small_disk
 WRITER = """
 import sys
 from fireworks import LaunchPad
-from pdmd.store.files import atomic_write_bytes
+from pdmd.files import atomic_write_bytes
 lp = LaunchPad.auto_load()
 db, store = lp.db, lp.connection._store
 for i in range(3000):

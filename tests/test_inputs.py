@@ -14,7 +14,7 @@ from conftest import BIN
 from pdmd.descriptor.persistence import alpha_diagram
 from pdmd.errors import DescriptorError, InputError
 from pdmd.md.random_cell import random_positions
-from pdmd.ml.dataset_files import LabelKeys, check_split_size, read_labelled
+from pdmd.models.labelled import LabelKeys, check_split_size, read_labelled
 from pdmd.structure import Frame, ReadOptions, check_structure_fits, read_frames, sheet_axis, structure_dim
 
 N = 120

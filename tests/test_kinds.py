@@ -8,9 +8,13 @@ import pytest
 from conftest import DESC, SMALL_CNN, SMALL_RUNS
 
 from pdmd.errors import InputError
-from pdmd.ml import kinds, pd_kernel
-from pdmd.ml.kinds import load_model, load_store_data, model_kind_of, train_model, validate_model
+from pdmd.models import data as kinds
+from pdmd.models.data import load_store_data
+from pdmd.models.kernel import pd_kernel
+from pdmd.models.registry import load_model
+from pdmd.models.training import train_model, validate_model
 from pdmd.store.datastore import DataStore
+from pdmd.store.documents import model_kind_of
 
 FAST = {"kernels": ["rbf", "laplacian"], "gammas": [0.1, 0.3, 1.0, 3.0], "folds": 3}
 
@@ -102,7 +106,7 @@ def test_validate_model_records_rmse_and_bias(kernel_models, model_data):
 
 
 def test_pd_cnn_through_the_registry_and_a_card_without_model_kind_loads_as_pd_cnn(model_data, tmp_path):
-    from pdmd.ml.potential import Potential
+    from pdmd.models.cnn.potential import Potential
 
     card = train_model("pd-cnn", model_data, tmp_path / "new", "reg-cnn", test_fraction=0.25, seed=3,
                        options={"train": {"epochs": 2, "batch_size": 8}, "cnn": SMALL_CNN.as_dict()})  # fmt: skip

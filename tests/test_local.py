@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import LOCAL_RUNS
 
-from pdmd.local.complex import entry_values, local_topology, neighbourhoods
-from pdmd.local.features import RADIAL_N, LocalDescriptorConfig, atom_features, pair_values, relative_points
-from pdmd.local.model import AtomicNet, LocalPDModel
+from pdmd.models.local.complex import entry_values, local_topology, neighbourhoods
+from pdmd.models.local.features import RADIAL_N, LocalDescriptorConfig, atom_features, pair_values, relative_points
+from pdmd.models.local.model import AtomicNet, LocalPDModel
 from pdmd.structure import Frame
 
 DENSITY = {2: 0.38, 3: 0.15}  # atoms per Å² (graphene) / Å³ (about 3 g/cm³)
@@ -216,7 +216,7 @@ def test_additivity(dim):
 @pytest.mark.parametrize("dim", [2, 3])
 def test_topology_cache_gives_the_fresh_result_along_a_trajectory(dim):
     """MD-like straight-line motion: cached neighbour lists/triangulations give fresh energies and forces."""
-    from pdmd.local.model import batch_energies
+    from pdmd.models.local.model import batch_energies
 
     frame = random_packing(60 if dim == 2 else 48, dim, seed=7)
     model = random_model(dim)
@@ -279,7 +279,7 @@ def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
     """Melt-quench snapshots carry LAMMPS forces; the single-point recompute gives the same forces."""
     import shutil
 
-    from pdmd.local.reference import add_forces
+    from pdmd.pipeline import add_forces
     from pdmd.store.datastore import DataStore
 
     store = DataStore(agr_store)
@@ -290,7 +290,7 @@ def test_snapshots_store_forces_and_recompute_matches(agr_store, tmp_path):
     for path in (copy / "structures").glob("*/*.forces.npz"):
         path.unlink()
     for path in (copy / "structures").glob("*/*.json"):  # as data written before forces were stored
-        from pdmd.store.files import read_json, write_json_atomic
+        from pdmd.files import read_json, write_json_atomic
 
         doc = read_json(path)
         doc["files"].pop("forces")
@@ -331,8 +331,8 @@ def test_trained_model_beats_mean_predictor(trained_local):
     assert m["test_force_rmse_eV_per_A"] < 0.85 * m["test_mean_predictor_force_rmse_eV_per_A"]
     assert card["model_kind"] == "pd-local"
     from pdmd.errors import InputError
-    from pdmd.local.model import load_local_model
-    from pdmd.local.train import LocalTrainConfig
+    from pdmd.models.local.model import load_local_model
+    from pdmd.models.local.train import LocalTrainConfig
 
     assert card["train_config"]["precision"] == "fp32"  # trained in fp32 (the default) ...
     net = load_local_model(trained_local[0]).net
@@ -344,7 +344,7 @@ def test_trained_model_beats_mean_predictor(trained_local):
 def test_nve_conserves_energy_and_md_writes_trajectory(trained_local, agr_store, tmp_path):
     from ase.io import read, write
 
-    from pdmd.simulate import run_md_file
+    from pdmd.dynamics.ase_engine import run_md_file
     from pdmd.store.datastore import DataStore
 
     folder, _ = trained_local
@@ -376,8 +376,8 @@ def test_md_with_the_reference_potential_and_a_blow_up_keeps_what_ran(agr_store,
     from ase.io import read, write
 
     from pdmd.calculator import ReferencePotential
+    from pdmd.dynamics.ase_engine import MDResult, run_md, run_md_file
     from pdmd.errors import SimulationError
-    from pdmd.simulate import MDResult, run_md, run_md_file
     from pdmd.store.datastore import DataStore
 
     store = DataStore(agr_store)
@@ -424,7 +424,7 @@ def test_forces_are_read_from_a_labelled_file_whatever_the_wrapping(tmp_path):
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from pdmd.local.train import forces_from_file
+    from pdmd.models.local.train import forces_from_file
 
     frames = [random_packing(30, 2, seed=s) for s in (7, 8)]
     images = []
@@ -469,7 +469,7 @@ def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
 
 def test_standardization_moments_streamed_over_chunks_equal_the_whole_batch():
     """Training standardizes from a few structures at a time (paper-scale sets do not fit in memory at once)."""
-    from pdmd.local.train import feature_moments, prepare
+    from pdmd.models.local.train import feature_moments, prepare
 
     cfg = LocalDescriptorConfig.default(2)
     data = prepare([random_packing(40, 2, seed=s) for s in range(5)], np.zeros(5), None, cfg)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import LOCAL_RUNS, LOCAL_TEST_RUNS
 
-from pdmd.local.core import CoreRepulsion, switch, zbl
-from pdmd.local.model import load_local_model
+from pdmd.models.local.core import CoreRepulsion, switch, zbl
+from pdmd.models.local.model import load_local_model
 from pdmd.structure import Frame
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -109,7 +109,7 @@ def test_cards_without_core_domain_or_committee_load_as_before(trained_local, ag
     res = model.evaluate(f, deviation=True)
     assert res.extrapolation is None and res.force_deviation is None
     # as before cores and domains existed: the network's atomic energies summed (`batch_energies`), autograd forces
-    from pdmd.local.model import batch_energies
+    from pdmd.models.local.model import batch_energies
 
     pos = torch.tensor(f.positions, dtype=torch.float64, requires_grad=True)
     e = batch_energies(model.net, model.cfg, model.topology(f), pos, torch.zeros(len(pos), dtype=torch.long), 1)
@@ -161,8 +161,8 @@ def test_committee_deviation_in_the_calculator_and_its_card(local_committee, agr
 def test_md_stops_with_one_line_and_keeps_its_frames(local_committee, agr_store, tmp_path):
     from ase.io import read, write
 
+    from pdmd.dynamics.ase_engine import MODEL_DEVI_HEADER, MDResult, run_md_file
     from pdmd.errors import ExtrapolationStop
-    from pdmd.simulate import MODEL_DEVI_HEADER, MDResult, run_md_file
 
     folder, _ = local_committee
     structure = tmp_path / "final.extxyz"
@@ -195,7 +195,8 @@ def rotated_to_xz(frame: Frame) -> Frame:
 
 def test_sheets_in_another_plane_predict_train_and_rotate_forces_back(trained_local, agr_store, tmp_path):
     from pdmd.descriptor.spec import DescriptorSpec
-    from pdmd.ml.kinds import data_from_frames, train_model
+    from pdmd.models.data import data_from_frames
+    from pdmd.models.training import train_model
 
     folder, _ = trained_local
     model = load_local_model(folder)
@@ -241,9 +242,9 @@ def test_cli_predict_prints_uncertainty_and_md_stops_in_one_line(local_committee
 def test_lammps_engine_gives_the_ase_trajectory_and_stops_on_the_grade(local_committee, agr_store, tmp_path):
     from ase.io import read, write
 
+    from pdmd.dynamics.ase_engine import run_md_file
+    from pdmd.dynamics.lammps_engine import lammps_thermo, run_lammps_md_file
     from pdmd.errors import ExtrapolationStop
-    from pdmd.lammps_md import lammps_thermo, run_lammps_md_file
-    from pdmd.simulate import run_md_file
 
     folder, _ = local_committee
     start = tmp_path / "start.extxyz"
@@ -268,8 +269,8 @@ def test_lammps_engine_gives_the_ase_trajectory_and_stops_on_the_grade(local_com
 def test_a_model_error_inside_lammps_stops_the_run_in_one_line(local_committee, agr_store, tmp_path):
     from ase.io import write
 
+    from pdmd.dynamics.lammps_engine import SCRIPT, run_lammps_script, write_lammps_data
     from pdmd.errors import InputError
-    from pdmd.lammps_md import SCRIPT, run_lammps_script, write_lammps_data
 
     model = load_local_model(local_committee[0])
     calls = {"n": 0}

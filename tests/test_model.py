@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from conftest import BIN, SMALL_CNN, SMALL_RUNS
 
-from pdmd.ml.fit import fit_potential, load_store_dataset
-from pdmd.ml.potential import load_potential
-from pdmd.ml.split import train_test_split
-from pdmd.ml.standardize import ImageScaler
-from pdmd.ml.train import TrainConfig
+from pdmd.models.cnn.config import TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.cnn.standardize import ImageScaler
+from pdmd.models.data import load_store_dataset
+from pdmd.models.split import train_test_split
 from pdmd.store.datastore import DataStore
 
 
@@ -30,8 +31,8 @@ def test_model_learns_energies_well_below_their_spread(data, trained):
 
 def test_save_load_round_trip_gives_identical_predictions(data, trained):
     out, _ = trained
-    a = load_potential(out).predict_images(data.images)
-    b = load_potential(out).predict_images(data.images)
+    a = load_cnn(out).predict_images(data.images)
+    b = load_cnn(out).predict_images(data.images)
     np.testing.assert_array_equal(a, b)
     ref = np.array(__import__("json").loads((out / "predictions.json").read_text())["predicted_eV"])
     np.testing.assert_allclose(a, ref, rtol=0, atol=1e-6)
@@ -113,7 +114,7 @@ def test_train_cli_on_user_extxyz_with_total_energies(small_store, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "total energy / n_atoms" in proc.stdout and "test RMSE" in proc.stdout
-    card = load_potential(out).card
+    card = load_cnn(out).card
     assert card["descriptor"]["dim"] == 2 and card["metrics"]["n_train"] + card["metrics"]["n_test"] == len(images)
     assert len(card["split"]["test_runs"]) == 1  # run split by the run_id column of the file
 
@@ -121,7 +122,7 @@ def test_train_cli_on_user_extxyz_with_total_energies(small_store, tmp_path):
 def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=8, seed=3)
     fit_potential(data, tmp_path / "m", "m", cfg, SMALL_CNN)
-    half = type(data)(data.images[:30], data.energies_eV[:30], data.groups[:30], data.ids[:30], data.descriptor)
+    half = data.subset(np.arange(30))
     card = fit_potential(half, tmp_path / "m", "m", TrainConfig(epochs=3, batch_size=8, seed=3), SMALL_CNN)
     assert len(card["history"]) == 3  # trained afresh on the new data, not resumed at epoch 2
 
@@ -129,8 +130,8 @@ def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
 def test_checkpoints_from_before_a_setting_existed_stay_resumable():
     import json
 
-    from pdmd.ml.model import CNNConfig
-    from pdmd.ml.train import _fingerprint, same_job
+    from pdmd.models.cnn.config import CNNConfig
+    from pdmd.models.cnn.train import _fingerprint, same_job
 
     x, y, cnn = np.zeros((2, 4, 4), np.float32), np.zeros(2, np.float32), CNNConfig(image_size=4)
     now = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", representation="smooth"))
@@ -155,8 +156,9 @@ def test_checkpoints_from_before_a_setting_existed_stay_resumable():
 def test_pooling_is_a_recorded_choice_and_old_cards_keep_max_pooling():
     from torch import nn
 
-    from pdmd.ml.model import PDCNN, POOLS, CNNConfig
-    from pdmd.ml.options import CNN_RULES
+    from pdmd.models.cnn.config import POOLS, CNNConfig
+    from pdmd.models.cnn.network import PDCNN
+    from pdmd.models.cnn.options import CNN_RULES
 
     avg = CNNConfig(image_size=16, channels=(4, 4), fc_hidden=8, pool="avg")
     assert any(isinstance(m, nn.AvgPool2d) for m in PDCNN(avg).modules())
@@ -187,7 +189,7 @@ def test_bad_cnn_options_are_one_line_input_errors(tmp_path, options, words):
 
     from pdmd.descriptor.spec import DescriptorSpec
     from pdmd.errors import InputError
-    from pdmd.ml.kinds import train_cnn
+    from pdmd.models.cnn.fit import train_cnn
 
     data = SimpleNamespace(descriptor=DescriptorSpec.for_system("agr"))  # refused before any data is read
     with pytest.raises(InputError, match=words) as err:
@@ -203,7 +205,8 @@ def test_h1_and_h0_as_two_channels_learn_reload_and_predict_from_structures(smal
 
     from pdmd.campaign_runner import run_protocols
     from pdmd.errors import InputError
-    from pdmd.ml.kinds import extra_image_degrees, load_store_data
+    from pdmd.models.data import load_store_data
+    from pdmd.models.registry import extra_image_degrees
 
     store = DataStore(small_store)
     two = load_store_dataset(store, [p.run_id for p in SMALL_RUNS], DESC, (0,))
@@ -219,7 +222,7 @@ def test_h1_and_h0_as_two_channels_learn_reload_and_predict_from_structures(smal
     assert card["architecture"]["extra_degrees"] == [0]
     scale = card["standardization"]["image"]["scale"]  # min-max per channel: the H0 channel has its own range
     assert len(scale) == 2 and scale[1][0][0] > 2 * scale[0][0][0]
-    potential = load_potential(tmp_path / "m")
+    potential = load_cnn(tmp_path / "m")
     ids = json.loads((tmp_path / "m" / "predictions.json").read_text())["ids"][:5]
     docs = {d["_id"]: d for d in store.iter_structures()}
     from_frames, _ = potential.predict_frames([store.load_frame(docs[i]) for i in ids], ids)

@@ -54,7 +54,7 @@ def test_no_temporary_files_left_and_documents_stay_small(tmp_path):
 
 
 def test_loading_a_data_set_reads_without_writing_and_a_rerun_restores_the_index(tmp_path):
-    from pdmd.ml.fit import load_store_dataset
+    from pdmd.models.data import load_store_dataset
 
     store = DataStore(tmp_path, db=mongomock.MongoClient().db)
     for i in range(3):

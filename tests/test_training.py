@@ -11,12 +11,13 @@ import torch
 from conftest import BIN, SMALL_CNN, SMALL_RUNS
 
 from pdmd.errors import InputError
-from pdmd.ml.fit import fit_potential
-from pdmd.ml.options import TRAIN_RULES
-from pdmd.ml.potential import load_potential
-from pdmd.ml.quality import assess_quality
-from pdmd.ml.standardize import PIXEL_FLOOR, REPRESENTATIONS, ImageScaler, represent
-from pdmd.ml.train import SCHEDULES, TrainConfig, pick_device, scheduled_lr
+from pdmd.models.cnn.config import SCHEDULES, TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.cnn.options import TRAIN_RULES
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.cnn.standardize import PIXEL_FLOOR, REPRESENTATIONS, ImageScaler, represent
+from pdmd.models.cnn.train import pick_device, scheduled_lr
+from pdmd.models.quality import assess_quality
 from pdmd.store.datastore import DataStore
 
 
@@ -52,7 +53,7 @@ def test_default_model_beats_mean_predictor_on_small_sets_every_seed(data, tmp_p
 
 
 def test_untrained_model_is_marked_on_its_card_and_warned(data, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="pdmd.ml.fit"):
+    with caplog.at_level(logging.WARNING, logger="pdmd.models.cnn.fit"):
         card = fit_potential(data, tmp_path / "flat", "flat", TrainConfig(epochs=1, learning_rate=1e-12), SMALL_CNN)
     assert card["quality"]["learned"] is False and "nearly constant" in card["quality"]["reason"]
     m = card["metrics"]
@@ -65,7 +66,7 @@ def test_untrained_model_is_marked_on_its_card_and_warned(data, tmp_path, caplog
 
 def test_ensemble_gives_mean_spread_and_spread_error_correlation(data, small_store, tmp_path, caplog):
     out = tmp_path / "ens"
-    with caplog.at_level(logging.INFO, logger="pdmd.ml.train"):
+    with caplog.at_level(logging.INFO, logger="pdmd.models.cnn.train"):
         card = fit_potential(data, out, "ens", TrainConfig(epochs=6, batch_size=8, seed=4), SMALL_CNN,
                              test_fraction=0.25, ensemble=3)  # fmt: skip
     assert any("ETA" in r.getMessage() and "member 3/3" in r.getMessage() for r in caplog.records)
@@ -73,7 +74,7 @@ def test_ensemble_gives_mean_spread_and_spread_error_correlation(data, small_sto
     assert e["size"] == 3 and e["seeds"] == [4, 5, 6] and len(e["member_test_rmse_meV_per_atom"]) == 3
     assert e["test_spread_mean_meV_per_atom"] > 0 and -1 <= e["spread_error_spearman_test"] <= 1
     assert {p.name for p in out.glob("weights*.pt")} == {"weights.pt", "weights-1.pt", "weights-2.pt"}
-    potential = load_potential(out)
+    potential = load_cnn(out)
     assert len(potential.networks) == 3
     mean, spread = potential.predict_images_spread(data.images)
     saved = json.loads((out / "predictions.json").read_text())
@@ -103,9 +104,9 @@ def test_explicit_cpu_device_and_runtime_on_the_card(data, tmp_path):
         split["test_ids"]
     )
     saved = json.loads((out / "predictions.json").read_text())["predicted_eV"]
-    np.testing.assert_allclose(load_potential(out, device="cpu").predict_images(data.images), saved, atol=1e-6)
+    np.testing.assert_allclose(load_cnn(out, device="cpu").predict_images(data.images), saved, atol=1e-6)
     if torch.cuda.is_available():  # inputs go to the model's device, whatever it is
-        gpu = load_potential(out, device="cuda")
+        gpu = load_cnn(out, device="cuda")
         np.testing.assert_allclose(gpu.predict_images(data.images), saved, atol=1e-4)
     else:
         with pytest.raises(InputError, match="no CUDA GPU"):
@@ -146,7 +147,7 @@ def test_per_pixel_scaling_is_fitted_per_pixel_with_a_floor_and_saved_beside_the
     meta = card["standardization"]["image"]
     assert meta["scope"] == "pixel" and (out / meta["file"]).is_file() and "shift" not in meta  # arrays in a file
     saved = json.loads((out / "predictions.json").read_text())["predicted_eV"]
-    np.testing.assert_allclose(load_potential(out).predict_images(data.images), saved, atol=1e-6)
+    np.testing.assert_allclose(load_cnn(out).predict_images(data.images), saved, atol=1e-6)
     with pytest.raises(ValueError, match="image_scope"):
         TrainConfig(image_scope="row")
 

@@ -12,9 +12,9 @@ from conftest import fw
 
 from pdmd.errors import InputError
 from pdmd.md.protocol import MeltQuenchProtocol
-from pdmd.vasp.inputs import TEMPLATES_DIR, load_templates, melt_quench_stages
-from pdmd.vasp.melt_quench import parse_vasp_cmd, run_vasp_melt_quench
-from pdmd.vasp.vasprun import VasprunReader, read_vasprun
+from pdmd.md.vasp.inputs import TEMPLATES_DIR, load_templates, melt_quench_stages
+from pdmd.md.vasp.melt_quench import parse_vasp_cmd, run_vasp_melt_quench
+from pdmd.md.vasp.vasprun import VasprunReader, read_vasprun
 
 FAKE_VASP = [sys.executable, str(Path(__file__).with_name("fake_vasp.py"))]
 SMALL = {

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from test_embedded_store import reset_and_add
 
 from pdmd.errors import InputError
-from pdmd.ml.options import CNN_RULES, TRAIN_RULES
+from pdmd.models.cnn.options import CNN_RULES, TRAIN_RULES
 from pdmd.workflow.check import check_workflow_dict, check_workflow_file
 
 
@@ -76,8 +76,7 @@ def test_missing_metadata_is_named():
 
 
 def test_rules_check_only_real_training_and_architecture_fields():
-    from pdmd.ml.model import CNNConfig
-    from pdmd.ml.train import TrainConfig
+    from pdmd.models.cnn.config import CNNConfig, TrainConfig
 
     assert set(TRAIN_RULES) <= {f.name for f in dataclasses.fields(TrainConfig)}
     assert set(CNN_RULES) <= {f.name for f in dataclasses.fields(CNNConfig)}

@@ -13,12 +13,12 @@ from pdmd.analysis.record import record_analysis
 from pdmd.descriptor.atomic import structure_features
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
-from pdmd.ml.datasets import LabelledStructures, load_structures
-from pdmd.ml.plots import parity_plot, rmse_meV
-from pdmd.ml.split import thin_indices, train_test_split
+from pdmd.files import write_json_atomic
+from pdmd.models.labelled import LabelledStructures, load_structures
+from pdmd.models.plots import parity_plot, rmse_meV
+from pdmd.models.split import thin_indices, train_test_split
 from pdmd.store.datastore import DataStore
 from pdmd.store.documents import read_card
-from pdmd.store.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def split_like_model(
 
 
 KIND_ROWS = ("pd-kernel", "pd-hybrid")
-"""PD-based model kinds that `pdmd baseline` trains on the same split by default (`pdmd.ml.kinds`)."""
+"""PD-based model kinds that `pdmd baseline` trains on the same split by default (`pdmd.models.registry`)."""
 
 
 def _pd_ms(frames: list, spec: DescriptorSpec) -> float:
@@ -66,7 +66,7 @@ def _pd_descriptor(
     data_path: Path, plan: str | None, data: LabelledStructures, card: dict | None
 ) -> tuple[DescriptorSpec, DataStore | None]:
     """(descriptor setting, store or None) of the PD models: the card's, else the plan's, else the default."""
-    from pdmd.ml.datasets import is_data_dir
+    from pdmd.models.labelled import is_data_dir
 
     if card is not None:
         spec = DescriptorSpec.from_dict(card["descriptor"], f"model {card['name']}")
@@ -82,7 +82,7 @@ def _pd_descriptor(
 
 def _model_row(card: dict, pd_ms: float | None) -> dict:
     """A table row from a model card of any kind (its own test and larger-cell numbers)."""
-    from pdmd.ml.kinds import model_kind_of
+    from pdmd.store.documents import model_kind_of
 
     kind = model_kind_of(card)
     m = card["metrics"]
@@ -127,14 +127,9 @@ def run_baselines(
     maps a kind to its training options. ACSF/SOAP features computed for the baselines are reused.
     `every` > 1 (without a model) keeps every `every`-th structure of each run and its last.
     """
-    from pdmd.ml.kinds import (
-        MODEL_KINDS,
-        data_from_structures,
-        extra_image_degrees,
-        get_kind,
-        train_model,
-        validate_model,
-    )
+    from pdmd.models.data import data_from_structures
+    from pdmd.models.registry import MODEL_KINDS, extra_image_degrees, get_kind
+    from pdmd.models.training import train_model, validate_model
 
     if model_dir is not None and every > 1:  # refused before any data is read
         raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
@@ -199,7 +194,7 @@ def run_baselines(
             bdata.features = big_features
             options["ablation_transfer"] = bdata
         if kind == "pd-hybrid" and "descriptors" not in options and descriptors:
-            from pdmd.ml.pd_hybrid import DEFAULT_DESCRIPTOR
+            from pdmd.models.kernel.pd_hybrid import DEFAULT_DESCRIPTOR
 
             preferred = DEFAULT_DESCRIPTOR[spec.dim]
             options["descriptors"] = [preferred if preferred in descriptors else descriptors[0]]

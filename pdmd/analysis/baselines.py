@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdmd.errors import InputError
-from pdmd.ml.plots import rmse_meV
+from pdmd.models.plots import rmse_meV
 
 log = logging.getLogger(__name__)
 

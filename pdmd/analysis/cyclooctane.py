@@ -104,8 +104,8 @@ def compare_descriptors(out_dir: Path, n_highlight: int = 20, seed: int = 0, sub
     from sklearn.manifold import trustworthiness
     from sklearn.preprocessing import StandardScaler
 
-    from pdmd.ml.plots import pca_panels_plot
-    from pdmd.store.files import write_json_atomic
+    from pdmd.files import write_json_atomic
+    from pdmd.models.plots import pca_panels_plot
 
     conf = load_conformations()
     if subset is not None and not max(n_highlight, 20) <= subset <= len(conf):

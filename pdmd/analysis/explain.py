@@ -18,10 +18,10 @@ from pdmd.analysis.gradcam import grad_cam, hot_pairs
 from pdmd.analysis.rings import min_image_distances, pair_rings
 from pdmd.descriptor.spec import channel_images
 from pdmd.errors import DescriptorError
-from pdmd.ml.plots import gradcam_plot
-from pdmd.ml.potential import load_potential
+from pdmd.files import write_json_atomic
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.plots import gradcam_plot
 from pdmd.progress import ProgressLog
-from pdmd.store.files import write_json_atomic
 from pdmd.structure import Frame
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def explain(
     sign: int = 0,
 ) -> dict:
     """Explain each structure with the model in `model_dir`; writes PNGs, extxyz files and explain.json."""
-    potential = load_potential(model_dir)
+    potential = load_cnn(model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = ProgressLog(len(frames), "explain", log)
     entries = []

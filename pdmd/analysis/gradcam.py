@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from pdmd.descriptor.histogram import HistogramSpec
 from pdmd.errors import InputError
-from pdmd.ml.potential import Potential
+from pdmd.models.cnn.potential import Potential
 
 
 def grad_cam(potential: Potential, image: np.ndarray, sign: int = 0) -> np.ndarray:

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from pdmd.errors import InputError
-from pdmd.ml.fit import LabelledImages, fit_potential
-from pdmd.ml.model import CNNConfig
-from pdmd.ml.plots import parity_plot, rmse_meV
-from pdmd.ml.potential import load_potential
-from pdmd.ml.split import train_test_split
-from pdmd.ml.train import TrainConfig
-from pdmd.store.files import write_json_atomic
+from pdmd.files import write_json_atomic
+from pdmd.models.cnn.config import CNNConfig, TrainConfig
+from pdmd.models.cnn.fit import fit_potential
+from pdmd.models.cnn.potential import load_cnn
+from pdmd.models.data import ModelData
+from pdmd.models.plots import parity_plot, rmse_meV
+from pdmd.models.split import train_test_split
 
 
 def band_split(
@@ -37,7 +37,7 @@ def band_split(
 
 
 def interpolation_test(
-    data: LabelledImages,
+    data: ModelData,
     out_dir: Path,
     band: tuple[float, float] = (0.4, 0.6),
     train: TrainConfig = TrainConfig(),
@@ -49,7 +49,7 @@ def interpolation_test(
     fit_potential(
         data, out_dir, name, train, cnn, split="interpolation", split_indices=(tr, np.concatenate([te, held]))
     )
-    pred = load_potential(out_dir).predict_images(data.images)
+    pred = load_cnn(out_dir).predict_images(data.images)
     ref = data.energies_eV
     sets = {"train": tr, "ordinary test": te, "held-out band": held}
     title = f"interpolation test: energies in quantiles {band[0]:g}-{band[1]:g} never trained on"

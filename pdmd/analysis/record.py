@@ -15,7 +15,7 @@ def record_analysis(model_dir: Path, key: str, result: dict, db=None) -> dict:
     card.setdefault("analyses", {})[key] = {**result, "created": created}
     card = write_card(model_dir, card)
     if db is not None:
-        from pdmd.ml.fit import upsert_model_card
+        from pdmd.models.card import upsert_model_card
 
         upsert_model_card(db, card)
     return card

@@ -37,7 +37,7 @@ class AnalysisJob:
     options: dict[str, Any] = field(default_factory=dict)
     db: Any = None
     read_options: Any = None  # pdmd.structure.ReadOptions of a structure file (None: guessed)
-    label_keys: Any = None  # pdmd.ml.dataset_files.LabelKeys of a structure file (None: the defaults)
+    label_keys: Any = None  # pdmd.models.labelled.LabelKeys of a structure file (None: the defaults)
 
 
 def _baseline(job: AnalysisJob) -> tuple[dict, dict]:
@@ -59,9 +59,9 @@ def _baseline(job: AnalysisJob) -> tuple[dict, dict]:
 def _interpolation_test(job: AnalysisJob) -> tuple[dict, dict]:
     from pdmd.analysis.interpolation import interpolation_test
     from pdmd.analysis.record import record_analysis
-    from pdmd.ml.datasets import load_images
-    from pdmd.ml.model import CNNConfig
-    from pdmd.ml.options import config_from_options
+    from pdmd.models.cnn.config import CNNConfig
+    from pdmd.models.cnn.options import config_from_options
+    from pdmd.models.data import load_images
     from pdmd.store.documents import ModelCard, read_card
 
     o = job.options

@@ -10,7 +10,8 @@ from pdmd.analysis.registry import AnalysisJob, run_analysis
 from pdmd.cli.common import register_card
 from pdmd.cli.inputs import add_read_args, json_option
 from pdmd.errors import InputError
-from pdmd.store.documents import find_model
+from pdmd.models.registry import KINDS
+from pdmd.store.documents import DEFAULT_KIND, find_model
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -152,7 +153,7 @@ def add_parsers(sub) -> None:
     s.add_argument(
         "--kinds",
         nargs="*",
-        choices=["pd-kernel", "pd-hybrid", "pd-local"],
+        choices=[k for k in KINDS if k != DEFAULT_KIND],
         default=["pd-kernel", "pd-hybrid"],
         help="PD model kinds trained on the same split as extra rows (none: --kinds with no value; pd-local "
         "trains on the stored forces too)",

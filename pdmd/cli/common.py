@@ -52,7 +52,7 @@ def register_card(model_dir: Path) -> None:
 
     Called after the analysis, so the embedded store is not held while it computes.
     """
-    from pdmd.ml.fit import upsert_model_card
+    from pdmd.models.card import upsert_model_card
     from pdmd.store.documents import read_card
 
     db = analysis_db()

@@ -94,7 +94,7 @@ def cmd_pd(args: argparse.Namespace) -> int:
     import numpy as np
 
     from pdmd.cli.inputs import descriptor_spec, read_options
-    from pdmd.ml.plots import pd_image_plot
+    from pdmd.models.plots import pd_image_plot
     from pdmd.structure import Frame, read_frames, structure_dim
 
     atoms = read_frames(args.structure, index=str(args.index), options=read_options(args))[0]

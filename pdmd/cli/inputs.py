@@ -34,8 +34,8 @@ def read_options(args: argparse.Namespace):
 
 
 def label_keys(args: argparse.Namespace):
-    """`pdmd.ml.dataset_files.LabelKeys` from the parsed arguments."""
-    from pdmd.ml.dataset_files import LabelKeys
+    """`pdmd.models.labelled.LabelKeys` from the parsed arguments."""
+    from pdmd.models.labelled import LabelKeys
 
     return LabelKeys(energy_key=getattr(args, "energy_key", None), forces_key=getattr(args, "forces_key", None))
 

@@ -25,7 +25,7 @@ def cmd_md(args: argparse.Namespace) -> int:
            "max_extrapolation": args.max_extrapolation, "max_force_deviation": args.max_force_deviation,
            "use_core": not args.no_core, "deviation": not args.member_only}  # fmt: skip
     if args.engine == "lammps":
-        from pdmd.lammps_md import run_lammps_md_file
+        from pdmd.dynamics.lammps_engine import run_lammps_md_file
 
         done = run_lammps_md_file(args.model, args.structure, out, script=args.lammps_script, **run)
         print(f"{done.steps} steps of {args.timestep_fs} fs ({args.ensemble}) in LAMMPS in {done.wall_s:.1f} s "
@@ -34,7 +34,7 @@ def cmd_md(args: argparse.Namespace) -> int:
         return 0
     if args.lammps_script:
         raise InputError("--lammps-script needs --engine lammps")
-    from pdmd.simulate import run_md_file
+    from pdmd.dynamics.ase_engine import run_md_file
 
     _report(run_md_file(args.model, args.structure, out, **run), args)
     return 0
@@ -59,7 +59,7 @@ def _report(result, args: argparse.Namespace) -> None:
 
 
 def cmd_forces(args: argparse.Namespace) -> int:
-    from pdmd.local.reference import add_forces
+    from pdmd.pipeline import add_forces
 
     counts = add_forces(args.data_dir, potential=args.potential, overwrite=args.overwrite)
     print(json.dumps(counts, indent=1))
@@ -69,7 +69,7 @@ def cmd_forces(args: argparse.Namespace) -> int:
 def add_parsers(sub) -> None:
     """Register md and forces."""
     from pdmd.cli.inputs import add_read_args
-    from pdmd.simulate import DEFAULT_TIMESTEP_FS
+    from pdmd.dynamics.ase_engine import DEFAULT_TIMESTEP_FS
 
     s = sub.add_parser("md", help="molecular dynamics (ASE) with a pd-local model or a LAMMPS reference; extxyz out")
     s.add_argument("model", help="model name or folder (pd-local), or a LAMMPS reference potential (e.g. tersoff1989)")

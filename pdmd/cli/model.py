@@ -9,11 +9,12 @@ from pathlib import Path
 
 from pdmd.cli.common import open_store, print_active_campaigns
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
-from pdmd.store.documents import find_model
+from pdmd.models.registry import KINDS, MODEL_KINDS
+from pdmd.store.documents import DEFAULT_KIND, find_model
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from pdmd.ml.quality import quality_flag
+    from pdmd.models.quality import quality_flag
     from pdmd.store.datastore import MODELS
 
     lp, store = open_store()
@@ -111,11 +112,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`pdmd train`: any model kind on a labelled structure file (`pdmd.ml.kinds.train_from_file`)."""
+    """`pdmd train`: any model kind on a labelled structure file (`pdmd.models.registry.train_from_file`)."""
     from pdmd.cli.inputs import descriptor_spec, json_option, label_keys, read_options
     from pdmd.errors import InputError
-    from pdmd.ml.kinds import train_from_file
-    from pdmd.ml.options import config_from_options
+    from pdmd.models.cnn.options import config_from_options
+    from pdmd.models.training import train_from_file
     from pdmd.settings import data_dir
 
     out = Path(args.out) if args.out else data_dir() / "models" / args.name
@@ -185,9 +186,9 @@ def add_parsers(sub) -> None:
     s = sub.add_parser("train", help="train a PD model (default the paper's CNN) on labelled structures (extxyz etc.)")
     s.add_argument(
         "--model",
-        default="pd-cnn",
-        choices=["pd-cnn", "pd-kernel", "pd-hybrid", "pd-local"],
-        help="model kind: the paper's CNN (default), kernel ridge on the diagram, or PD + ACSF/SOAP",
+        default=DEFAULT_KIND,
+        choices=KINDS,
+        help="model kind: " + "; ".join(f"{k}: {MODEL_KINDS[k].summary}" for k in KINDS),
     )
     s.add_argument(
         "--model-options",

@@ -65,3 +65,9 @@ def pd_histogram(births_A2: np.ndarray, deaths_A2: np.ndarray, spec: HistogramSp
     inside = int(counts.sum())
     image = (counts / n).astype(np.float32) if n else counts.astype(np.float32)
     return PDImage(image=image, n_pairs=n, n_outside=n - inside)
+
+
+def as_channels(images: np.ndarray) -> np.ndarray:
+    """Images as (N, C, S, S): a single-channel stack (N, S, S) gains its channel axis."""
+    images = np.asarray(images)
+    return images[:, None] if images.ndim == 3 else images

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pdmd import __version__
+from pdmd.files import content_hash, read_json, read_npz, write_json_atomic, write_npz_atomic
 from pdmd.store.documents import DescriptorDoc, StructureDoc, read_document, write_document
-from pdmd.store.files import content_hash, read_json, read_npz, write_json_atomic, write_npz_atomic
 from pdmd.structure import Frame
+from pdmd.version import __version__
 
 if TYPE_CHECKING:  # the store files what it is given; it computes no descriptor
     from pdmd.descriptor.histogram import PDImage

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pdmd.errors import InputError
-from pdmd.store.files import read_json, to_jsonable, write_json_atomic
+from pdmd.files import read_json, to_jsonable, write_json_atomic
 
 CARD_FILE = "model.json"
 
@@ -320,3 +320,11 @@ def read_card(folder: str | Path) -> dict:
 def write_card(folder: str | Path, card: Mapping) -> dict:
     """Check and write a model card into its folder (atomically); the dict written."""
     return write_document(card_path(folder), card, ModelCard)
+
+
+DEFAULT_KIND = "pd-cnn"
+
+
+def model_kind_of(card: dict) -> str:
+    """The card's model kind; cards written before kinds existed hold the paper's CNN."""
+    return card.get("model_kind", DEFAULT_KIND)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdmd.errors import PdmdError, StoreBusyError
-from pdmd.store.files import atomic_write_bytes
+from pdmd.files import atomic_write_bytes
 
 MAX_BSON_BYTES = 16 * 1024 * 1024
 PINNED_VERSIONS = {"mongomock": "4.3.0", "mongomock-persistence": "0.0.5"}

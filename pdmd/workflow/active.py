@@ -16,6 +16,7 @@ from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_seria
 from pdmd.active import ActiveSettings, explore, select_and_label, train_committee
 from pdmd.errors import InputError
 from pdmd.md.protocol import MeltQuenchProtocol
+from pdmd.workflow import params
 from pdmd.workflow.tasks import MeltQuenchTask, task_store
 
 
@@ -27,11 +28,11 @@ def _settings(task: FiretaskBase) -> ActiveSettings:
 class ActiveTrainTask(FiretaskBase):
     """Train (or reuse) the committee of one active-learning iteration."""
 
-    required_params = ["active", "iteration"]
-    optional_params = ["data_dir"]
+    required_params = params.required_params("ActiveTrainTask")
+    optional_params = params.optional_params("ActiveTrainTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.ml.fit import register_model
+        from pdmd.models.card import register_model
 
         store = task_store(self, fw_spec)
         card = train_committee(store, _settings(self), int(self["iteration"]))
@@ -45,8 +46,8 @@ class ActiveTrainTask(FiretaskBase):
 class ActiveExploreTask(FiretaskBase):
     """One exploration MD run of an iteration's committee (temperature_K, seed)."""
 
-    required_params = ["active", "iteration", "temperature_K", "seed"]
-    optional_params = ["data_dir"]
+    required_params = params.required_params("ActiveExploreTask")
+    optional_params = params.optional_params("ActiveExploreTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
@@ -60,8 +61,8 @@ class ActiveExploreTask(FiretaskBase):
 class ActiveSelectTask(FiretaskBase):
     """Select and label an iteration's candidates; add the next iteration unless converged or at the cap."""
 
-    required_params = ["active", "iteration"]
-    optional_params = ["data_dir"]
+    required_params = params.required_params("ActiveSelectTask")
+    optional_params = params.optional_params("ActiveSelectTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)

@@ -128,7 +128,7 @@ def plan_workflow(
     """The whole loop (melt-quench -> PD -> models -> large-cell validation) for a named plan (`pdmd.campaign.PLANS`).
 
     engine "lammps": the plan's classical potential; "vasp": AIMD with VASP (aC plans only).
-    models: (model kind, its `model_options`) pairs (`pdmd.ml.kinds`), each a train firework and a
+    models: (model kind, its `model_options`) pairs (`pdmd.models.registry`), each a train firework and a
     validation firework; default `PLAN_MODELS[plan]`, else the paper's CNN.
     analyses: optional fireworks after the first model's validation (`pdmd.analysis.registry.ANALYSES`),
     each with its defaults (`ANALYSIS_OPTIONS`).

@@ -10,152 +10,15 @@ with the field's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pdmd.checks import (
     Problems,
-    boolean,
-    fraction,
-    int_at_least,
     is_int,
-    is_num,
-    non_empty_str,
-    non_negative,
-    one_of,
 )
-from pdmd.errors import InputError, PdmdError
-from pdmd.ml.options import config_rule
-
-
-def _range_A2(where: str, v: Any, out: Problems) -> None:
-    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(is_num(x) for x in v) and 0 <= v[0] < v[1]):
-        out.append(f"{where}: must be [lo, hi] in Å² with 0 <= lo < hi, got {v!r}")
-
-
-def _run_ids(where: str, v: Any, out: Problems) -> None:
-    if not isinstance(v, (list, tuple)) or not v or not all(isinstance(r, str) and r for r in v):
-        out.append(f"{where}: must be a non-empty list of run ids, got {v!r}")
-
-
-def _protocol(where: str, v: Any, out: Problems) -> None:
-    from pdmd.md.protocol import MeltQuenchProtocol
-
-    if not isinstance(v, dict):
-        out.append(f"{where}: must be a mapping of melt-quench parameters, got {v!r}")
-        return
-    try:
-        MeltQuenchProtocol.from_dict(v)
-    except TypeError as err:  # a required field (seed, cooling_rate_K_per_ps) is missing
-        out.append(f"{where}: {err}")
-    except PdmdError as err:
-        out.append(f"{where}: {err}")
-
-
-def _analysis(where: str, v: Any, out: Problems) -> None:
-    from pdmd.analysis.registry import ANALYSES
-
-    one_of(set(ANALYSES))(where, v, out)
-
-
-def _active(where: str, v: Any, out: Problems) -> None:
-    """An active-learning campaign's settings (`pdmd.active.ActiveSettings`)."""
-    from pdmd.active import ActiveSettings
-
-    if not isinstance(v, dict):
-        out.append(f"{where}: must be a mapping of active-learning settings")
-        return
-    try:
-        ActiveSettings.from_dict(v)
-    except (InputError, TypeError) as err:
-        out.append(f"{where}: {err}")
-
-
-def _descriptor_rules() -> dict:
-    from pdmd.descriptor.persistence import BACKENDS
-    from pdmd.systems import MD_SYSTEMS
-
-    return {
-        "range_A2": _range_A2,
-        "bins": int_at_least(2),
-        "backend": one_of(set(BACKENDS)),
-        "system": one_of(set(MD_SYSTEMS)),
-        "degree": one_of({0, 1, 2}),
-        "data_dir": non_empty_str,
-    }
-
-
-def _task_rules() -> dict[str, dict[str, Callable]]:
-    """Per pdmd firetask: parameter -> check."""
-    from pdmd.campaign import PLANS
-
-    desc = _descriptor_rules()
-    melt = {"protocol": _protocol, "omp_threads": int_at_least(1), "data_dir": non_empty_str}
-    active = {"active": _active, "iteration": int_at_least(0), "data_dir": non_empty_str}
-    return {
-        "MeltQuenchTask": melt,
-        "VaspMeltQuenchTask": {
-            **melt,
-            "vasp_cmd": non_empty_str,
-            "templates_dir": non_empty_str,
-            "write_potcar": boolean,
-            "relax_steps": int_at_least(0),
-            "workdir": non_empty_str,
-        },
-        "PersistenceDescriptorTask": {"run_id": non_empty_str, "workers": int_at_least(1), **desc},
-        "TrainPotentialTask": {
-            "run_ids": _run_ids,
-            "name": non_empty_str,
-            "train": config_rule("train"),
-            "cnn": config_rule("cnn"),
-            "split": one_of({"run", "snapshot"}),
-            "test_fraction": fraction,
-            **desc,
-        },
-        "ValidatePotentialTask": {"run_ids": _run_ids, "name": non_empty_str, "label": non_empty_str, **desc},
-        "ActiveTrainTask": active,
-        "ActiveExploreTask": {**active, "temperature_K": non_negative, "seed": int_at_least(0)},
-        "ActiveSelectTask": active,
-        "AnalysisTask": {
-            "analysis": _analysis,
-            "name": non_empty_str,
-            "plan": one_of(set(PLANS)),
-            "options": lambda w, v, out: None if isinstance(v, dict) else out.append(f"{w}: must be a mapping"),
-            "data_dir": non_empty_str,
-        },
-    }
-
-
-def _task_class_name(fw_name: str) -> str:
-    """'{{pdmd.workflow.tasks.MeltQuenchTask}}' or 'MeltQuenchTask' -> 'MeltQuenchTask'."""
-    return fw_name.strip("{}").rsplit(".", 1)[-1]
-
-
-def check_task_params(fw_name: str, params: dict, where: str = "task") -> Problems:
-    """Problems with one firetask's parameters (only pdmd's tasks are checked; others pass)."""
-    from pdmd.workflow import active as active_module
-    from pdmd.workflow import tasks as task_module
-
-    name = _task_class_name(fw_name)
-    rules = _task_rules().get(name)
-    if rules is None:
-        return []
-    cls = getattr(task_module, name, None) or getattr(active_module, name)
-    out: Problems = []
-    given = {k: v for k, v in params.items() if not k.startswith("_")}
-    for key in cls.required_params:
-        if key not in given:
-            out.append(f"{where}.{key}: missing (required by {name})")
-    known = set(cls.required_params) | set(getattr(cls, "optional_params", []) or [])
-    for key, value in given.items():
-        if key not in known:
-            out.append(f"{where}.{key}: unknown parameter of {name}; known: {sorted(known)}")
-        elif isinstance(value, str) and value.startswith(">>") and value.endswith("<<"):
-            continue  # resolved from the FWorker's env when the task runs
-        elif key in rules:
-            rules[key](f"{where}.{key}", value, out)
-    return out
+from pdmd.errors import InputError
+from pdmd.workflow.params import check_task_params
 
 
 def check_workflow_dict(wf: Any, source: str = "workflow") -> Problems:
@@ -250,10 +113,3 @@ def check_workflow(wf) -> None:
     problems = check_workflow_dict(wf.to_dict(), f"workflow {wf.name!r}")
     if problems:
         raise InputError("\n".join(problems))
-
-
-def check_firetask(task) -> None:
-    """Raise InputError naming the bad field if a pdmd firetask's parameters are invalid (first thing in run_task)."""
-    problems = check_task_params(type(task).__name__, dict(task), type(task).__name__)
-    if problems:
-        raise InputError("; ".join(problems))

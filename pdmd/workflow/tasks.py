@@ -19,7 +19,8 @@ from pdmd.pipeline import descriptors_for_structures, melt_quench_to_store
 from pdmd.runtime import default_threads
 from pdmd.settings import data_dir
 from pdmd.store.datastore import DataStore
-from pdmd.workflow.check import check_firetask
+from pdmd.workflow import params
+from pdmd.workflow.params import check_firetask
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class MeltQuenchTask(FiretaskBase):
     omp_threads (int, default: all cores), data_dir (optional override).
     """
 
-    required_params = ["protocol"]
-    optional_params = ["omp_threads", "data_dir"]
+    required_params = params.required_params("MeltQuenchTask")
+    optional_params = params.optional_params("MeltQuenchTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         protocol = MeltQuenchProtocol.from_dict(self["protocol"])
@@ -94,8 +95,8 @@ class VaspMeltQuenchTask(FiretaskBase):
     finds the finished VASP stages and does not repeat them), data_dir.
     """
 
-    required_params = ["protocol"]
-    optional_params = ["vasp_cmd", "templates_dir", "write_potcar", "relax_steps", "workdir", "data_dir"]
+    required_params = params.required_params("VaspMeltQuenchTask")
+    optional_params = params.optional_params("VaspMeltQuenchTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         protocol = MeltQuenchProtocol.from_dict({"potential": "vasp-pbe", **self["protocol"]})
@@ -122,8 +123,8 @@ class PersistenceDescriptorTask(FiretaskBase):
     descriptor parameters take the system's defaults (`pdmd.descriptor.spec.DescriptorSpec`).
     """
 
-    required_params = ["run_id"]
-    optional_params = ["system", "range_A2", "bins", "degree", "backend", "workers", "data_dir"]
+    required_params = params.required_params("PersistenceDescriptorTask")
+    optional_params = params.optional_params("PersistenceDescriptorTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
@@ -155,30 +156,21 @@ def task_descriptor_spec(task: FiretaskBase, system: str = "agr") -> DescriptorS
 class TrainPotentialTask(FiretaskBase):
     """Train a PD model (default the PD-CNN) on the stored descriptors of `run_ids`; store it, its card, plots.
 
-    Params: run_ids, name; optional model ("pd-cnn" | "pd-kernel" | "pd-hybrid": `pdmd.ml.kinds`),
+    Params: run_ids, name; optional model ("pd-cnn" | "pd-kernel" | "pd-hybrid": `pdmd.models.registry`),
     model_options (the kind's options), train (TrainConfig fields; its seed also seeds the split),
     cnn (CNNConfig fields), split ("run" | "snapshot"), test_fraction, system ("agr" | "ac"),
     range_A2, bins, backend, data_dir.
     """
 
-    required_params = ["run_ids", "name"]
-    optional_params = [
-        "train",
-        "cnn",
-        "split",
-        "test_fraction",
-        "system",
-        "range_A2",
-        "bins",
-        "backend",
-        "data_dir",
-        "model",
-        "model_options",
-    ]
+    required_params = params.required_params("TrainPotentialTask")
+    optional_params = params.optional_params("TrainPotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.ml.fit import register_model
-        from pdmd.ml.kinds import DEFAULT_KIND, extra_image_degrees, get_kind, load_store_data, train_model
+        from pdmd.models.card import register_model
+        from pdmd.models.data import load_store_data
+        from pdmd.models.registry import extra_image_degrees, get_kind
+        from pdmd.models.training import train_model
+        from pdmd.store.documents import DEFAULT_KIND
 
         store = task_store(self, fw_spec)
         spec = task_descriptor_spec(self)
@@ -208,19 +200,15 @@ class ValidatePotentialTask(FiretaskBase):
     Params: run_ids, name (the model); optional label, system, range_A2, bins, backend, data_dir.
     """
 
-    required_params = ["run_ids", "name"]
-    optional_params = ["label", "system", "range_A2", "bins", "backend", "data_dir"]
+    required_params = params.required_params("ValidatePotentialTask")
+    optional_params = params.optional_params("ValidatePotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.ml.fit import register_model
-        from pdmd.ml.kinds import (
-            extra_image_degrees,
-            get_kind,
-            load_store_data,
-            model_kind_of,
-            read_card,
-            validate_model,
-        )
+        from pdmd.models.card import register_model
+        from pdmd.models.data import load_store_data
+        from pdmd.models.registry import extra_image_degrees, get_kind
+        from pdmd.models.training import validate_model
+        from pdmd.store.documents import model_kind_of, read_card
 
         store = task_store(self, fw_spec)
         label = self.get("label", "large-cell validation")
@@ -258,8 +246,8 @@ class AnalysisTask(FiretaskBase):
     interpolation-test, n_structures for explain), data_dir.
     """
 
-    required_params = ["analysis", "name", "plan"]
-    optional_params = ["options", "data_dir"]
+    required_params = params.required_params("AnalysisTask")
+    optional_params = params.optional_params("AnalysisTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.analysis.registry import AnalysisJob, run_analysis

@@ -1,1 +1,0 @@
-"""The CNN potential on PD images: model, data, training, prediction, plots."""

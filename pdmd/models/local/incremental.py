@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Local topologies of a moving structure (MD): neighbour lists and local triangulations reused between calls.
+
+`TopologyCache(...)(frame)` returns the same diagrams as `local_topology` (same pairs and values), but
+
+- the neighbour list is built with `cutoff_A + skin_A` and kept until some atom has moved more than
+  `skin_A / 2` (or the cell, periodicity or atom count changes). Points between the cutoff and the
+  skin enter the weighted filtration at `alpha_max_A2` (g is clamped there), so every simplex that
+  contains one has a value >= `alpha_max_A2` and cannot attach a cheaper face: the truncated
+  filtration, hence every pair, is exactly the one without them;
+- each atom's regular triangulation is kept while it is still the regular triangulation of the
+  moved points, and recomputed (qhull) only for atoms where it is not. The certificate, vectorized
+  over all atoms: every top simplex keeps its orientation (no fold-over), the boundary stays locally
+  convex (so the tops still triangulate the convex hull), every interior facet is locally regular
+  (the opposite vertex across it lies outside the top's orthogonal sphere: the lifted surface is
+  locally, hence globally, convex) and every hidden point stays hidden (above every top's sphere,
+  inside the hull). Near-ties fail the test (relative margin), so degenerate sets are recomputed.
+
+Alpha values, attachments and persistence are recomputed at every call (they change with every
+move); their combinatorial scaffolding (faces and incidences) is reused with the triangulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pdmd.models.local.complex import (
+    LocalTopology,
+    Neighbourhoods,
+    Skeleton,
+    alpha_levels,
+    entry_values,
+    neighbourhoods,
+    orthospheres_np,
+    regular_tops,
+    skeleton,
+    topology_from_levels,
+)
+from pdmd.structure import Frame
+
+MARGIN = 1e-9
+"""Relative margin of the certificate's inequalities (a closer call is recomputed)."""
+
+
+def _orient(points: np.ndarray) -> np.ndarray:
+    """Signed volume (× d!) of simplices (M, d+1, d), d = 2 or 3."""
+    e = points[:, 1:, :] - points[:, :1, :]
+    if e.shape[2] == 2:
+        return e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
+    return np.einsum("md,md->m", e[:, 0, :], np.cross(e[:, 1, :], e[:, 2, :]))
+
+
+def _side(facet: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Signed volume of the simplex of facet points (M, d, d) and a point x (M, d)."""
+    return _orient(np.concatenate([facet, x[:, None, :]], axis=1))
+
+
+@dataclass
+class _Certificate:
+    """Index arrays of the checks of one triangulation (see the module docstring)."""
+
+    top_atom: np.ndarray  # (T,) centre atom of each top
+    sign: np.ndarray  # (T,) orientation sign when built
+    power_top: np.ndarray  # (K,) top that must keep point power_point outside its sphere
+    power_point: np.ndarray
+    side_facet: np.ndarray  # (L, d) boundary facet points that must keep side_point on the side of side_ref
+    side_point: np.ndarray
+    side_ref: np.ndarray
+    side_atom: np.ndarray
+
+
+def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign: np.ndarray) -> _Certificate:
+    """The checks that certify `skel`'s triangulation as regular at later positions, built once per triangulation.
+
+    `sign`: the orientation of each top when it was built by qhull (or last certified): a top that
+    has turned over since fails.
+    """
+    dim, tops = skel.dim, skel.tops
+    top_atom = point_atom[tops[:, 0]] if len(tops) else np.zeros(0, int)
+    which, coface, opposite, facets = skel.which[0], skel.coface[0], skel.opposite[0], skel.faces_all[0]
+    order = np.argsort(which, kind="stable")
+    counts = np.bincount(which, minlength=len(skel.faces[0]))
+    per_row = counts[which[order]]
+    # interior facets: two incidences in consecutive sorted rows; each top checks the other's opposite vertex
+    inner = order[per_row == 2].reshape(-1, 2)
+    power_top = [coface[inner[:, 0]], coface[inner[:, 1]]]
+    power_point = [opposite[inner[:, 1]], opposite[inner[:, 0]]]
+    # boundary facets and their ridges (each shared by two boundary facets): local convexity
+    rb = order[per_row == 1]
+    bf, bo = facets[rb], opposite[rb]
+    b_atom = point_atom[bf[:, 0]] if len(rb) else np.zeros(0, int)
+    ridges = np.concatenate([np.delete(bf, j, axis=1) for j in range(dim)]) if len(rb) else np.zeros((0, dim - 1), int)
+    dropped = np.concatenate([bf[:, j] for j in range(dim)]) if len(rb) else np.zeros(0, int)
+    owner = np.tile(np.arange(len(rb)), dim)
+    key = ridges[:, 0].astype(np.int64) << 24
+    for c in range(1, dim - 1):
+        key |= (ridges[:, c] - ridges[:, 0]).astype(np.int64) << (8 * (3 - c))
+    rorder = np.argsort(key, kind="stable")
+    _, rstart, rcount = np.unique(key[rorder], return_index=True, return_counts=True)
+    bad_ridge = rcount != 2
+    for r in np.flatnonzero(bad_ridge):  # not a closed hull surface: cannot certify these atoms
+        fragile.add(int(b_atom[owner[rorder[rstart[r]]]]))
+    two = rstart[~bad_ridge]
+    f1, f2 = owner[rorder[two]], owner[rorder[two + 1]]
+    v1, v2 = dropped[rorder[two]], dropped[rorder[two + 1]]
+    side_facet = [bf[f1], bf[f2]]
+    side_point = [v2, v1]
+    side_ref = [bo[f1], bo[f2]]
+    side_atom = [b_atom[f1], b_atom[f2]]
+    # hidden points of atoms with tops: outside every top's sphere of their atom, inside every boundary facet
+    used = np.zeros(len(point_atom), bool)
+    used[tops.ravel()] = True
+    has_tops = np.zeros(int(point_atom.max()) + 1 if len(point_atom) else 0, bool)
+    has_tops[top_atom] = True
+    hidden = np.flatnonzero(~used & has_tops[point_atom])
+    if len(hidden):
+        t_order = np.argsort(top_atom, kind="stable")
+        t_start = np.searchsorted(top_atom[t_order], np.arange(len(has_tops) + 1))
+        h_atom = point_atom[hidden]
+        n_t = t_start[h_atom + 1] - t_start[h_atom]
+        power_point.append(np.repeat(hidden, n_t))
+        power_top.append(t_order[np.concatenate([np.arange(t_start[a], t_start[a + 1]) for a in h_atom])])
+        b_order = np.argsort(b_atom, kind="stable")
+        b_start = np.searchsorted(b_atom[b_order], np.arange(len(has_tops) + 1))
+        n_b = b_start[h_atom + 1] - b_start[h_atom]
+        rows = b_order[np.concatenate([np.arange(b_start[a], b_start[a + 1]) for a in h_atom])]
+        side_facet.append(bf[rows])
+        side_point.append(np.repeat(hidden, n_b))
+        side_ref.append(bo[rows])
+        side_atom.append(b_atom[rows])
+    return _Certificate(top_atom, sign, np.concatenate(power_top), np.concatenate(power_point),
+                        np.concatenate(side_facet), np.concatenate(side_point), np.concatenate(side_ref),
+                        np.concatenate(side_atom))  # fmt: skip
+
+
+def _invalid_atoms(cert: _Certificate, tops: np.ndarray, rel: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """Atoms whose cached triangulation is not certified as regular at points `rel` (entries `entry`)."""
+    pts = rel[tops]
+    vol = _orient(pts) * cert.sign
+    scale = ((pts - pts[:, :1, :]) ** 2).sum((1, 2)) ** (0.5 * (pts.shape[2]))
+    bad = [cert.top_atom[~(vol > MARGIN * scale)]]
+    centre, value = orthospheres_np(pts, entry[tops])
+    t, q = cert.power_top, cert.power_point
+    gap = rel[q] - centre[t]
+    excess = np.einsum("md,md->m", gap, gap) + entry[q] - value[t]
+    with np.errstate(invalid="ignore"):
+        ok = excess > MARGIN * (np.abs(value[t]) + np.einsum("md,md->m", gap, gap) + 1.0)
+    bad.append(cert.top_atom[t[~ok]])
+    if len(cert.side_point):
+        f = rel[cert.side_facet]
+        s_point = _side(f, rel[cert.side_point])
+        s_ref = _side(f, rel[cert.side_ref])
+        fscale = ((f - f[:, :1, :]) ** 2).sum((1, 2)) + ((rel[cert.side_point] - f[:, 0, :]) ** 2).sum(1)
+        ok = s_point * np.sign(s_ref) > MARGIN * fscale ** (0.5 * f.shape[2])
+        bad.append(cert.side_atom[~ok])
+    return np.unique(np.concatenate(bad))
+
+
+class TopologyCache:
+    """`local_topology` for a sequence of nearby structures (MD steps): see the module docstring.
+
+    `stats` counts calls, neighbour-list builds and atoms whose triangulation was recomputed.
+    """
+
+    def __init__(self, dim: int, cutoff_A: float, inner_A: float, alpha_max_A2: float, skin_A: float = 0.3) -> None:
+        self.dim, self.cutoff_A, self.inner_A, self.alpha_max_A2 = dim, cutoff_A, inner_A, alpha_max_A2
+        self.skin_A = skin_A
+        self.stats = {"calls": 0, "neighbour_builds": 0, "atoms_retriangulated": 0}
+        self._key: tuple | None = None
+
+    def _entry(self, rel: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            r2 = torch.from_numpy((rel**2).sum(1))
+            return entry_values(r2, self.inner_A, self.cutoff_A, self.alpha_max_A2).numpy()
+
+    def __call__(self, frame: Frame) -> LocalTopology:
+        self.stats["calls"] += 1
+        pos = np.asarray(frame.positions, float)
+        key = (len(pos), np.asarray(frame.cell, float).tobytes(), tuple(bool(p) for p in frame.pbc))
+        moved = np.inf if key != self._key else float(np.sqrt(((pos - self._ref) ** 2).sum(1).max(initial=0.0)))
+        if moved > 0.5 * self.skin_A:
+            self._rebuild_all(frame, key)
+        nb: Neighbourhoods = self._nb
+        rel = nb.relative(pos)
+        entry = self._entry(rel)
+        redo = np.union1d(_invalid_atoms(self._cert, self._skel.tops, rel, entry), self._fragile_array)
+        if len(redo):
+            self._retriangulate(rel, entry, redo)
+        return topology_from_levels(nb, alpha_levels(rel, entry, self._skel), self.alpha_max_A2)
+
+    def _rebuild_all(self, frame: Frame, key: tuple) -> None:
+        """New neighbour lists; atoms whose point list is unchanged keep their triangulation (checked later)."""
+        self.stats["neighbour_builds"] += 1
+        old = self._nb if key == self._key else None
+        self._key, self._ref = key, np.asarray(frame.positions, float).copy()
+        nb = self._nb = neighbourhoods(frame, self.dim, self.cutoff_A + self.skin_A)
+        rel = nb.relative(frame.positions)
+        entry = self._entry(rel)
+        kept, sign = self._carried_tops(old, nb) if old is not None else (np.zeros((0, self.dim + 1), int), np.zeros(0))
+        redo = np.setdiff1d(np.arange(nb.n_atoms), nb.centre[kept[:, 0]] if len(kept) else [])
+        self._fragile: set[int] = set()
+        new = regular_tops(rel, entry, nb.start, self.dim, atoms=redo, fragile=self._fragile)
+        self.stats["atoms_retriangulated"] += len(redo)
+        self._set_tops(np.concatenate([kept, new]), np.concatenate([sign, np.sign(_orient(rel[new]))]), rel)
+
+    def _carried_tops(self, old: Neighbourhoods, nb: Neighbourhoods) -> np.ndarray:
+        """Cached tops (renumbered) and their orientation signs, of atoms with the same neighbour points as before."""
+        size_old, size_new = np.diff(old.start), np.diff(nb.start)
+        cand = np.flatnonzero(size_old == size_new)
+        if not len(cand):
+            return np.zeros((0, self.dim + 1), int), np.zeros(0)
+        sizes = size_new[cand]
+        local = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        p_old = np.repeat(old.start[cand], sizes) + local
+        p_new = np.repeat(nb.start[cand], sizes) + local
+        same = (old.atom[p_old] == nb.atom[p_new]) & (np.abs(old.offset[p_old] - nb.offset[p_new]).max(1) < 1e-9)
+        ok = np.zeros(nb.n_atoms, bool)
+        ok[cand] = np.bincount(np.repeat(np.arange(len(cand)), sizes), weights=~same, minlength=len(cand)) == 0
+        ok[list(self._fragile)] = False
+        tops = self._skel.tops
+        take = ok[self._cert.top_atom]
+        shift = nb.start - old.start
+        return tops[take] + shift[self._cert.top_atom[take]][:, None], self._cert.sign[take]
+
+    def _retriangulate(self, rel: np.ndarray, entry: np.ndarray, atoms: np.ndarray) -> None:
+        self.stats["atoms_retriangulated"] += len(atoms)
+        tops = self._skel.tops
+        keep = ~np.isin(self._cert.top_atom, atoms)
+        self._fragile = set()
+        new = regular_tops(rel, entry, self._nb.start, self.dim, atoms=atoms, fragile=self._fragile)
+        sign = np.concatenate([self._cert.sign[keep], np.sign(_orient(rel[new]))])
+        self._set_tops(np.concatenate([tops[keep], new]), sign, rel)
+
+    def _set_tops(self, tops: np.ndarray, sign: np.ndarray, rel: np.ndarray) -> None:
+        """Install a triangulation; `sign`: each top's orientation when it was last certified or built."""
+        order = np.lexsort(tops.T[::-1]) if len(tops) else np.zeros(0, int)
+        self._skel = skeleton(tops[order], self.dim, len(rel))
+        self._cert = _certificate(self._skel, self._nb.centre, self._fragile, sign[order])
+        self._fragile_array = np.array(sorted(self._fragile), int)
