@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Active learning against random selection: test RMSE per number of labels, from relaxed sheets only.
 
-    python benchmarks/active_learning_curve.py --work paper_runs/al-curve            # ≈ 1 h on 2 cores
-    python benchmarks/active_learning_curve.py --work /tmp/al-quick --quick          # a few minutes
+    python benchmarks/active_learning_curve.py --work paper_runs/al-curve     # ≈ 1 h on 2 cores; docs/uncertainty.md
+    python benchmarks/active_learning_curve.py --quick [--work DIR]           # seconds: tiny data, 2 iterations
 
 The seed is `--seed-runs` relaxed aGr sheets (Tersoff melt-quench, final structures only); the test set
 is `--test-runs` runs with their relaxed finals and snapshots at 300-3000 K. Each iteration of
 `pdmd.active` trains a committee, explores with MD at 300, 1000 and 2000 K, and labels the candidates
 (Tersoff single points). Beside it, the random baseline: the same number of frames drawn uniformly from
 the same explored trajectories, labelled and trained with the same settings. Resumable: every model,
-exploration and label set stays under --work. Prints and writes `curve.json` and `curve.png`.
+exploration and label set stays under --work. Prints a JSON row per iteration and writes `curve.json` and
+`curve.png`. `--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under
+--work, and runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate,
+2 labels per iteration.
 """
 
 from __future__ import annotations
@@ -23,18 +26,41 @@ from pathlib import Path
 import numpy as np
 
 
-def protocols(n_atoms: int, n_seed: int, n_test: int, quick: bool):
+def protocols(n_atoms: int, n_seed: int, n_test: int):
+    """(seed runs: relaxed finals only, test runs: finals + 300-3000 K snapshots), log-uniform cooling rates."""
     from pdmd.md.protocol import MeltQuenchProtocol
 
     rng = np.random.default_rng(11)
     rates = np.exp(rng.uniform(np.log(100.0), np.log(2000.0), n_seed + n_test))
-    extra = {"melt_ps": 1.0, "hold_ps": 0.2} if quick else {}
-    seed = [MeltQuenchProtocol(seed=700 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=n_atoms, **extra)
+    seed = [MeltQuenchProtocol(seed=700 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=n_atoms)
             for i, r in enumerate(rates[:n_seed])]  # fmt: skip
     test = [MeltQuenchProtocol(seed=800 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=n_atoms,
-                               snapshot_temperatures_K=(300.0, 1000.0, 2000.0, 3000.0), **extra)
+                               snapshot_temperatures_K=(300.0, 1000.0, 2000.0, 3000.0))
             for i, r in enumerate(rates[n_seed:])]  # fmt: skip
     return seed, test
+
+
+def seed_and_test(args: argparse.Namespace, store) -> tuple[list[str], list[str]]:
+    """Run ids of the seed and test sets in `store`: melt-quenched there, or (--quick) copied from the tiny data."""
+    from pdmd.pipeline import melt_quench_to_store
+
+    if args.quick:
+        import shutil
+
+        from _quick import QUICK_PLAN, quick_data
+
+        from pdmd.campaign import plan_runs
+
+        source = quick_data(args.quick_data)
+        shutil.copytree(source, store.root, ignore=shutil.ignore_patterns("md_work"), dirs_exist_ok=True)
+        runs = [r.run_id for r in plan_runs(QUICK_PLAN)[0]]
+        return runs[:2], runs[-1:]
+    seed, test = protocols(args.atoms, args.seed_runs, args.test_runs)
+    t0 = time.perf_counter()
+    for k, prot in enumerate(seed + test):
+        melt_quench_to_store(prot, store, args.work / "lammps" / prot.run_id, omp_threads=2)
+        print(f"data {k + 1}/{len(seed + test)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return [q.run_id for q in seed], [q.run_id for q in test]
 
 
 def random_labels(store, s, k: int, n_labels: int) -> str:
@@ -81,34 +107,37 @@ def train_on(store, s, runs: list[str], out: Path) -> dict:
 
 
 def main() -> None:
+    from _quick import add_quick_arguments, output_folder
+
     from pdmd.active import ActiveSettings, explore, iteration_dir, select_and_label, train_committee
-    from pdmd.pipeline import melt_quench_to_store
     from pdmd.store.datastore import DataStore
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--quick", action="store_true", help="60-atom sheets, short runs (what the tests run)")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", type=Path, help="folder of data, models and results (required unless --quick)")
+    add_quick_arguments(p)
     p.add_argument("--atoms", type=int, default=200)
     p.add_argument("--seed-runs", type=int, default=20)
     p.add_argument("--test-runs", type=int, default=8)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--minutes", type=float, default=1.5, help="training time per committee member")
     args = p.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     if args.quick:
-        args.atoms, args.seed_runs, args.test_runs, args.iterations, args.minutes = 60, 4, 2, 2, 0.2
+        args.work, args.iterations = output_folder(args.work, "al-curve"), 2
+    elif args.work is None:
+        p.error("--work is required unless --quick")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     store = DataStore(args.work / "data")
-    seed, test = protocols(args.atoms, args.seed_runs, args.test_runs, args.quick)
-    t0 = time.perf_counter()
-    for k, prot in enumerate(seed + test):
-        melt_quench_to_store(prot, store, args.work / "lammps" / prot.run_id, omp_threads=2)
-        print(f"data {k + 1}/{len(seed + test)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    s = ActiveSettings("curve", tuple(q.run_id for q in seed), tuple(q.run_id for q in test), "agr",
-                       (300.0, 1000.0, 2000.0), (0, 1), steps=200 if args.quick else 1000, every=10 if args.quick
-                       else 20, ensemble=3, max_labels=8 if args.quick else 40, converge_fraction=0.0,
-                       max_iterations=args.iterations,
-                       model_options={"train": {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4,
-                                                "threads": 1}})  # fmt: skip
+    seed, test = seed_and_test(args, store)
+    train = {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4, "threads": 1}
+    if args.quick:
+        s = ActiveSettings("curve", tuple(seed), tuple(test), "agr", (1000.0,), (0,), steps=10, every=2, ensemble=2,
+                           trust_low_eV_per_A=0.0, trust_high_eV_per_A=1e6, max_labels=2, converge_fraction=0.0,
+                           max_iterations=args.iterations,
+                           model_options={"train": {**train, "epochs": 2, "hidden": [16, 16]}})  # fmt: skip
+    else:
+        s = ActiveSettings("curve", tuple(seed), tuple(test), "agr", (300.0, 1000.0, 2000.0), (0, 1), steps=1000,
+                           every=20, ensemble=3, max_labels=40, converge_fraction=0.0, max_iterations=args.iterations,
+                           model_options={"train": train})  # fmt: skip
     rows = []
     for k in range(args.iterations):
         card = train_committee(store, s, k)

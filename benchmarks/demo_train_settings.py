@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""PD-CNN training settings on a plan's data, exactly as its train firework trains, plus the 4× cells.
+r"""PD-CNN training settings on a plan's data, exactly as its train firework trains, plus the 4× cells.
 
     .venv/bin/python benchmarks/demo_train_settings.py paper_runs/agr_demo --plan agr-demo --seeds 0 1 \
         [--set schedule='"cosine"' --set epochs=120 ...] [--threads 2] [--out DIR]
@@ -11,7 +11,12 @@ validation part, batch order) on that one split, so rows compare settings on the
 `--set KEY=VALUE` overrides one TrainConfig field (JSON value) on top of `TRAIN_SETTINGS[plan]`.
 Prints per seed: train / test / large-cell RMSE and bias (meV/atom), epochs run (best), training
 seconds and s/epoch, and the stop reason; `--out` keeps the model folders (default: a temporary one),
-`--resume` continues an interrupted run's checkpoints there.
+`--resume` continues an interrupted run's checkpoints there. The training-schedule rows of
+docs/models.md (demo data):
+
+    .venv/bin/python benchmarks/demo_train_settings.py paper_runs/agr_demo --plan agr-demo --threads 1 \
+        --set max_minutes=null --seeds 0 1 [OVERRIDES]
+    .venv/bin/python benchmarks/demo_train_settings.py --quick     # seconds: tiny generated data, agr-tiny's settings
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+
+from _quick import add_quick_arguments, resolve_data
 
 from pdmd.campaign import plan_descriptor, plan_runs
 from pdmd.models.cnn.config import CNNConfig, TrainConfig
@@ -35,7 +42,7 @@ from pdmd.workflow.builders import TRAIN_SETTINGS
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data_dir")
+    p.add_argument("data_dir", nargs="?", type=Path, help="a data folder filled by `pdmd campaign PLAN`")
     p.add_argument("--plan", default="agr-demo")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split stays the plan's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="TrainConfig field (JSON value)")
@@ -46,7 +53,12 @@ def main() -> None:
     p.add_argument("--smooth-sigma-pixels", type=float,
                    help="width of the 'smooth' representation in pixels (an experiment: sets the module constant "
                    "pdmd.models.cnn.standardize.SMOOTH_SIGMA_PIXELS for this process; default 1)")  # fmt: skip
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args, "data_dir")
+    if args.quick:  # the tiny plan trains with agr-tiny's settings (small CNN), 2 epochs, one seed, one thread
+        TRAIN_SETTINGS.setdefault(args.plan, {**TRAIN_SETTINGS["agr-tiny"], "train": {"epochs": 2, "batch_size": 8}})
+        args.seeds, args.threads = [0], 1
     if args.smooth_sigma_pixels is not None:
         import pdmd.models.cnn.standardize
 

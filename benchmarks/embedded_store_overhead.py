@@ -1,15 +1,19 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cost of pdmd's safe embedded store (lock + write-ahead journal + atomic compaction) per firework.
 
 Runs the same workflow of N trivial fireworks with `rlaunch rapidfire`, alternately with
 mongomock-persistence as FireWorks ships it (PDMD_EMBEDDED_GUARD=off, unsafe) and with pdmd's
 guard, R times each, and prints both wall times side by side, the ratio of the medians (and of
-the fastest runs) and the overhead per firework.
+the fastest runs) and the overhead per firework (seconds, ms).
 
     .venv/bin/python benchmarks/embedded_store_overhead.py [N] [R]
+    .venv/bin/python benchmarks/embedded_store_overhead.py 90 5     # docs/embedded_store.md, README
+    .venv/bin/python benchmarks/embedded_store_overhead.py --quick  # seconds: 3 fireworks, once each
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -45,8 +49,14 @@ def run(n: int, guard: bool) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 90
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    from _quick import add_quick_arguments
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("n", type=int, nargs="?", default=90, help="fireworks in the chain")
+    p.add_argument("repeats", type=int, nargs="?", default=5, help="runs of each store, alternately")
+    add_quick_arguments(p, data=False)
+    args = p.parse_args()
+    n, repeats = (3, 1) if args.quick else (args.n, args.repeats)
     plain, guarded = [], []
     for i in range(repeats):  # alternate, so that load from other processes hits both alike
         plain.append(run(n, guard=False))

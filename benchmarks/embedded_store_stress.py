@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run the embedded-store stress test (tests/embedded_stress.py) many times in a row.
 
 Each run: `lpad reset`, `lpad add` of N independent short fireworks whose pings (every
@@ -7,7 +8,12 @@ fireworks whose own or whose launch's state is not COMPLETED. Prints one line pe
     .venv/bin/python benchmarks/embedded_store_stress.py [--runs 20] [--fireworks 100] [--pythonpath DIR]
 
 --pythonpath DIR runs FireWorks with another copy of the `pdmd` package first on the path, e.g.
-the previous version (`git archive <commit> pdmd | tar -x -C DIR`), to compare.
+the previous version (`git archive <commit> pdmd | tar -x -C DIR`), to compare. The table of
+docs/embedded_store.md:
+
+    .venv/bin/python benchmarks/embedded_store_stress.py --runs 20
+    .venv/bin/python benchmarks/embedded_store_stress.py --runs 5 --pythonpath OLD
+    .venv/bin/python benchmarks/embedded_store_stress.py --quick    # seconds: one run of 5 fireworks
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _quick import add_quick_arguments  # noqa: E402
 from embedded_stress import prepare, run  # noqa: E402
 
 
@@ -29,7 +36,10 @@ def main() -> None:
     parser.add_argument("--fireworks", type=int, default=100)
     parser.add_argument("--ping-s", type=float, default=0.001)
     parser.add_argument("--pythonpath", help="a folder holding another `pdmd` package to test instead")
+    add_quick_arguments(parser, data=False)
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.fireworks = 1, 5
     env = {"PYTHONPATH": args.pythonpath} if args.pythonpath else {}
     total_bad = total = 0
     runs_with_failures = 0

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Short pd-local ablation on a stored aGr data folder with forces (run split of the 680-atom structures).
+r"""Short pd-local ablation on a stored aGr data folder with forces (run split of the 680-atom structures).
 
 Each setting is a JSON object {"name": ..., "descriptor": {...}, "train": {...}} overriding the
 defaults; topologies are computed once per descriptor setting. Prints, per setting, the energy test
 RMSE (meV/atom), the force-component test RMSE and std (eV/Å) and the training seconds, and writes
-them as JSON lines to --out.
+them as JSON lines to --out (the ablation tables of docs/local.md were made this way).
 
     nice -n 5 .venv/bin/python benchmarks/local_ablation.py paper_runs/agr_demo --out /tmp/abl.jsonl \
         --setting '{"name": "default", "train": {"max_minutes": 5}}' \
         --setting '{"name": "inner 1", "descriptor": {"inner_A": 1.0}, "train": {"max_minutes": 5}}'
+    .venv/bin/python benchmarks/local_ablation.py --quick     # seconds: tiny generated data, 2 settings, 2 epochs
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _quick import QUICK_ATOMS, add_quick_arguments, output_folder, resolve_data
 
 
-def load(root: Path):
-    """680-atom frames, energies (eV/atom), run ids and forces of a stored data folder."""
+def load(root: Path, n_atoms: int = 680):
+    """Frames of `n_atoms` atoms, energies (eV/atom), run ids and forces of a stored data folder."""
     from pdmd.store.datastore import DataStore
 
     store = DataStore(root)
-    docs = sorted((d for d in store.iter_structures() if d["n_atoms"] == 680), key=lambda d: (d["run_id"], d["step"]))
+    docs = sorted((d for d in store.iter_structures() if d["n_atoms"] == n_atoms),
+                  key=lambda d: (d["run_id"], d["step"]))  # fmt: skip
     frames = [store.load_frame(d) for d in docs]
     energies = np.array([d["energy_eV_per_atom"] for d in docs])
     return frames, energies, [d["run_id"] for d in docs], [store.load_forces(d) for d in docs]
@@ -41,16 +44,28 @@ def main() -> None:
     from pdmd.models.local.train import LocalTrainConfig, fit_local, force_metrics, predict_prepared, prepare
     from pdmd.models.split import train_test_split
 
-    p = argparse.ArgumentParser()
-    p.add_argument("data", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--setting", action="append", required=True, help="JSON object (see the module docstring)")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", type=Path, nargs="?", help="a data folder with stored forces")
+    p.add_argument("--out", type=Path, help="JSON lines file the rows are appended to (required unless --quick)")
+    p.add_argument("--setting", action="append", default=[], help="JSON object (see the module docstring)")
+    p.add_argument("--atoms", type=int, default=680, help="cell size of the structures used")
     p.add_argument("--save", type=Path, help="save each model to SAVE/<name> (a pd-local model folder)")
     p.add_argument("--cache", type=Path, help="keep the topologies of each setting here (pickle) for later runs")
+    add_quick_arguments(p)
     args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    resolve_data(p, args, plan_attr=None)
+    if args.quick:  # two settings that differ in the topologies (two preparations), 2 epochs of a small network
+        train = {"epochs": 2, "hidden": [16, 16]}
+        args.setting = [json.dumps({"name": "default", "train": train}),
+                        json.dumps({"name": "inner 1", "descriptor": {"inner_A": 1.0}, "train": train})]  # fmt: skip
+        args.atoms = QUICK_ATOMS
+        args.out = args.out or output_folder(None, "local-ablation") / "abl.jsonl"
+        args.save = args.save or args.out.parent / "models"
+    if args.out is None or not args.setting:
+        p.error("--out and at least one --setting are required (or --quick)")
+    logging.basicConfig(level=logging.WARNING if args.quick else logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    frames, energies, groups, forces = load(args.data)
+    frames, energies, groups, forces = load(args.data, args.atoms)
     train, test = train_test_split(groups, 0.2, 0, "run")
     prepared: dict[str, object] = {}
     for text in args.setting:

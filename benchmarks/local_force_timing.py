@@ -13,6 +13,11 @@ triangulations). `--compare-with DIR` also times another pdmd source tree (e.g. 
 `git archive HEAD pdmd | tar -x -C DIR`) in a subprocess, interleaved, so before/after share the load.
 
     python benchmarks/local_force_timing.py [--data paper_runs/agr_demo] [--steps 20] [--compare-with DIR]
+    # the speed table of docs/local.md
+    OMP_NUM_THREADS=1 nice -n 2 .venv/bin/python benchmarks/local_force_timing.py --data paper_runs/agr_demo --steps 10
+    .venv/bin/python benchmarks/local_force_timing.py --quick     # seconds: a 60-atom sheet and a 64-atom cell
+
+Prints a markdown table: ms per call (single, MD), LAMMPS ms per call and their ratio.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _quick import QUICK_ATOMS, add_quick_arguments, quick_data
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "tests"))
@@ -100,13 +106,16 @@ def time_lammps(dim: int, n: int, data: Path | None, steps: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--data", type=Path)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="a data folder: its stored final states are the 2D cells")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--compare-with", type=Path, help="another pdmd source tree to time in a subprocess")
     p.add_argument("--cells", default="2:680,2:2720,3:216,3:512")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_quick_arguments(p)
     args = p.parse_args()
+    if args.quick:  # a stored 60-atom sheet of the tiny data and a 64-atom 3D packing, 3 calls each
+        args.data, args.cells, args.steps = quick_data(args.quick_data), f"2:{QUICK_ATOMS},3:64", 3
     torch.set_num_threads(1)
     cells = [tuple(int(x) for x in c.split(":")) for c in args.cells.split(",")]
     if args.worker:  # one cell, JSON on stdout (for --compare-with)

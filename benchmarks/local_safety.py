@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """pd-local outside its data: MD that stays safe, what the uncertainty is worth, and what it costs.
 
-    python benchmarks/local_safety.py --work /tmp/safety all      # or one stage: data, train, md, spearman, cost
-    python benchmarks/local_safety.py --work /tmp/safety --quick all   # a few minutes: small cells, short runs
+    python benchmarks/local_safety.py --work paper_runs/safety all   # docs/uncertainty.md; or one stage: data, train,
+                                                                     # md, spearman, cost, engine
+    python benchmarks/local_safety.py --work DIR engine               # the engine timing of docs/local.md
+    python benchmarks/local_safety.py --quick [--work DIR] all        # seconds: tiny generated data, a few MD steps
 
 Every stage writes its results under --work and is skipped when they are there (resumable).
 
@@ -18,7 +20,11 @@ Every stage writes its results under --work and is skipped when they are there (
 - cost: ms per MD step on a 680-atom sheet without uncertainty, with the grade, and with the committee,
   timed in turn in one process.
 - engine: ms per NVE step of the ASE engine and of `--engine lammps` (fix external) from the same start,
-  in turn, and the largest position difference after 100 steps.
+  in turn, and the largest position difference after 100 steps (LAMMPS over ASE: the ratio).
+
+`--quick`: the tiny generated data set stands in for both sets (its first 4 runs "cold", the last 2 "hot"), a
+committee of 2 trained 2 epochs, 2 of the MD runs (with and without the core) of 4 steps, 4 steps per cost and
+engine timing, timed once.
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-QUICK = {"n_atoms": 120, "runs": 16, "hot_runs": 4, "md_ps": {300.0: 0.2, 1500.0: 0.2}, "minutes": 1.0}
-FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 2.5, 1500.0: 2.5}, "minutes": 6.0}
+QUICK = {"quick": True, "md_ps": {300.0: 0.002, 1500.0: 0.002}, "minutes": 1.0, "epochs": 2, "hidden": [16, 16],
+         "md_runs": [(300.0, 0, True), (1500.0, 1, False)], "cost_steps": 4, "engine_steps": 4,
+         "repeats": 1}  # fmt: skip
+"""Settings of `--quick` (the tiny data set of `_quick.py`; MD ps per temperature, training minutes)."""
+FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 2.5, 1500.0: 2.5}, "minutes": 6.0, "epochs": 400,
+        "hidden": None, "cost_steps": 40, "engine_steps": 100, "repeats": 2}  # fmt: skip
+"""Settings of the full study (runs of `n_atoms` atoms, MD ps per temperature, training minutes per member)."""
 HOT_K = (1500.0, 2500.0, 3500.0)
 
 
@@ -42,7 +53,7 @@ def protocols(cfg: dict):
 
     rng = np.random.default_rng(7)
     rates = np.exp(rng.uniform(np.log(100.0), np.log(2000.0), cfg["runs"] + cfg["hot_runs"]))
-    extra = {} if cfg["n_atoms"] >= 680 else {"melt_ps": 1.0, "hold_ps": 0.2}
+    extra = {} if cfg["n_atoms"] >= 680 else {"melt_ps": 1.0, "hold_ps": 0.2}  # smaller cells: a shorter melt
     cold = [MeltQuenchProtocol(seed=500 + i, cooling_rate_K_per_ps=float(round(r)), n_atoms=cfg["n_atoms"],
                                snapshot_temperatures_K=(300.0,), **extra)
             for i, r in enumerate(rates[: cfg["runs"]])]  # fmt: skip
@@ -61,9 +72,27 @@ def _one_run(args) -> str:
     return protocol.run_id
 
 
+def data_runs(work: Path, cfg: dict) -> tuple[Path, list[str], list[str]]:
+    """(data folder, cold run ids, hot run ids): the study's own runs, or (quick) the tiny data set's."""
+    if cfg.get("quick"):
+        from _quick import QUICK_PLAN, quick_data
+
+        from pdmd.campaign import plan_runs
+
+        if "quick_root" not in cfg:  # generated (or found) once per process
+            cfg["quick_root"] = quick_data(cfg.get("quick_data"), verbose=False)  # registers the plan
+        runs = [r.run_id for r in plan_runs(QUICK_PLAN)[0]]
+        return cfg["quick_root"], runs[:4], runs[4:]
+    cold, hot = protocols(cfg)
+    return work / "data", [p.run_id for p in cold], [p.run_id for p in hot]
+
+
 def stage_data(work: Path, cfg: dict) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
+    if cfg.get("quick"):
+        data_runs(work, cfg)
+        return
     cold, hot = protocols(cfg)
     todo = [(p, str(work / "data")) for p in cold + hot]
     start = time.perf_counter()
@@ -77,9 +106,9 @@ def load(work: Path, cfg: dict, which: str):
     """(frames, energies eV/atom, forces, groups, ids, kinds, temperatures) of the cold or hot runs."""
     from pdmd.store.datastore import DataStore
 
-    store = DataStore(work / "data")
-    cold, hot = protocols(cfg)
-    docs = [d for p in (cold if which == "cold" else hot) for d in store.run_structures(p.run_id)]
+    root, cold, hot = data_runs(work, cfg)
+    store = DataStore(root)
+    docs = [d for run in (cold if which == "cold" else hot) for d in store.run_structures(run)]
     return ([store.load_frame(d) for d in docs], np.array([d["energy_eV_per_atom"] for d in docs]),
             [store.load_forces(d) for d in docs], [d["run_id"] for d in docs], [d["_id"] for d in docs],
             [d["kind"] for d in docs], [d.get("temperature_K") for d in docs])  # fmt: skip
@@ -103,7 +132,9 @@ def stage_train(work: Path, cfg: dict, members: int) -> None:
     spec = DescriptorSpec.for_system("agr")
     data = data_from_frames(frames, energies, groups, ids, spec, {"frames"})
     train, test = split(groups)
-    train_cfg = {"max_minutes": cfg["minutes"], "epochs": 400, "batch_structures": 4, "threads": 1}
+    train_cfg = {"max_minutes": cfg["minutes"], "epochs": cfg["epochs"], "batch_structures": 4, "threads": 1}
+    if cfg["hidden"]:
+        train_cfg["hidden"] = cfg["hidden"]
     options = {"forces": forces, "ensemble": members, "train": train_cfg}
     card = train_model("pd-local", data, out, "safety-committee", split_indices=(train, test), options=options)
     base = acsf_krr(frames, energies, train, test)
@@ -156,8 +187,8 @@ def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -
     record = {"temperature_K": temperature_K, "seed": seed, "core": core, "steps_asked": steps, "stopped": None}
     t0 = time.perf_counter()
     try:
-        res = run_md_file(work / "committee", start, out, temperature_K=temperature_K, steps=steps, every=50,
-                          seed=seed, use_core=core, deviation=False)  # fmt: skip
+        res = run_md_file(work / "committee", start, out, temperature_K=temperature_K, steps=steps,
+                          every=min(50, steps), seed=seed, use_core=core, deviation=False)  # fmt: skip
         record["steps_done"] = steps
         record["max_extrapolation"] = float(np.nanmax(res.max_extrapolation))
     except ExtrapolationStop as stop:
@@ -176,7 +207,7 @@ runs without the core, where only the extrapolation stop stands between the netw
 
 def stage_md(work: Path, cfg: dict, only: str | None) -> list[dict]:
     rows = []
-    for t, seed, core in MD_RUNS:
+    for t, seed, core in cfg.get("md_runs", MD_RUNS):
         tag = f"T{t:g}-s{seed}-{'core' if core else 'nocore'}"
         if only and only != tag:
             continue
@@ -212,7 +243,8 @@ def stage_spearman(work: Path, cfg: dict) -> dict:
     return out
 
 
-def stage_cost(work: Path, cfg: dict, steps: int = 40) -> dict:
+def stage_cost(work: Path, cfg: dict) -> dict:
+    """Milliseconds per MD step without uncertainty, with the grade and with the committee, timed in turn."""
     import torch
 
     from pdmd.api import load_potential
@@ -220,10 +252,11 @@ def stage_cost(work: Path, cfg: dict, steps: int = 40) -> dict:
     from pdmd.dynamics.ase_engine import run_md
 
     torch.set_num_threads(1)
+    steps = cfg["cost_steps"]
     frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
     atoms = frames[[i for i, k in enumerate(kinds) if k == "final"][0]].to_ase()
     out: dict = {}
-    for rep in range(2):  # in turn, twice: the second round's figures are reported
+    for rep in range(cfg["repeats"]):  # in turn, twice (quick: once): the last round's figures are reported
         for label in ("none", "grade", "committee"):
             pot = load_potential(work / "committee")
             if label == "none":
@@ -238,7 +271,7 @@ def stage_cost(work: Path, cfg: dict, steps: int = 40) -> dict:
     return out
 
 
-def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
+def stage_engine(work: Path, cfg: dict) -> dict:
     """Milliseconds per step of the ASE engine and of LAMMPS (fix external) from the same start, in turn; max |Δr|."""
     import torch
     from ase.io import read, write
@@ -247,6 +280,7 @@ def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
     from pdmd.dynamics.lammps_engine import run_lammps_md_file
 
     torch.set_num_threads(1)
+    steps = cfg["engine_steps"]
     frames, _, _, _, _, kinds, _ = load(work, cfg, "cold")
     start = work / "engine" / "start.extxyz"
     start.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +288,7 @@ def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
     common = {"temperature_K": 300.0, "steps": steps, "timestep_fs": 0.5, "ensemble": "nve", "every": steps,
               "seed": 0, "deviation": False}  # fmt: skip
     out: dict = {}
-    for _ in range(2):
+    for _ in range(cfg["repeats"]):  # in turn, twice (quick: once): the last round's figures are reported
         out["ase_ms_per_step"] = run_md_file(work / "committee", start, work / "engine" / "ase.extxyz",
                                              **common).ms_per_step  # fmt: skip
         out["lammps_ms_per_step"] = run_lammps_md_file(work / "committee", start, work / "engine" / "lmp.extxyz",
@@ -268,18 +302,25 @@ def stage_engine(work: Path, cfg: dict, steps: int = 100) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["data", "train", "md", "spearman", "cost", "engine", "all"])
-    p.add_argument("--work", type=Path, required=True, help="folder for data, models and results (resumable)")
-    p.add_argument("--quick", action="store_true", help="small cells and short runs (minutes; what the tests run)")
+    from _quick import add_quick_arguments, output_folder
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", nargs="?", default="all", choices=["data", "train", "md", "spearman", "cost", "engine",
+                                                               "all"])  # fmt: skip
+    p.add_argument("--work", type=Path, help="folder for data, models and results (resumable; required unless --quick)")
+    add_quick_arguments(p)
     p.add_argument("--members", type=int, default=3, help="committee size")
     p.add_argument("--only", help="md: one run, e.g. T300-s0-core")
     args = p.parse_args()
+    if args.quick:
+        args.work, args.members = output_folder(args.work, "safety"), 2
+    elif args.work is None:
+        p.error("--work is required unless --quick")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     import torch
 
     torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest, and two runs share the cores
-    cfg = QUICK if args.quick else FULL
+    cfg = {**QUICK, "quick_data": args.quick_data} if args.quick else FULL
     args.work.mkdir(parents=True, exist_ok=True)
     stages = ["data", "train", "md", "spearman", "cost", "engine"] if args.stage == "all" else [args.stage]
     for stage in stages:

@@ -10,16 +10,22 @@ precision compared) on the same batches of `--batch` stored structures, fp64 and
 interleaved `--repeats` times; prints seconds per step and the ratio fp64 / fp32. Accuracy: trains
 the default pd-local model `--epochs` epochs in each precision on a run split of the first `--n`
 structures (same seed) and prints test energy RMSE (meV/atom) and force RMSE / std, so the
-speed-up can be checked not to cost accuracy. The saved model is fp64 either way.
+speed-up can be checked not to cost accuracy. The saved model is fp64 either way. The fp32 row of
+docs/local.md:
+
+    nice -n 5 .venv/bin/python benchmarks/local_train_speed.py paper_runs/agr_demo --plan agr-demo --n 24 --epochs 0
+    .venv/bin/python benchmarks/local_train_speed.py --quick     # seconds: 8 structures of tiny data, 1 epoch each
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from _quick import add_quick_arguments, resolve_data
 
 from pdmd.campaign import plan_descriptor, plan_runs
 from pdmd.models.data import load_store_data
@@ -52,13 +58,17 @@ def step_seconds(data, cfg, idx: np.ndarray, precision: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data")
+    p.add_argument("data", nargs="?", type=Path, help="a data folder filled by `pdmd campaign PLAN`, with forces")
     p.add_argument("--plan", default="agr-demo")
     p.add_argument("--n", type=int, default=48, help="structures used (the first runs of the plan)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=6, help="accuracy check: epochs per precision (0: skip)")
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args)
+    if args.quick:  # both precisions timed twice on 2 batches of 4, then one epoch each
+        args.n, args.batch, args.repeats, args.epochs = 8, 4, 2, 1
     torch.set_num_threads(1)
     spec = plan_descriptor(args.plan)
     runs, _ = plan_runs(args.plan)

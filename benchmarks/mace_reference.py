@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A small MACE model (mace-torch, CPU) trained on pd-local's split of a stored aGr data folder, as a reference.
+r"""A small MACE model (mace-torch, CPU) trained on pd-local's split of a stored aGr data folder, as a reference.
 
 Three steps, the first in the project's venv (it reads the data store), the other two in a separate venv with
 mace-torch, which is not a pdmd dependency and must never be committed (`.venv-mace/` belongs in .gitignore):
@@ -12,20 +12,32 @@ mace-torch, which is not a pdmd dependency and must never be committed (`.venv-m
     OMP_NUM_THREADS=1 .venv-mace/bin/python benchmarks/mace_reference.py evaluate --out /tmp/mace_ref
 
 `export` writes train/test/large.extxyz (total energy `REF_energy` in eV, forces `REF_forces` in eV/Å, pbc as
-stored: "T T F" for sheets) and split.json, with exactly the split of `benchmarks/local_demo.py`: the 680-atom
-structures sorted by (run id, step), `train_test_split(run ids, 0.2, 0, "run")`, or with `--split-from MODEL` the
-train/test structure ids on that model's card (e.g. the pd-local model of `pdmd baseline`, for the identical
-split); the 2,720-atom cells are the large-cell validation set. `train` runs `python -m mace.cli.run_train` on
-train.extxyz (its validation set is a fraction carved from train.extxyz, never test) in a subprocess, stops it
-when the training budget is spent (counted from MACE's "TRAINING" log line, by wall clock or by the process's CPU
-time with `--clock cpu`; a run whose budget ends inside its first epoch goes on to the end of it, so that a
-checkpoint exists), then reruns the same command with `--restart_latest --max_num_epochs E` so MACE loads its best
-checkpoint and writes `mace_ref.model` without training further. Its loss weighs energy per atom and force
-components as pd-local's does, by their training-set variances (`--energy_weight var(F)/var(E/atom)
---forces_weight 1`; MACE's defaults, 1 and 100, leave the energy almost untrained in a short run). `evaluate`
-prints a markdown table (energy RMSE and bias in meV/atom, force-component RMSE in eV/Å over the periodic in-plane
-components, as pd-local reports it, and over all three) beside the mean predictor (training mean energy per atom)
-and the test forces' std, and writes report.json.
+stored: "T T F" for sheets) and split.json, with exactly the split of `benchmarks/experiments/local_demo.py`: the
+680-atom structures sorted by (run id, step), `train_test_split(run ids, 0.2, 0, "run")`, or with `--split-from
+MODEL` the train/test structure ids on that model's card (e.g. the pd-local model of `pdmd baseline`, for the
+identical split); the 2,720-atom cells are the large-cell validation set. `train` runs `python -m
+mace.cli.run_train` on train.extxyz (its validation set is a fraction carved from train.extxyz, never test) in a
+subprocess, stops it when the training budget is spent (counted from MACE's "TRAINING" log line, by wall clock or by
+the process's CPU time with `--clock cpu`; a run whose budget ends inside its first epoch goes on to the end of it,
+so that a checkpoint exists), then reruns the same command with `--restart_latest --max_num_epochs E` so MACE loads
+its best checkpoint and writes `mace_ref.model` without training further. Its loss weighs energy per atom and force
+components as pd-local's does, by their training-set variances (`--energy_weight var(F)/var(E/atom) --forces_weight
+1`; MACE's defaults, 1 and 100, leave the energy almost untrained in a short run). `evaluate` prints a markdown
+table (energy RMSE and bias in meV/atom, force-component RMSE in eV/Å over the periodic in-plane components, as
+pd-local reports it, and over all three) beside the mean predictor (training mean energy per atom) and the test
+forces' std, and writes report.json. The MACE rows of docs/local.md (paper scale):
+
+    .venv/bin/python benchmarks/mace_reference.py export paper_runs/agr_paper --out paper_runs/exp/mace_paper \
+        --split-from PD_LOCAL_MODEL     # the pd-local model of `pdmd baseline ... --kinds pd-local`: the same split
+    OMP_NUM_THREADS=1 .venv-mace/bin/python benchmarks/mace_reference.py train --out paper_runs/exp/mace_paper \
+        --minutes 40
+    OMP_NUM_THREADS=1 .venv-mace/bin/python benchmarks/mace_reference.py evaluate --out paper_runs/exp/mace_paper
+
+`--quick` (seconds): `export` of tiny generated data, then, where this interpreter has mace-torch, `train` for a
+few seconds and `evaluate`; without mace-torch `evaluate` runs its table on the LAMMPS Tersoff reference instead
+of a MACE model (a check of the exported labels: its errors are ~0).
+
+    .venv/bin/python benchmarks/mace_reference.py --quick [--out DIR]
 """
 
 from __future__ import annotations
@@ -50,11 +62,12 @@ NAME = "mace_ref"
 
 
 # -- export (project venv) ---------------------------------------------------------------------------------------
-def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, Any]:
+def export(data: Path, out: Path, split_from: Path | None = None, n_atoms: int = 680, n_large: int = 2720
+           ) -> dict[str, Any]:  # fmt: skip
     """Write train/test/large.extxyz and split.json from a pdmd data folder with stored forces.
 
     `split_from`: a model folder whose card's train/test structure ids are used (the identical split), else
-    the seeded run split below.
+    the seeded run split below; `n_atoms` / `n_large`: cell sizes of the split's and the large-cell structures.
     """
     from ase import Atoms
     from ase.io import write
@@ -64,8 +77,8 @@ def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, A
 
     store = DataStore(data)
     docs = sorted(store.iter_structures(), key=lambda d: (d["run_id"], d["step"]))
-    small = [d for d in docs if d["n_atoms"] == 680]
-    large = [d for d in docs if d["n_atoms"] == 2720]
+    small = [d for d in docs if d["n_atoms"] == n_atoms]
+    large = [d for d in docs if d["n_atoms"] == n_large]
     if split_from is not None:
         from pdmd.store.documents import read_card
 
@@ -73,13 +86,14 @@ def export(data: Path, out: Path, split_from: Path | None = None) -> dict[str, A
         where = {d["_id"]: i for i, d in enumerate(small)}
         missing = [s for s in card_split["train_ids"] + card_split["test_ids"] if s not in where]
         if missing:
-            raise SystemExit(f"{len(missing)} structures of {split_from}'s split are not 680-atom structures in {data}")
+            raise SystemExit(f"{len(missing)} structures of {split_from}'s split are not {n_atoms}-atom structures "
+                             f"in {data}")  # fmt: skip
         train = [where[s] for s in card_split["train_ids"]]
         test = [where[s] for s in card_split["test_ids"]]
         how = f"the train/test ids of model {split_from}"
     else:
         train, test = train_test_split([d["run_id"] for d in small], 0.2, 0, "run")
-        how = 'pdmd.models.split.train_test_split(run ids of the 680-atom structures, 0.2, 0, "run")'
+        how = f'pdmd.models.split.train_test_split(run ids of the {n_atoms}-atom structures, 0.2, 0, "run")'
 
     def atoms_of(doc: dict) -> Atoms:
         frame = store.load_frame(doc)
@@ -299,15 +313,19 @@ def _force_stats(ref: list[np.ndarray], pred: list[np.ndarray], axes: list[int])
     return {"rmse_eV_per_A": rmse, "std_eV_per_A": std, "rmse_over_std": rmse / max(std, 1e-12)}
 
 
-def evaluate(out: Path, threads: int) -> dict[str, Any]:
-    """Energy and force errors of the trained model on test.extxyz and large.extxyz, as a table and report.json."""
+def evaluate(out: Path, threads: int, calc: Any = None, label: str = "MACE") -> dict[str, Any]:
+    """Energy and force errors of the trained model (or of `calc`, an ASE calculator named `label`) on test.extxyz
+    and large.extxyz, as a table and report.json.
+    """
     import torch
-    from mace.calculators import MACECalculator
 
     torch.set_num_threads(threads)
     meta = json.loads((out / "train_meta.json").read_text())
     split = json.loads((out / "split.json").read_text())
-    calc = MACECalculator(model_paths=meta["model"], device="cpu", default_dtype=meta["dtype"])
+    if calc is None:
+        from mace.calculators import MACECalculator
+
+        calc = MACECalculator(model_paths=meta["model"], device="cpu", default_dtype=meta["dtype"])
     mean = split["train_energy_mean_eV_per_atom"]
     report: dict[str, Any] = {"train": {k: meta[k] for k in meta if k != "mace_finalise_command"}}
     for name in ("test", "large"):
@@ -328,22 +346,23 @@ def evaluate(out: Path, threads: int) -> dict[str, Any]:
         }
     t, big = report["test"], report["large"]
     mp = "mean_predictor_rmse_meV_per_atom"
+    n, n_big = f"{t['n_atoms']:,}", f"{big['n_atoms']:,}"
     rows = [
-        ("energy RMSE, test 680-atom (meV/atom)", t["energy_rmse_meV_per_atom"], t[mp]),
-        ("energy bias, test 680-atom (meV/atom)", t["energy_bias_meV_per_atom"], None),
-        ("energy RMSE, 2,720-atom (meV/atom)", big["energy_rmse_meV_per_atom"], big[mp]),
-        ("energy bias, 2,720-atom (meV/atom)", big["energy_bias_meV_per_atom"], None),
+        (f"energy RMSE, test {n}-atom (meV/atom)", t["energy_rmse_meV_per_atom"], t[mp]),
+        (f"energy bias, test {n}-atom (meV/atom)", t["energy_bias_meV_per_atom"], None),
+        (f"energy RMSE, {n_big}-atom (meV/atom)", big["energy_rmse_meV_per_atom"], big[mp]),
+        (f"energy bias, {n_big}-atom (meV/atom)", big["energy_bias_meV_per_atom"], None),
         (f"force RMSE {t['force_axes']}, test (eV/Å)", t["forces"]["rmse_eV_per_A"], t["forces"]["std_eV_per_A"]),
         ("force RMSE xyz, test (eV/Å)", t["forces_xyz"]["rmse_eV_per_A"], t["forces_xyz"]["std_eV_per_A"]),
-        (f"force RMSE {big['force_axes']}, 2,720-atom (eV/Å)", big["forces"]["rmse_eV_per_A"],
+        (f"force RMSE {big['force_axes']}, {n_big}-atom (eV/Å)", big["forces"]["rmse_eV_per_A"],
          big["forces"]["std_eV_per_A"]),
     ]  # fmt: skip
     lines = [
-        f"MACE {meta['versions']['mace-torch']} (torch {meta['versions']['torch']}), "
+        f"{label}: MACE {meta['versions']['mace-torch']} (torch {meta['versions']['torch']}), "
         f"{meta['epochs_completed']} epochs in {meta['training_wall_s'] / 60:.1f} min wall "
         f"({meta['wall_s_per_epoch']:.0f} s/epoch), budget {meta['budget_minutes']} min ({meta['budget_clock']})",
         "",
-        "| quantity | MACE | mean predictor / std |",
+        f"| quantity | {label} | mean predictor / std |",
         "| --- | ---: | ---: |",
         *(f"| {q} | {v:.3f} | {'' if ref is None else f'{ref:.3f}'} |" for q, v, ref in rows),
         f"| force RMSE / std, test | {t['forces']['rmse_over_std']:.3f} | |",
@@ -356,13 +375,50 @@ def evaluate(out: Path, threads: int) -> dict[str, Any]:
     return report
 
 
+def quick(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Export, train (a few seconds) and evaluate on the tiny data set; without mace-torch, evaluate the export
+    against the LAMMPS Tersoff reference that labelled it.
+    """
+    import importlib.util
+
+    from _quick import QUICK_ATOMS, QUICK_LARGE_ATOMS, output_folder, quick_data
+
+    out = output_folder(args.quick_out, "mace-ref")
+    export(quick_data(args.quick_data), out, None, QUICK_ATOMS, QUICK_LARGE_ATOMS)
+    if importlib.util.find_spec("mace") is not None:
+        defaults = parser.parse_args(["train", "--out", str(out), "--minutes", "0.05", "--channels", "8",
+                                      "--max-epochs", "2"])  # fmt: skip
+        train(out, defaults)
+        evaluate(out, 1)
+        return
+    import torch
+
+    from pdmd.calculator import ReferencePotential
+
+    print("mace-torch is not installed here: evaluate runs on the LAMMPS Tersoff reference (errors should be ~0)")
+    versions = {"mace-torch": "absent", "torch": torch.__version__}
+    meta = {"model": "tersoff1989", "dtype": "float64", "versions": versions, "epochs_completed": 0,
+            "training_wall_s": 0.0, "wall_s_per_epoch": 0.0, "budget_minutes": 0, "budget_clock": "wall"}  # fmt: skip
+    (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
+    reference = ReferencePotential("tersoff1989", dim=2)
+    try:
+        evaluate(out, 1, reference, "tersoff1989 (stand-in)")
+    finally:
+        reference.close()
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="step", required=True)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="export, train and evaluate on tiny data, in seconds (tests)")
+    p.add_argument("--quick-data", type=Path, metavar="DIR", help="with --quick: the tiny data set (made if missing)")
+    p.add_argument("--out", dest="quick_out", type=Path, metavar="DIR", help="with --quick: the output folder")
+    sub = p.add_subparsers(dest="step")
     e = sub.add_parser("export", help="data folder -> extxyz + split.json (project venv)")
     e.add_argument("data", type=Path)
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--split-from", dest="split_from", type=Path, help="a model folder: use its card's train/test ids")
+    e.add_argument("--atoms", type=int, default=680, help="cell size of the split's structures")
+    e.add_argument("--large-atoms", type=int, default=2720, help="cell size of the large-cell structures")
     t = sub.add_parser("train", help="train MACE within a time budget (mace venv)")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--minutes", type=float, default=12.0, help="training budget, from MACE's first epoch on")
@@ -388,8 +444,12 @@ def main() -> None:
     v.add_argument("--out", type=Path, required=True)
     v.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    if args.step == "export":
-        export(args.data, args.out, args.split_from)
+    if args.quick:
+        quick(p, args)
+    elif args.step is None:
+        p.error("give a step (export, train, evaluate) or --quick")
+    elif args.step == "export":
+        export(args.data, args.out, args.split_from, args.atoms, args.large_atoms)
     elif args.step == "train":
         train(args.out, args)
     else:

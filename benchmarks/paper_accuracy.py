@@ -1,4 +1,5 @@
-"""Paper-scale accuracy: train the PD-CNN on a plan's data and validate on its 4× larger cells.
+# SPDX-License-Identifier: GPL-3.0-or-later
+r"""Paper-scale accuracy: train the PD-CNN on a plan's data and validate on its 4× larger cells.
 
 Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `ac_lammps.yaml` reuse it):
 
@@ -9,11 +10,20 @@ Fill the data first (resumable; the FireWorks workflows `workflows/agr.yaml` / `
         [--precision fp32] [--extra-degrees 0]
         [--patience P]
 
+The paper's CNN at paper scale in README.md and docs/models.md (aGr, and aC with H1 and H0 as two channels):
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/paper_accuracy.py paper_runs/agr_paper --plan agr-paper \
+        --split run --epochs 100 --max-minutes 35 --schedule cosine --representation smooth --threads 1
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/paper_accuracy.py paper_runs/ac_paper --plan ac-paper \
+        --split run --every 3 --epochs 40 --max-minutes 40 --schedule cosine --representation smooth --threads 1 \
+        --extra-degrees 0
+    .venv/bin/python benchmarks/paper_accuracy.py DATA --quick     # seconds: tiny generated data, 2 epochs
+
 Prints train/test RMSE (meV/atom) next to the paper's (aGr 7.9 / 8.3, aC 27.7 / 33.3), the
 large-cell RMSE next to the paper's (aGr 2,720 atoms 3.1, aC 512 atoms 33.6), the energy spreads,
 seconds per epoch and predict time per structure. `--every K` keeps every K-th intermediate
 snapshot of each run (final states always): consecutive quench snapshots are strongly correlated.
-A rerun with the same name continues the model folder's checkpoint (training resumes across sessions).
+A rerun with the same name continues the model folder's checkpoint (an interrupted training resumes).
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+
+from _quick import add_quick_arguments, output_folder, resolve_data
 
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
 from pdmd.models.cnn.config import POOLS, PRECISIONS, CNNConfig, TrainConfig
@@ -43,8 +55,9 @@ def thin(data: ModelData, every: int) -> ModelData:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data_dir")
+    p.add_argument("data_dir", nargs="?", type=Path, help="a data folder filled by `pdmd campaign PLAN`")
     p.add_argument("--plan", default="agr-paper", help="agr-paper, ac-paper (or the demo plans)")
+    p.add_argument("--out", type=Path, help="model folder (default: DATA/models/NAME)")
     p.add_argument("--split", default="run", choices=["run", "snapshot"])
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--max-minutes", type=float)
@@ -75,8 +88,14 @@ def main() -> None:
         default=TrainConfig.early_stopping_patience,
         help="early stopping: epochs without a better validation loss",
     )
+    add_quick_arguments(p)
     args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    resolve_data(p, args, "data_dir")
+    if args.quick:  # the same training and validation, 2 epochs of small batches on one thread
+        args.epochs, args.batch_size, args.threads = 2, 8, 1
+        args.out = output_folder(args.out, "paper-accuracy")
+    logging.basicConfig(level=logging.WARNING if args.quick else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s")  # fmt: skip
     plan = PLANS[args.plan]
     spec = plan_descriptor(args.plan)
     store = DataStore(args.data_dir)
@@ -85,7 +104,7 @@ def main() -> None:
     data = thin(load_store_dataset(store, [r.run_id for r in train_runs], spec, extra), args.every)
     suffix = f"-every{args.every}" if args.every > 1 else ""
     name = args.name or f"{args.plan}-cnn-{args.split}-split{suffix}"
-    out = Path(args.data_dir) / "models" / name
+    out = args.out or args.data_dir / "models" / name
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Buckled aGr sheets: in-plane projection vs 3D slab persistence diagrams, on held-out data.
+r"""Buckled aGr sheets: in-plane projection vs 3D slab persistence diagrams, on held-out data.
 
 generate: flat aGr sheets (LAMMPS 2D Tersoff melt-quench, `n_atoms` atoms, fast quench) ->
-each one buckled out of plane (random periodic height field, amplitude 0..`max_amp` Å), a
+each one buckled out of plane (random periodic height field, amplitude 0..`max_amp` Å; one variant: `max_amp`), a
 short 3D NVT run at 300 K and a 3D CG relaxation with the same Tersoff potential (open along z)
 -> extxyz with the relaxed energy (eV). The sheets really buckle in 3D (their z spans are
 printed), as the DFT-relaxed sheets of a user do.
@@ -14,6 +14,12 @@ flat sheet (GroupKFold), RMSE in meV/atom against the energy std.
 
     python benchmarks/sheet_projection_vs_3d.py generate paper_runs/sheets/buckled.extxyz --runs 24
     python benchmarks/sheet_projection_vs_3d.py evaluate paper_runs/sheets/buckled.extxyz
+    # the table of docs/inputs.md (README: 3D diagram vs projection)
+    nice .venv/bin/python benchmarks/sheet_projection_vs_3d.py generate paper_runs/sheets/buckled.extxyz --runs 40 \
+        --variants 5
+    nice .venv/bin/python benchmarks/sheet_projection_vs_3d.py evaluate paper_runs/sheets/buckled.extxyz [--amp-max 0]
+    # seconds: 3 sheets of 80 atoms (fast quench), each buckled once (2 Å), 3 folds, 16-bin images
+    python benchmarks/sheet_projection_vs_3d.py --quick [--out DIR]
 """
 
 from __future__ import annotations
@@ -71,7 +77,9 @@ minimize 1e-8 1e-10 5000 50000
     return out, energy
 
 
-def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, seed: int) -> None:
+def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, seed: int, fast: bool = False
+             ) -> None:  # fmt: skip
+    """Write `runs` × `variants` relaxed buckled sheets to `out` (fast: 0.2 ps melt, quench at 1500-2000 K/ps)."""
     from ase.io import write
 
     from pdmd.md.lammps_melt_quench import run_melt_quench
@@ -84,10 +92,10 @@ def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, 
         finals = []
         protocol = MeltQuenchProtocol(
             seed=1000 + r,
-            cooling_rate_K_per_ps=float(rng.uniform(500, 2000)),
+            cooling_rate_K_per_ps=float(rng.uniform(1500, 2000) if fast else rng.uniform(500, 2000)),
             n_atoms=n_atoms,
-            melt_ps=1.0,
-            hold_ps=0.2,
+            melt_ps=0.2 if fast else 1.0,
+            hold_ps=0.1 if fast else 0.2,
         )
         with tempfile.TemporaryDirectory() as tmp:
             run_melt_quench(protocol, tmp, finals.append, omp_threads=1)
@@ -95,7 +103,7 @@ def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, 
         flat.pbc = (True, True, False)
         L = flat.cell.lengths()[:2]
         for v in range(variants):
-            amp = max_amp * v / max(variants - 1, 1)
+            amp = max_amp * v / (variants - 1) if variants > 1 else max_amp  # one variant: buckled
             x, y = flat.positions[:, 0] / L[0], flat.positions[:, 1] / L[1]
             h = np.zeros(len(flat))
             for kx, ky in ((1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2)):
@@ -104,7 +112,7 @@ def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, 
             h = amp * h / max(np.abs(h).max(), 1e-9)
             buckled = flat.copy()
             buckled.positions[:, 2] = h + rng.normal(0, 0.05, len(h))
-            relaxed, energy = _relax_3d(buckled, seed=1 + r * variants + v)
+            relaxed, energy = _relax_3d(buckled, seed=1 + r * variants + v, md_ps=0.05 if fast else 0.3)
             relaxed.cell[2] = [0, 0, np.ptp(relaxed.positions[:, 2]) + 20.0]
             relaxed.pbc = (True, True, True)
             relaxed.info.update({"energy": energy, "run_id": f"sheet{r}", "id": f"sheet{r}-v{v}", "amp_A": amp})
@@ -122,6 +130,7 @@ def generate(out: Path, runs: int, n_atoms: int, variants: int, max_amp: float, 
 
 
 def evaluate(path: Path, bins: int, folds: int, modes: list[str], amp_max: float | None = None) -> None:
+    """Held-out RMSE (meV/atom) of kernel ridge on the PD images of each SHEET:BACKEND mode."""
     from ase.io import read
 
     from pdmd.descriptor.histogram import DEFAULT_RANGE_A2, HistogramSpec, pd_histogram
@@ -186,7 +195,9 @@ def _pairs(d):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--quick", action="store_true", help="generate and evaluate tiny sheets, in seconds (tests)")
+    p.add_argument("--out", type=Path, help="with --quick: the folder of the sheets (default: a temporary one)")
+    sub = p.add_subparsers(dest="cmd")
     g = sub.add_parser("generate")
     g.add_argument("out", type=Path)
     g.add_argument("--runs", type=int, default=24)
@@ -201,7 +212,15 @@ def main() -> None:
     e.add_argument("--amp-max", type=float, help="only sheets buckled with at most this amplitude (Å)")
     e.add_argument("--modes", nargs="+", default=["projection:homcloud", "3d:delaunay"], help="SHEET:BACKEND pairs")
     a = p.parse_args()
-    if a.cmd == "generate":
+    if a.quick:
+        from _quick import output_folder
+
+        path = output_folder(a.out, "sheets") / "buckled.extxyz"
+        generate(path, 3, 80, 1, 2.0, 0, fast=True)
+        evaluate(path, 16, 3, ["projection:homcloud", "3d:delaunay"])
+    elif a.cmd is None:
+        p.error("give a step (generate, evaluate) or --quick")
+    elif a.cmd == "generate":
         generate(a.out, a.runs, a.n_atoms, a.variants, a.max_amp, a.seed)
     else:
         evaluate(a.data, a.bins, a.folds, a.modes, a.amp_max)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where the 4×-cell (2,720-atom) bias comes from: boundary × normalization × structure kind × energy range.
+r"""Where the 4×-cell (2,720-atom) bias comes from: boundary × normalization × structure kind × energy range.
 
     nice -n 5 .venv/bin/python benchmarks/size_transfer.py paper_runs/agr_demo --plan agr-demo \
         [--seed 0] [--cache /tmp/pdmd_size_transfer] [--cnn-minutes 2]
@@ -21,7 +21,11 @@ descriptor + model), (2) the pair count per atom as an extra feature block, (3) 
 test at the training size: the lowest-energy 680-atom final states held out (whole runs) as far below the
 remaining training range as the 4× finals lie below the full one, (4) training on relaxed final states
 only. `--cnn-minutes M` (0: skip) adds the paper's CNN (`train_model("pd-cnn")`, bf16, one thread,
-M minutes, the card's min-max standardization) for each diagram setting.
+M minutes, the card's min-max standardization) for each diagram setting. The bias tables of docs/models.md
+(demo data):
+
+    nice -n 5 .venv/bin/python benchmarks/size_transfer.py paper_runs/agr_demo --plan agr-demo
+    .venv/bin/python benchmarks/size_transfer.py --quick     # seconds: tiny generated data, 2 probes, one kernel
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from _quick import add_quick_arguments, output_folder, resolve_data
 
 from pdmd.campaign import plan_descriptor
 from pdmd.descriptor.bulk import bulk_pairs, repeat_cell
@@ -215,15 +220,23 @@ def describe_data(sets: list[Sets], tr: np.ndarray) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", type=Path)
-    p.add_argument("--plan", required=True)
+    p.add_argument("data", type=Path, nargs="?", help="a data folder filled by `pdmd campaign PLAN`")
+    p.add_argument("--plan", help="the plan of DATA (required unless --quick)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pdmd_size_transfer")
+    p.add_argument("--cache", type=Path, help="open diagrams and CNN models (default: TMPDIR/pdmd_size_transfer)")
+    p.add_argument("--probes", type=int, help="only the first K vectorizations of the main table (default: all)")
     p.add_argument("--cnn-minutes", type=float, default=0.0, help="paper CNN per boundary setting (0: skip)")
     p.add_argument("--kernels", nargs="+", default=list(K.KERNELS))
     p.add_argument("--parts", nargs="*", default=["main", "controls"], choices=["main", "controls"],
                    help="which pd-kernel tables (none: only the CNN rows of --cnn-minutes)")  # fmt: skip
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args)
+    if args.quick:  # every table, with 2 vectorizations and the RBF kernel; open diagrams in a temporary cache
+        args.kernels, args.probes, args.cache = ["rbf"], 2, output_folder(args.cache, "size-transfer")
+    elif args.plan is None:
+        p.error("--plan is required")
+    args.cache = args.cache or Path(tempfile.gettempdir()) / "pdmd_size_transfer"
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
     sets = load_sets(args.data, args.plan, args.cache, args.seed)
@@ -249,7 +262,7 @@ def main() -> None:
     for s in sets if "main" in args.parts else []:
         groups = s.small.groups
         rows = []
-        for raw in PROBE_VECTORIZATIONS:
+        for raw in PROBE_VECTORIZATIONS[: args.probes]:
             vec = K.fit_vectorization(raw, [s.small.births_A2[i] for i in tr], [s.small.deaths_A2[i] for i in tr],
                                       s.small.descriptor)  # fmt: skip
             x, xl = K.pd_features(vec, s.small), K.pd_features(vec, s.large)

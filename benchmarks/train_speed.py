@@ -10,7 +10,10 @@ seconds per epoch after the first (the first pays one-off costs: allocation, one
 selection, compilation), ms per structure and the ratio against the first row (the loop as it
 was: fp32, channels_last, batch 32). `--accuracy-seeds` then trains fp32 and bf16 to
 convergence (early stopping) on the plan's run split with each seed and prints both test RMSEs
-(meV/atom), so the speed-up can be checked not to cost accuracy.
+(meV/atom), so the speed-up can be checked not to cost accuracy. The speed rows of docs/models.md:
+
+    .venv/bin/python benchmarks/train_speed.py paper_runs/agr_demo --plan agr-demo --n 128 --epochs 3 --threads 1
+    .venv/bin/python benchmarks/train_speed.py --quick     # seconds: 8 structures of tiny generated data, 2 epochs
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _quick import add_quick_arguments, resolve_data
 
 from pdmd.campaign import plan_descriptor, plan_runs
 from pdmd.models.cnn.config import CNNConfig, TrainConfig
@@ -85,14 +89,18 @@ def compiled_seconds_per_epoch(x: np.ndarray, y: np.ndarray, config: TrainConfig
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data_dir")
+    p.add_argument("data_dir", nargs="?", type=Path, help="a data folder filled by `pdmd campaign PLAN`")
     p.add_argument("--plan", default="agr-demo")
     p.add_argument("--n", type=int, default=256, help="structures per epoch")
     p.add_argument("--epochs", type=int, default=3, help="epochs per variant (the first is not timed)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes of compilation)")
     p.add_argument("--accuracy-seeds", default="", help="e.g. 0,1: fp32 vs bf16 trained to convergence")
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args, "data_dir")
+    if args.quick:  # every variant, 2 epochs (1 timed) on 8 structures; no accuracy runs
+        args.n, args.epochs, args.threads, args.accuracy_seeds = 8, 2, 1, ""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     spec = plan_descriptor(args.plan)
     train_runs, _ = plan_runs(args.plan)

@@ -177,9 +177,6 @@ def predict_files(
     A model with a training domain grades every structure (`Prediction.extrapolation`) from the diagram its
     prediction used, and warns above its `extrapolation_threshold`.
     """
-    from pdmd.models.global_domain import extrapolation_warning
-    from pdmd.models.support import range_warnings
-
     graded = bool(model.card.get("domain"))
 
     rows: list[Prediction] = []
@@ -193,46 +190,78 @@ def predict_files(
         for i, atoms in enumerate(images):
             label = f"{name}@{i}"
             row = Prediction(str(path), i, label, len(atoms), reference_eV_per_atom=_reference(atoms, label))
-            frame, image, data, pairs, local_grade = Frame.from_ase(atoms), None, None, 0, None
-            t0 = time.perf_counter()
-            try:
-                if hasattr(model.model, "input_of") and hasattr(model.model, "predict_images"):
-                    image, pairs = model.model.input_of(frame, label)  # one PD: energy, support check and grade
-                    energy = model.model.predict_images(image[None])
-                    if len(getattr(model.model, "members", ())):  # an ensemble: its spread too
-                        row.spread_eV_per_atom = float(model.model.predict_images_spread(image[None])[1][0])
-                elif callable(getattr(model.model, "frame_data", None)):  # kernel kinds: one diagram for both
-                    data = model.model.frame_data([frame], [label])
-                    energy = model.model.predict_data(data)
-                elif callable(getattr(model.model, "evaluate", None)):  # pd-local: energy, grade, deviation at once
-                    r = model.model.evaluate(validate_frame(frame, model.dim, label=label), deviation=True)
-                    energy = [r.energy / len(atoms)]
-                    local_grade = float(r.extrapolation.max()) if r.extrapolation is not None else float("nan")
-                    if r.force_deviation is not None:  # a committee
-                        row.spread_eV_per_atom = r.energy_std / len(atoms)
-                        row.max_force_deviation_eV_per_A = float(r.force_deviation.max())
-                else:
-                    energy, _ = model.model.predict_frames([frame], [label])
-                seconds = time.perf_counter() - t0
-                if local_grade is not None:
-                    grade = local_grade
-                elif graded:
-                    cnn_inputs = None if image is None else (image[None], [pairs])
-                    grade = float(model.frame_grades([frame], [label], cnn_inputs, data)[0])
-                else:
-                    grade = float("nan")
-            except PdmdError as err:
-                row.error = str(err)
-            else:
-                row.seconds = seconds
-                row.predicted_eV_per_atom = float(np.asarray(energy)[0])
-                row.extrapolation = grade if np.isfinite(grade) else None
-                row.warnings = range_warnings(model.card, row.predicted_eV_per_atom, image)
-                warning = extrapolation_warning(row.extrapolation, model.extrapolation_threshold)
-                if warning:
-                    row.warnings.append(warning)
+            _predict_into(model, row, atoms, label, graded)
             rows.append(row)
     return rows
+
+
+@dataclass
+class _Evaluation:
+    """A structure's energy (eV/atom, a one-element array or list) and what its extrapolation grade reuses."""
+
+    energy: object
+    image: np.ndarray | None = None  # pd-cnn: the PD image the energy came from
+    pairs: int = 0  # the number of finite pairs of that image's diagram
+    data: object = None  # kernel kinds: the `ModelData` with the diagram
+    local_grade: float | None = None  # pd-local: the largest per-atom grade (NaN without a domain)
+
+
+def _evaluate(model: PDModel, frame: Frame, label: str, row: Prediction) -> _Evaluation:
+    """The model's energy of one structure by the kind's own route (one diagram serves energy and grade); an
+    ensemble's spread and a committee's force deviation go into `row`.
+    """
+    if hasattr(model.model, "input_of") and hasattr(model.model, "predict_images"):
+        image, pairs = model.model.input_of(frame, label)  # one PD: energy, support check and grade
+        energy = model.model.predict_images(image[None])
+        if len(getattr(model.model, "members", ())):  # an ensemble: its spread too
+            row.spread_eV_per_atom = float(model.model.predict_images_spread(image[None])[1][0])
+        return _Evaluation(energy, image, pairs)
+    if callable(getattr(model.model, "frame_data", None)):  # kernel kinds: one diagram for both
+        data = model.model.frame_data([frame], [label])
+        return _Evaluation(model.model.predict_data(data), data=data)
+    if callable(getattr(model.model, "evaluate", None)):  # pd-local: energy, grade, deviation at once
+        r = model.model.evaluate(validate_frame(frame, model.dim, label=label), deviation=True)
+        n_atoms = row.n_atoms
+        local_grade = float(r.extrapolation.max()) if r.extrapolation is not None else float("nan")
+        if r.force_deviation is not None:  # a committee
+            row.spread_eV_per_atom = r.energy_std / n_atoms
+            row.max_force_deviation_eV_per_A = float(r.force_deviation.max())
+        return _Evaluation([r.energy / n_atoms], local_grade=local_grade)
+    energy, _ = model.model.predict_frames([frame], [label])
+    return _Evaluation(energy)
+
+
+def _grade(model: PDModel, frame: Frame, label: str, graded: bool, ev: _Evaluation) -> float:
+    """The structure's extrapolation grade from the diagram its energy used (NaN when the model is not graded)."""
+    if ev.local_grade is not None:
+        return ev.local_grade
+    if graded:
+        cnn_inputs = None if ev.image is None else (ev.image[None], [ev.pairs])
+        return float(model.frame_grades([frame], [label], cnn_inputs, ev.data)[0])
+    return float("nan")
+
+
+def _predict_into(model: PDModel, row: Prediction, atoms, label: str, graded: bool) -> None:
+    """Predict one structure (ASE Atoms) into `row`: energy (eV/atom), seconds, grade and warnings, or its error."""
+    from pdmd.models.global_domain import extrapolation_warning
+    from pdmd.models.support import range_warnings
+
+    frame = Frame.from_ase(atoms)
+    t0 = time.perf_counter()
+    try:
+        ev = _evaluate(model, frame, label, row)
+        seconds = time.perf_counter() - t0
+        grade = _grade(model, frame, label, graded, ev)
+    except PdmdError as err:
+        row.error = str(err)
+        return
+    row.seconds = seconds
+    row.predicted_eV_per_atom = float(np.asarray(ev.energy)[0])
+    row.extrapolation = grade if np.isfinite(grade) else None
+    row.warnings = range_warnings(model.card, row.predicted_eV_per_atom, ev.image)
+    warning = extrapolation_warning(row.extrapolation, model.extrapolation_threshold)
+    if warning:
+        row.warnings.append(warning)
 
 
 class PDPotential(Calculator):

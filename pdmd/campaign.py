@@ -10,6 +10,8 @@ Validation: 20 runs of 2,720 atoms (4× the cell area), same rates and protocol,
 plus 2 intermediates each.
 Demo: 40 runs with rates in [300, 2000] K/ps, each keeping the final state and 9 intermediates,
 so 400 structures in about two minutes of MD; validation 4 runs of 2,720 atoms.
+Small sets (what users often bring: relaxed sheets only, energies spread by cooling rate): agr-small200 /
+agr-small400, 175 runs of 200 / 400 atoms with rates log-uniform in [150, 3000] K/ps, final states only.
 
 aC (arXiv:2206.13727: 48 AIMD runs of 216 atoms at 2.0-3.4 g/cm³, 12,960 snapshots): 48 runs,
 6 at each of the 8 densities 2.0, 2.2, ..., 3.4 g/cm³, rates log-uniform in [250, 2000] K/ps,
@@ -96,6 +98,8 @@ PLANS: dict[str, PlanSpec] = {
         range_A2=(0.0, 8.0),
         seed=2023,  # not ac-paper's: with the same seed and rates their first runs shared run ids
     ),
+    "agr-small200": PlanSpec("agr-small200", 175, (150.0, 3000.0), 0, 0, n_atoms=200, seed=2200),
+    "agr-small400": PlanSpec("agr-small400", 175, (150.0, 3000.0), 0, 0, n_atoms=400, seed=2400),
     "agr-tiny": PlanSpec(
         "agr-tiny",
         3,

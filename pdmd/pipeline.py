@@ -211,16 +211,7 @@ def descriptors_for_structures(
         raise DescriptorError(f"{label}: structures of system {sorted(systems)} in a {spec.system} descriptor job")
     desc_id = spec.id
     progress = ProgressLog(len(structure_docs), label, log)
-    todo, found = [], []
-    for doc in structure_docs:
-        existing = store.find_descriptor(doc["_id"], desc_id)
-        if existing is not None:
-            found.append(existing)
-            progress.step(reused=True)
-        else:
-            todo.append(doc)
-    reused = len(found)
-    store.index_descriptors(found)  # a rerun after `lpad reset` finds the files but not the index
+    todo, reused = _reuse_stored(store, structure_docs, desc_id, progress)
     failed: dict[str, str] = {}
     ms: list[float] = []
 
@@ -252,6 +243,24 @@ def descriptors_for_structures(
         "failed": failed,
         "mean_ms_per_pd": sum(ms) / len(ms) if ms else None,
     }
+
+
+def _reuse_stored(
+    store: DataStore, structure_docs: list[dict], desc_id: str, progress: ProgressLog
+) -> tuple[list[dict], int]:
+    """(the documents whose descriptor `desc_id` must be computed, how many are stored already); the stored ones
+    are counted as reused and indexed again (a rerun after `lpad reset` finds the files but not the index).
+    """
+    todo, found = [], []
+    for doc in structure_docs:
+        existing = store.find_descriptor(doc["_id"], desc_id)
+        if existing is not None:
+            found.append(existing)
+            progress.step(reused=True)
+        else:
+            todo.append(doc)
+    store.index_descriptors(found)
+    return todo, len(found)
 
 
 def _parallel_descriptors(todo: list[dict], job_args, record, workers: int) -> list[dict]:

@@ -39,10 +39,9 @@ def test_quality_check_flags_constant_and_mean_like_predictions():
 def test_default_model_beats_mean_predictor_on_small_sets_every_seed(data, tmp_path):
     """The paper's CNN with default settings on three small run splits of the 48 structures, three seeds.
 
-    36 training structures (6 runs), 12 test (2 runs), a 60-epoch cap. With the settings before
-    issue 12 (min-max images, fp32, batch 32 = 1–2 steps per epoch here) the network collapsed:
-    constant predictions, test RMSE 1.00 × the mean predictor's, best epoch 3 (docs/results.md,
-    "PD-CNN training"; `benchmarks/small_data_defaults.py STORE --tests-data --all --epochs 60`).
+    36 training structures (6 runs), 12 test (2 runs), a 60-epoch cap. With batch 32 whatever the set
+    size (1–2 steps per epoch here), no warm-up and fp32, the network collapsed: constant predictions,
+    test RMSE 1.00 × the mean predictor's, best epoch 3 (docs/history.md).
     """
     for seed in range(3):
         card = fit_potential(data, tmp_path / f"s{seed}", f"small-{seed}", TrainConfig(seed=seed, epochs=60),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from pdmd.models.plots import parity_plot, rmse_meV
 from pdmd.models.split import thin_indices, train_test_split
 from pdmd.store.datastore import DataStore
 from pdmd.store.documents import read_card
+
+if TYPE_CHECKING:
+    from pdmd.models.data import ModelData
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,25 @@ def _model_row(card: dict, pd_ms: float | None) -> dict:
     }  # fmt: skip
 
 
+@dataclass
+class _Comparison:
+    """What every row of one `pdmd baseline` table shares: the data and its split, the larger-cell (transfer)
+    set, the output folder, and the baselines' features by descriptor (reused by the PD model kinds).
+    """
+
+    data_path: Path
+    plan: str | None
+    data: LabelledStructures
+    train: np.ndarray
+    test: np.ndarray
+    how: str
+    split_kind: str
+    big: LabelledStructures | None
+    out_dir: Path
+    features: dict = field(default_factory=dict)
+    big_features: dict = field(default_factory=dict)
+
+
 def run_baselines(
     data_path: Path,
     descriptors: list[str],
@@ -127,94 +151,27 @@ def run_baselines(
     maps a kind to its training options. ACSF/SOAP features computed for the baselines are reused.
     `every` > 1 (without a model) keeps every `every`-th structure of each run and its last.
     """
-    from pdmd.models.data import data_from_structures
-    from pdmd.models.registry import MODEL_KINDS, extra_image_degrees, get_kind
-    from pdmd.models.training import train_model, validate_model
+    from pdmd.models.registry import get_kind
 
     if model_dir is not None and every > 1:  # refused before any data is read
         raise InputError("--every applies to the split made without a model; --cnn MODEL brings its own split")
     data = load_structures(data_path, plan, system, read_options=read_options, label_keys=label_keys)
     card = read_card(model_dir) if model_dir else None
-    train, test, how = split_like_model(data, card, every=every)
-    if every > 1:  # only the kept structures: every kind featurizes, trains on and predicts these alone
-        data = data.subset(np.concatenate([train, test]))
-        train, test = np.arange(len(train)), np.arange(len(train), len(train) + len(test))
+    data, train, test, how = _split(data, card, every)
     for kind in kinds:
         get_kind(kind)
-    big = None
-    if transfer and plan is not None:
-        try:
-            big = load_structures(data_path, plan, system, validation=True)
-        except InputError as exc:
-            log.warning("no transfer set: %s", exc)
+    big = _transfer_set(data_path, plan, system) if transfer and plan is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    features, big_features = {}, {}
-    for descriptor in descriptors:
-        used = np.concatenate([train, test])  # only the structures of the split are featurized
-        x_used, seconds = structure_features(descriptor, [data.frames[i] for i in used], "features")
-        x_all = np.zeros((len(data.frames), x_used.shape[1]))
-        x_all[used] = x_used
-        features[descriptor] = x_all
-        x_big = structure_features(descriptor, big.frames, "larger-cell features")[0] if big is not None else None
-        big_features[descriptor] = x_big
-        for model in models:
-            log.info("baseline %s + %s on %d train / %d test structures (%s)", descriptor, model, len(train),
-                     len(test), how)  # fmt: skip
-            result = fit_baseline(
-                descriptor,
-                model,
-                (x_all[train], data.energies_eV[train]),
-                (x_all[test], data.energies_eV[test]),
-                (x_big, big.energies_eV) if big is not None else None,
-                descriptor_ms=1000 * seconds,
-            )
-            png = parity_plot(
-                out_dir / f"baseline_{descriptor}_{model}_parity.png",
-                result.predictions,
-                f"{descriptor.upper()} + {model.upper()} ({how})",
-            )
-            rows.append({**result.summary(), "parity_png": str(png)})
-    pd_ms = None
+    c = _Comparison(data_path, plan, data, train, test, how, card["split"]["kind"] if card else "run", big, out_dir)
+    rows = [row for descriptor in descriptors for row in _baseline_rows(c, descriptor, models)]
+    spec = store = pd_ms = None
     if kinds or card is not None:
         spec, store = _pd_descriptor(data_path, plan, data, card)
         pd_ms = _pd_ms([data.frames[i] for i in test], spec)
     for kind in kinds:
-        needs = MODEL_KINDS[kind].needs
         options = dict((kind_options or {}).get(kind) or {})
-        extra = extra_image_degrees(kind, options.get("cnn"))
-        mdata = data_from_structures(data, spec, needs, store, extra)
-        mdata.features = features
-        folder = out_dir / kind
-        if kind == "pd-local" and store is not None:
-            options.setdefault("store_root", str(data_path))  # train on the stored forces too
-        bdata = None
-        if big is not None:
-            bdata = data_from_structures(big, spec, needs, store, extra)
-            bdata.features = big_features
-            options["ablation_transfer"] = bdata
-        if kind == "pd-hybrid" and "descriptors" not in options and descriptors:
-            from pdmd.models.kernel.pd_hybrid import DEFAULT_DESCRIPTOR
-
-            preferred = DEFAULT_DESCRIPTOR[spec.dim]
-            options["descriptors"] = [preferred if preferred in descriptors else descriptors[0]]
-        log.info("%s on %d train / %d test structures (%s)", kind, len(train), len(test), how)
-        provenance = {"baseline_table": str(out_dir), "data": str(data_path), "plan": plan}
-        kcard = train_model(kind, mdata, folder, f"{out_dir.name}-{kind}", split_indices=(train, test),
-                            split=card["split"]["kind"] if card else "run", options=options,
-                            provenance=provenance)  # fmt: skip
-        if bdata is not None:
-            kcard = validate_model(folder, bdata, f"{big.frames[0].n_atoms}-atom validation")
-        own_ms = pd_ms if "diagrams" in needs else None  # pd-local computes its own local diagrams
-        rows.append({**_model_row(kcard, own_ms), "parity_png": kcard["plots"]["parity"]})
-    y = data.energies_eV
-    mean = float(y[train].mean())
-    big_y = big.energies_eV if big is not None else None
-    mean_row = {"descriptor": "–", "model": "mean of training energies", "train_rmse": float(y[train].std() * 1000),
-                "test_rmse": rmse_meV(np.full(len(test), mean), y[test]), "test_std": float(y[test].std() * 1000),
-                "transfer_rmse": rmse_meV(np.full(len(big_y), mean), big_y) if big is not None else None,
-                "transfer_bias": float((mean - big_y.mean()) * 1000) if big is not None else None}  # fmt: skip
-    rows.insert(0, mean_row)
+        rows.append(_kind_row(c, kind, spec, store, options, descriptors, pd_ms))
+    rows.insert(0, _mean_row(c))
     if card is not None:
         rows.insert(1, _model_row(card, pd_ms))
     table = {"data": str(data_path), "plan": plan, "split": how, "n_train": int(len(train)), "n_test": int(len(test)),
@@ -224,6 +181,140 @@ def run_baselines(
     if model_dir is not None:
         record_analysis(model_dir, "baselines", table, db)
     return table
+
+
+def _split(
+    data: LabelledStructures, card: dict | None, every: int
+) -> tuple[LabelledStructures, np.ndarray, np.ndarray, str]:
+    """(data, train, test, how) of `split_like_model`; with `every` > 1 the data are the kept structures only."""
+    train, test, how = split_like_model(data, card, every=every)
+    if every > 1:  # only the kept structures: every kind featurizes, trains on and predicts these alone
+        data = data.subset(np.concatenate([train, test]))
+        train, test = np.arange(len(train)), np.arange(len(train), len(train) + len(test))
+    return data, train, test, how
+
+
+def _transfer_set(data_path: Path, plan: str, system: str | None) -> LabelledStructures | None:
+    """The plan's larger-cell validation structures; None (with a warning) where it has none."""
+    try:
+        return load_structures(data_path, plan, system, validation=True)
+    except InputError as exc:
+        log.warning("no transfer set: %s", exc)
+        return None
+
+
+def _baseline_rows(c: _Comparison, descriptor: str, models: list[str]) -> list[dict]:
+    """Featurize the split (and the transfer set) with `descriptor`, keep the features in `c`, and fit each model
+    on them; their rows (RMSEs in meV/atom) with the parity PNGs.
+    """
+    used = np.concatenate([c.train, c.test])  # only the structures of the split are featurized
+    x_used, seconds = structure_features(descriptor, [c.data.frames[i] for i in used], "features")
+    x_all = np.zeros((len(c.data.frames), x_used.shape[1]))
+    x_all[used] = x_used
+    c.features[descriptor] = x_all
+    x_big = structure_features(descriptor, c.big.frames, "larger-cell features")[0] if c.big is not None else None
+    c.big_features[descriptor] = x_big
+    rows = []
+    for model in models:
+        log.info("baseline %s + %s on %d train / %d test structures (%s)", descriptor, model, len(c.train),
+                 len(c.test), c.how)  # fmt: skip
+        result = fit_baseline(
+            descriptor,
+            model,
+            (x_all[c.train], c.data.energies_eV[c.train]),
+            (x_all[c.test], c.data.energies_eV[c.test]),
+            (x_big, c.big.energies_eV) if c.big is not None else None,
+            descriptor_ms=1000 * seconds,
+        )
+        png = parity_plot(
+            c.out_dir / f"baseline_{descriptor}_{model}_parity.png",
+            result.predictions,
+            f"{descriptor.upper()} + {model.upper()} ({c.how})",
+        )
+        rows.append({**result.summary(), "parity_png": str(png)})
+    return rows
+
+
+def _kind_data(
+    c: _Comparison, kind: str, spec: DescriptorSpec, store: DataStore | None, cnn_options: dict | None
+) -> tuple[ModelData, ModelData | None]:
+    """A PD model kind's data of the structures and of the transfer set (None without one), with the baselines'
+    features attached.
+    """
+    from pdmd.models.data import data_from_structures
+    from pdmd.models.registry import MODEL_KINDS, extra_image_degrees
+
+    needs = MODEL_KINDS[kind].needs
+    extra = extra_image_degrees(kind, cnn_options)
+    mdata = data_from_structures(c.data, spec, needs, store, extra)
+    mdata.features = c.features
+    bdata = None
+    if c.big is not None:
+        bdata = data_from_structures(c.big, spec, needs, store, extra)
+        bdata.features = c.big_features
+    return mdata, bdata
+
+
+def _complete_options(
+    c: _Comparison,
+    kind: str,
+    options: dict,
+    spec: DescriptorSpec,
+    store: DataStore | None,
+    bdata: ModelData | None,
+    descriptors: list[str],
+) -> None:
+    """Add to a kind's training options what this comparison gives: the stored forces (pd-local), the transfer
+    set, the baseline descriptor a pd-hybrid combines with (its preferred one if among `descriptors`).
+    """
+    if kind == "pd-local" and store is not None:
+        options.setdefault("store_root", str(c.data_path))  # train on the stored forces too
+    if bdata is not None:
+        options["ablation_transfer"] = bdata
+    if kind == "pd-hybrid" and "descriptors" not in options and descriptors:
+        from pdmd.models.kernel.pd_hybrid import DEFAULT_DESCRIPTOR
+
+        preferred = DEFAULT_DESCRIPTOR[spec.dim]
+        options["descriptors"] = [preferred if preferred in descriptors else descriptors[0]]
+
+
+def _kind_row(
+    c: _Comparison,
+    kind: str,
+    spec: DescriptorSpec,
+    store: DataStore | None,
+    options: dict,
+    descriptors: list[str],
+    pd_ms: float | None,
+) -> dict:
+    """Train PD model kind `kind` on the comparison's split (saved under `out_dir/<kind>`) and validate it on the
+    transfer set; its table row (`pd_ms`: the diagram's ms per structure, for kinds that use the global diagram).
+    """
+    from pdmd.models.registry import MODEL_KINDS
+    from pdmd.models.training import train_model, validate_model
+
+    mdata, bdata = _kind_data(c, kind, spec, store, options.get("cnn"))
+    _complete_options(c, kind, options, spec, store, bdata, descriptors)
+    folder = c.out_dir / kind
+    log.info("%s on %d train / %d test structures (%s)", kind, len(c.train), len(c.test), c.how)
+    provenance = {"baseline_table": str(c.out_dir), "data": str(c.data_path), "plan": c.plan}
+    kcard = train_model(kind, mdata, folder, f"{c.out_dir.name}-{kind}", split_indices=(c.train, c.test),
+                        split=c.split_kind, options=options, provenance=provenance)  # fmt: skip
+    if bdata is not None:
+        kcard = validate_model(folder, bdata, f"{c.big.frames[0].n_atoms}-atom validation")
+    own_ms = pd_ms if "diagrams" in MODEL_KINDS[kind].needs else None  # pd-local computes its own local diagrams
+    return {**_model_row(kcard, own_ms), "parity_png": kcard["plots"]["parity"]}
+
+
+def _mean_row(c: _Comparison) -> dict:
+    """The row of the mean predictor (the mean training energy for every structure; meV/atom)."""
+    y = c.data.energies_eV
+    mean = float(y[c.train].mean())
+    big_y = c.big.energies_eV if c.big is not None else None
+    return {"descriptor": "–", "model": "mean of training energies", "train_rmse": float(y[c.train].std() * 1000),
+            "test_rmse": rmse_meV(np.full(len(c.test), mean), y[c.test]), "test_std": float(y[c.test].std() * 1000),
+            "transfer_rmse": rmse_meV(np.full(len(big_y), mean), big_y) if c.big is not None else None,
+            "transfer_bias": float((mean - big_y.mean()) * 1000) if c.big is not None else None}  # fmt: skip
 
 
 def format_table(table: dict) -> str:

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pdmd.cli.common import open_store, print_active_campaigns
+from pdmd.cli.common import open_store, print_active_campaigns, register_card
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
 from pdmd.models.registry import KINDS, MODEL_KINDS
 from pdmd.store.documents import DEFAULT_KIND, find_model
@@ -142,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = train_from_file(Path(args.data), descriptor_spec(args, args.system), args.model, out, args.name,
                            args.split, args.test_fraction, args.seed, options,
                            read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
+    register_card(out)  # `pdmd results` lists it beside the workflows' models
     print(f"energies read as: {card['provenance'].get('energies_read_as') or 'energy_eV_per_atom'}")
     m = card["metrics"]
     chosen_kernel = (card.get("kernel_model") or {}).get("candidate")
@@ -183,6 +184,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--csv", action="store_true")
     add_read_args(s)
     s.set_defaults(func=cmd_predict)
+    _add_train_parser(sub)
+
+
+def _add_train_parser(sub) -> None:
+    """Register `pdmd train`: the model kind, its data and split, then the training settings."""
     s = sub.add_parser("train", help="train a PD model (default the paper's CNN) on labelled structures (extxyz etc.)")
     s.add_argument(
         "--model",
@@ -203,6 +209,13 @@ def add_parsers(sub) -> None:
     add_descriptor_args(s)
     s.add_argument("--split", default="run", choices=["run", "snapshot"])
     s.add_argument("--test-fraction", type=float, default=0.2)
+    _add_training_args(s)
+    add_read_args(s, labels=True)
+    s.set_defaults(func=cmd_train)
+
+
+def _add_training_args(s: argparse.ArgumentParser) -> None:
+    """The training settings of `pdmd train`: schedule, seed, image scaling, arithmetic, time cap, ensemble."""
     s.add_argument("--epochs", type=int, help="epoch cap (a safety net: early stopping ends training; default 150)")
     s.add_argument("--batch-size", type=int, help="default 32")
     s.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-3)")
@@ -234,5 +247,3 @@ def add_parsers(sub) -> None:
                    help="train K seeds: pd-cnn predicts their mean and spread; pd-local is a committee (member 0 "
                         "gives energies and forces, all K the force deviation)")  # fmt: skip
     s.add_argument("--resume", action="store_true", help="continue the checkpoint in the model folder")
-    add_read_args(s, labels=True)
-    s.set_defaults(func=cmd_train)

@@ -50,7 +50,7 @@ DEFAULT_SHEET_MODE = "3d"
 """How a 2D sheet becomes points: "3d" (real coordinates, periodic in-plane, open across the vacuum) or
 "projection" (in-plane coordinates as 2D points, the paper's setting for its flat sheets). Both give the
 same diagram for a flat sheet (which therefore takes the faster 2D path); on relaxed buckled aGr "3d"
-predicts energies 2.3x better (benchmarks/sheet_projection_vs_3d.py, docs/results.md)."""
+predicts energies 2.3x better (benchmarks/sheet_projection_vs_3d.py, docs/inputs.md)."""
 FLAT_SHEET_A = 1e-6
 """A sheet whose heights span less than this (Å) is flat: its "3d" diagram is its 2D one."""
 SLAB_VACUUM_A = 10.0

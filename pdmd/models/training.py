@@ -5,18 +5,23 @@ validate fireworks and the analyses share.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
-from pdmd.models.data import ModelData, TrainSplit, data_from_structures
+from pdmd.models.card import register_model
+from pdmd.models.data import ModelData, TrainSplit, data_from_structures, load_store_data
 from pdmd.models.labelled import check_split_size, load_structures
 from pdmd.models.plots import parity_plot, rmse_meV
 from pdmd.models.registry import extra_image_degrees, get_kind, load_model
 from pdmd.models.split import train_test_split
-from pdmd.store.documents import read_card, write_card
+from pdmd.store.datastore import DataStore
+from pdmd.store.documents import DEFAULT_KIND, model_kind_of, read_card, write_card
+
+log = logging.getLogger(__name__)
 
 
 def train_model(
@@ -112,3 +117,53 @@ def validate_model(folder: str | Path, data: ModelData, label: str = "large-cell
                                        f"{card['name']}: {label}")),
     }  # fmt: skip
     return write_card(folder, card)
+
+
+def train_on_store(
+    store: DataStore,
+    run_ids: list[str],
+    spec: DescriptorSpec,
+    name: str,
+    kind: str | None = None,
+    options: dict | None = None,
+    *,
+    train: dict | None = None,
+    cnn: dict | None = None,
+    split: str = "run",
+    test_fraction: float = 0.2,
+    provenance: dict | None = None,
+) -> dict:
+    """Train a model of `kind` (None: the paper's CNN) on the stored structures of `run_ids` with descriptor `spec`,
+    save it under the store's models/ and register its card in the store's database; the card.
+
+    options: the kind's options; for the pd-cnn also `train` (TrainConfig fields, whose seed also seeds the split)
+    and `cnn` (CNNConfig fields), as a train firework gives them.
+    """
+    kind = kind or DEFAULT_KIND
+    options = dict(options or {})
+    if kind == DEFAULT_KIND:
+        options = {"train": dict(train or {}), "cnn": dict(cnn or {}), **options}
+    data = load_store_data(store, run_ids, spec, get_kind(kind).needs, extra_image_degrees(kind, options.get("cnn")))
+    card = train_model(kind, data, store.root / "models" / name, name, split=split, test_fraction=test_fraction,
+                       seed=int((train or {}).get("seed", 0)), options=options, provenance=provenance)  # fmt: skip
+    register_model(store, card)
+    return card
+
+
+def validate_on_store(store: DataStore, run_ids: list[str], name: str, label: str = "large-cell validation") -> dict:
+    """Validate the stored model `name` on the stored structures of `run_ids` (e.g. 4× larger cells) with the
+    model's own descriptor setting; the card's validation entry (RMSE, bias, mean predictor; meV/atom).
+    """
+    folder = store.root / "models" / name
+    card = read_card(folder)
+    spec = DescriptorSpec.from_dict(card["descriptor"], f"model {name}")
+    kind = model_kind_of(card)
+    data = load_store_data(
+        store, run_ids, spec, get_kind(kind).needs, extra_image_degrees(kind, card.get("architecture"))
+    )
+    card = validate_model(folder, data, label)
+    register_model(store, card)
+    result = card["validation"][label]
+    log.info("%s: %s RMSE %.2f meV/atom on %d structures (energy std %.1f)", name, label, result["rmse_meV_per_atom"],
+             result["n_structures"], result["energy_std_meV_per_atom"])  # fmt: skip
+    return result

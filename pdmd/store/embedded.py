@@ -183,62 +183,86 @@ class Journal:
         return sum(len(b) for b in self.batches)
 
 
+def _frame(data: bytes, pos: int) -> tuple[bytes, int, str | None, bool, bool]:
+    """The record at byte `pos`: (payload, offset of the next record, framing problem or None, whether nothing
+    follows it (a crash can have cut it short), whether it is a binary `J1` record).
+    """
+    m = _RECORD.match(data, pos)
+    if m:  # binary payload: its length, not a newline, says where it ends
+        start = m.end()
+        end = start + int(m.group(1))
+        payload = data[start:end]
+        last = end + 1 >= len(data)
+        if end >= len(data) or data[end : end + 1] != b"\n":
+            problem = "the record is shorter than its length says" if end >= len(data) else "bad record length"
+        elif zlib.crc32(payload) != int(m.group(2), 16):
+            problem = "checksum mismatch"
+        else:
+            problem = None
+        return payload, end + 1, problem, last, True
+    if data.startswith(b"{", pos):  # journal of pdmd <= 0.1: one JSON object per line, no checksum
+        nl = data.find(b"\n", pos)
+        last = nl == -1 or nl == len(data) - 1
+        payload = data[pos : len(data) if nl == -1 else nl]
+        return payload, len(data) if nl == -1 else nl + 1, None, last, False
+    last = data.find(b"\nJ1 ", pos) == -1 and data.find(b"\n{", pos) == -1
+    return b"", len(data), "not a journal record", last, False
+
+
+def _decode_entry(payload: bytes, binary: bool) -> tuple[object, str | None]:
+    """A record's payload decoded (BSON, or JSON for a record of pdmd <= 0.1), or why it is unreadable."""
+    import bson.errors
+    import bson.json_util
+
+    try:
+        return (decode_document(payload) if binary else bson.json_util.loads(payload)), None
+    except (ValueError, bson.errors.BSONError) as err:
+        return None, f"unreadable ({type(err).__name__}: {err})"
+
+
+def _is_header(entry) -> bool:
+    """Whether a decoded record is the journal's header (naming its snapshot), not a batch of changes."""
+    return isinstance(entry, dict) and "pdmd_journal" in entry
+
+
+def _entry_ops(entry):
+    """The changes of a decoded batch record (a record of pdmd <= 0.1 holds one change, not a list)."""
+    return entry.get("ops") if isinstance(entry, dict) and "ops" in entry else [entry]
+
+
+def _entry_problem(entry, line: int) -> str | None:
+    """Why a decoded record of the wrong shape cannot be used as record `line` (1-based); None if it can."""
+    if _is_header(entry):
+        return None if line == 1 else "a journal header in the middle"
+    ops = _entry_ops(entry)
+    bad = _op_problem(ops) if not isinstance(ops, list) else next(filter(None, map(_op_problem, ops)), None)
+    return f"wrong shape: {bad}" if bad else None
+
+
 def parse_journal(data: bytes | None, path: Path, store: Path, lenient: bool = False) -> Journal:
     """Parse journal bytes. A damaged last record is torn (dropped); damage before it raises
     `StoreCorruptError` (with `lenient`, parsing stops there instead and `torn` marks the spot).
     """
-    import bson.errors
-    import bson.json_util
-
     journal = Journal(path, exists=data is not None, size=len(data or b""))
     data = data or b""
     pos, line = 0, 0
     while pos < len(data):
         line += 1
-        m = _RECORD.match(data, pos)
-        if m:  # binary payload: its length, not a newline, says where it ends
-            start = m.end()
-            end = start + int(m.group(1))
-            payload = data[start:end]
-            last = end + 1 >= len(data)  # nothing after this record: a crash can have cut it short
-            if end >= len(data) or data[end : end + 1] != b"\n":
-                problem = "the record is shorter than its length says" if end >= len(data) else "bad record length"
-            elif zlib.crc32(payload) != int(m.group(2), 16):
-                problem = "checksum mismatch"
-            else:
-                problem = None
-            nxt = end + 1
-        elif data.startswith(b"{", pos):  # journal of pdmd <= 0.1: one JSON object per line, no checksum
-            nl = data.find(b"\n", pos)
-            last = nl == -1 or nl == len(data) - 1
-            payload = data[pos : len(data) if nl == -1 else nl]
-            problem, nxt = None, len(data) if nl == -1 else nl + 1
-        else:
-            problem, nxt, payload = "not a journal record", len(data), b""
-            last = data.find(b"\nJ1 ", pos) == -1 and data.find(b"\n{", pos) == -1
+        payload, nxt, problem, last, binary = _frame(data, pos)
         entry = None
         if problem is None:
-            try:
-                entry = decode_document(payload) if m else bson.json_util.loads(payload)
-            except (ValueError, bson.errors.BSONError) as err:
-                problem = f"unreadable ({type(err).__name__}: {err})"
+            entry, problem = _decode_entry(payload, binary)
         if problem is None:
-            if isinstance(entry, dict) and "pdmd_journal" in entry:
-                if line != 1:
-                    problem, last = "a journal header in the middle", False
-                else:
-                    journal.base = entry.get("base")
-                    pos = nxt
-                    continue
+            problem = _entry_problem(entry, line)
+            if problem is not None:
+                last = False  # a whole record of the wrong shape is no crash
+        if problem is None:
+            if _is_header(entry):
+                journal.base = entry.get("base")
             else:
-                ops = entry.get("ops") if isinstance(entry, dict) and "ops" in entry else [entry]
-                bad = _op_problem(ops) if not isinstance(ops, list) else next(filter(None, map(_op_problem, ops)), None)
-                if bad:
-                    problem, last = f"wrong shape: {bad}", False  # a whole record of the wrong shape is no crash
-                else:
-                    journal.batches.append(ops)
-                    pos = nxt
-                    continue
+                journal.batches.append(_entry_ops(entry))
+            pos = nxt
+            continue
         if last or lenient:
             journal.torn = (line, pos)
             return journal
@@ -301,11 +325,6 @@ def parse_snapshot(data: bytes | None, path: Path, store: Path) -> dict:
         ) from err
 
 
-def read_store(path: Path) -> dict:
-    """The databases in a snapshot file alone ({} if it does not exist)."""
-    return parse_snapshot(_read(path), path, path)
-
-
 def snapshot_bytes(databases: dict) -> bytes:
     import bson.json_util
 
@@ -354,17 +373,8 @@ def read_state(path: str | Path, wait_s: float = 0.0, lenient: bool = False) -> 
                 f"snapshot was damaged or replaced. {recovery_help(path)}"
             )
         time.sleep(0.02)
-    for ops in journal.batches:
-        apply_ops(dbs, ops)
+    _replay(dbs, [journal])
     return DiskState(dbs, journal, snap_fp, from_backup)
-
-
-def replay_journal(databases: dict, journal: Path) -> int:
-    """Apply a journal file's changes to `databases` (a torn last record is skipped); returns the count."""
-    parsed = parse_journal(_read(journal), journal, journal.with_name(journal.name.removesuffix(".journal")))
-    for ops in parsed.batches:
-        apply_ops(databases, ops)
-    return parsed.n_changes
 
 
 def _backup(src: Path, dst: Path, data: bytes | None) -> None:
@@ -421,36 +431,66 @@ def release_stale_workflow_locks(databases: dict) -> list[tuple[str, object, dic
 
 
 # -- the store of this process -------------------------------------------------------------------
+def _refuse_rlaunch_multi() -> None:
+    """Refuse `rlaunch multi` up front: its processes would share one store."""
+    if Path(sys.argv[0]).name == "rlaunch" and "multi" in sys.argv[1:3]:
+        raise StoreBusyError(
+            "`rlaunch multi` runs several processes on one store at once, which the embedded store does not "
+            "support. Use `rlaunch rapidfire` (pdmd's LAMMPS and torch already use every core) or MongoDB "
+            "(README, 'Running on the embedded store vs MongoDB')."
+        )
+
+
+def _try_lock(lock_fh) -> bool:
+    """Take the exclusive `flock` of an open lock file without waiting; False if another process holds it."""
+    try:
+        fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _take_store_lock(lock_path: Path, path: Path):
+    """Open and lock `<store>.lock` for this process's lifetime and write the holder into it; its file object.
+
+    Raises `StoreBusyError` naming the holder when another process has the store.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_fh = open(lock_path, "a+")  # noqa: SIM115 - held for the process lifetime
+    if not _try_lock(lock_fh):
+        lock_fh.seek(0)
+        holder = lock_fh.read().strip() or "another process"
+        lock_fh.close()
+        raise StoreBusyError(f"the embedded FireWorks store {path} is in use by {holder}. {ONE_PROCESS_HELP}")
+    lock_fh.seek(0)
+    lock_fh.truncate()
+    command = " ".join(os.path.basename(a) for a in sys.argv[:3])
+    lock_fh.write(f"PID {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+    lock_fh.flush()
+    return lock_fh
+
+
+def _report_released(released: list[tuple[str, object, dict]]) -> None:
+    """Say on stderr which workflows' stale locks were released (`release_stale_workflow_locks`)."""
+    first = sorted(min(doc["nodes"] or [-1]) for _, _, doc in released)
+    print(
+        f"pdmd: released the lock of {len(released)} workflow(s) (first fw_id {', '.join(map(str, first))})"
+        " left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
+        "resets a firework it was running",
+        file=sys.stderr,
+    )
+
+
 class _StoreState:
     """Lock, files and in-memory databases of one store file held by this process family."""
 
     def __init__(self, path: Path) -> None:
-        if Path(sys.argv[0]).name == "rlaunch" and "multi" in sys.argv[1:3]:
-            raise StoreBusyError(
-                "`rlaunch multi` runs several processes on one store at once, which the embedded store does not "
-                "support. Use `rlaunch rapidfire` (pdmd's LAMMPS and torch already use every core) or MongoDB "
-                "(README, 'Running on the embedded store vs MongoDB')."
-            )
+        _refuse_rlaunch_multi()
         self.path = path
         self.files = _files(path)
         self.journal_path = self.files["journal"]
         self.lock_path = self.files["lock"]
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_fh = open(self.lock_path, "a+")  # noqa: SIM115 - held for the process lifetime
-        try:
-            fcntl.flock(self.lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.lock_fh.seek(0)
-            holder = self.lock_fh.read().strip() or "another process"
-            self.lock_fh.close()
-            raise StoreBusyError(
-                f"the embedded FireWorks store {path} is in use by {holder}. {ONE_PROCESS_HELP}"
-            ) from None
-        self.lock_fh.seek(0)
-        self.lock_fh.truncate()
-        command = " ".join(os.path.basename(a) for a in sys.argv[:3])
-        self.lock_fh.write(f"PID {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
-        self.lock_fh.flush()
+        self.lock_fh = _take_store_lock(self.lock_path, path)
         self.owner_pid = os.getpid()
         self.forked = False
         self.lock = threading.RLock()
@@ -458,41 +498,48 @@ class _StoreState:
         self.journal_fd = -1
         self.last_saved = "opening the store"
         try:
-            state = read_state(path)
-            if state.journal.torn:
-                line, offset = state.journal.torn
-                print(
-                    f"pdmd: the last record of {self.journal_path} (record {line}, byte {offset}) was cut short by a "
-                    "crash and is dropped (its write never completed)",
-                    file=sys.stderr,
-                )
-            self.databases.update(state.databases)
-            released = release_stale_workflow_locks(self.databases)
-            current = state.journal.base == state.snapshot_fp and not state.from_backup
-            saved = False
-            if state.journal.batches or state.journal.torn or not current or released:
-                try:
-                    self.compact(state)  # fold a killed process's journal into a new generation
-                    saved = True
-                except OSError as err:
-                    self._keep_journal(state, err)
-            self._open_journal()
-            if released and not saved:  # no new generation (disk full): journal the released documents
-                ops = [{"db": db, "col": "workflows", "op": "set", "key": key, "doc": doc} for db, key, doc in released]
-                self.write(ops, "release of stale workflow locks")
-            if released:
-                first = sorted(min(doc["nodes"] or [-1]) for _, _, doc in released)
-                print(
-                    f"pdmd: released the lock of {len(released)} workflow(s) (first fw_id {', '.join(map(str, first))})"
-                    " left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
-                    "resets a firework it was running",
-                    file=sys.stderr,
-                )
+            self._load()
         except BaseException:
             self.release()
             raise
         self.forked = False
         os.register_at_fork(after_in_child=self._mark_forked)
+
+    def _load(self) -> None:
+        """Read the store from disk, release stale workflow locks, start a new generation if needed, open the
+        journal for appending.
+        """
+        state = read_state(self.path)
+        if state.journal.torn:
+            line, offset = state.journal.torn
+            print(
+                f"pdmd: the last record of {self.journal_path} (record {line}, byte {offset}) was cut short by a "
+                "crash and is dropped (its write never completed)",
+                file=sys.stderr,
+            )
+        self.databases.update(state.databases)
+        released = release_stale_workflow_locks(self.databases)
+        saved = self._start_generation(state, bool(released))
+        self._open_journal()
+        if released and not saved:  # no new generation (disk full): journal the released documents
+            ops = [{"db": db, "col": "workflows", "op": "set", "key": key, "doc": doc} for db, key, doc in released]
+            self.write(ops, "release of stale workflow locks")
+        if released:
+            _report_released(released)
+
+    def _start_generation(self, state: DiskState, changed: bool) -> bool:
+        """Fold what is on disk (a killed process's journal, `changed` documents) into a new generation when
+        needed; whether one was written.
+        """
+        current = state.journal.base == state.snapshot_fp and not state.from_backup
+        if not (state.journal.batches or state.journal.torn or not current or changed):
+            return False
+        try:
+            self.compact(state)
+        except OSError as err:
+            self._keep_journal(state, err)
+            return False
+        return True
 
     def _keep_journal(self, state: DiskState, err: OSError) -> None:
         """Compaction at start failed (disk full): go on appending to the journal if it is the snapshot's."""
@@ -583,50 +630,65 @@ def _tag(store) -> tuple[_StoreState, str] | None:
     return tag if tag is not None and tag[0] is not None else None
 
 
-def _wrap_store_classes() -> None:
-    import bson
-    from mongomock.collection import Collection
-    from mongomock.store import CollectionStore, DatabaseStore, ServerStore
-
-    orig_server_getitem = ServerStore.__getitem__
-    orig_db_getitem = DatabaseStore.__getitem__
-    orig_rename = DatabaseStore.rename
-    orig_set, orig_del = CollectionStore.__setitem__, CollectionStore.__delitem__
-    orig_drop, orig_create = CollectionStore.drop, CollectionStore.create
-    orig_index, orig_drop_index = CollectionStore.create_index, CollectionStore.drop_index
-    orig_update = Collection._update
-    from bson.raw_bson import RawBSONDocument
+def _tagging_server_getitem(orig):
+    """ServerStore.__getitem__ that tags each database with this store's state and its name."""
 
     def server_getitem(self, db_name):
-        db = orig_server_getitem(self, db_name)
+        db = orig(self, db_name)
         db._pdmd = (getattr(self, "_pdmd_state", None), db_name)
         return db
 
+    return server_getitem
+
+
+def _tagging_db_getitem(orig):
+    """DatabaseStore.__getitem__ that passes the database's tag on to each collection."""
+
     def db_getitem(self, col_name):
-        col = orig_db_getitem(self, col_name)
+        col = orig(self, col_name)
         state, db_name = getattr(self, "_pdmd", (None, None))
         if state is not None and getattr(col, "_pdmd", None) is None:
             col._pdmd = (state, db_name)
         return col
 
-    def journaled(orig, op: str, check=None, **fixed):
-        """A CollectionStore method that journals `op` (with its arguments) before applying it, under the lock."""
+    return db_getitem
 
-        def method(self, *args):
-            tag = _tag(self)
-            if tag is None:
-                return orig(self, *args)
-            state, db = tag
-            with state.lock:
-                if check is not None:
-                    check(self, *args)
-                entry = {"db": db, "col": self.name, "op": op}
-                entry.update({k: _plain(args[i]) for k, i in fixed.items()})
-                key = f" {args[0]!r}" if args and op == "del" else ""
-                state.write([entry], f"{op}{key} in {db}.{self.name}")
-                return orig(self, *args)
 
-        return method
+def _journaled(orig, op: str, check=None, **fixed):
+    """A CollectionStore method that journals `op` (with its arguments) before applying it, under the lock."""
+
+    def method(self, *args):
+        tag = _tag(self)
+        if tag is None:
+            return orig(self, *args)
+        state, db = tag
+        with state.lock:
+            if check is not None:
+                check(self, *args)
+            entry = {"db": db, "col": self.name, "op": op}
+            entry.update({k: _plain(args[i]) for k, i in fixed.items()})
+            key = f" {args[0]!r}" if args and op == "del" else ""
+            state.write([entry], f"{op}{key} in {db}.{self.name}")
+            return orig(self, *args)
+
+    return method
+
+
+def _del_check(store, key) -> None:
+    """Refuse (KeyError, as mongomock would) to delete a document that is not there, before it is journaled."""
+    if key not in store._documents:
+        raise KeyError(key)
+
+
+def _drop_index_check(store, name) -> None:
+    """Refuse (KeyError, as mongomock would) to drop an index that is not there, before it is journaled."""
+    if name not in store.indexes:
+        raise KeyError(name)
+
+
+def _journaled_setitem(orig_set):
+    """CollectionStore.__setitem__ that size-checks and journals the document before storing it."""
+    from bson.raw_bson import RawBSONDocument
 
     def setitem(self, key, val):
         tag = _tag(self)
@@ -640,13 +702,11 @@ def _wrap_store_classes() -> None:
             )
             return orig_set(self, key, val)
 
-    def del_check(self, key):
-        if key not in self._documents:
-            raise KeyError(key)
+    return setitem
 
-    def drop_index_check(self, name):
-        if name not in self.indexes:
-            raise KeyError(name)
+
+def _journaled_rename(orig_rename):
+    """DatabaseStore.rename that journals the rename of a collection before doing it."""
 
     def rename(self, name, new_name):
         state, db = getattr(self, "_pdmd", (None, None))
@@ -655,6 +715,52 @@ def _wrap_store_classes() -> None:
         with state.lock:
             state.write([{"db": db, "col": name, "op": "rename", "new": new_name}], f"rename of {db}.{name}")
             return orig_rename(self, name, new_name)
+
+    return rename
+
+
+def _encoded_matches(collection, spec, multi: bool) -> dict:
+    """BSON of the documents an update of `spec` changes, by `_id` (mongomock changes only the first unless multi)."""
+    import bson
+
+    matched = collection._iter_documents(spec)
+    if not multi:
+        matched = [d for d in [next(matched, None)] if d is not None]
+    return {d["_id"]: bson.encode(d, check_keys=False) for d in matched}
+
+
+def _changed(store, before: dict) -> list[tuple]:
+    """(key, old BSON, new BSON) of the documents of `before` that an update changed in place."""
+    import bson
+
+    out = []
+    for key, old in before.items():
+        new = bson.encode(store._documents[key], check_keys=False) if key in store._documents else old
+        if new != old:
+            out.append((key, old, new))
+    return out
+
+
+def _undo(orig_set, store, changes: list[tuple]) -> None:
+    """Put the documents changed in place back as they were (memory back to what is on disk)."""
+    for key, old, _ in changes:
+        orig_set(store, key, decode_document(old))
+
+
+def _journal_changes(state: _StoreState, db: str, store, changes: list[tuple]) -> None:
+    """Journal the documents an update changed as one record; `DocumentTooLarge` for one over MongoDB's limit."""
+    from bson.raw_bson import RawBSONDocument
+
+    ops = []
+    for key, _, new in changes:
+        ops.append({"db": db, "col": store.name, "op": "set", "key": key, "doc": RawBSONDocument(new)})
+        if len(new) > MAX_BSON_BYTES:
+            encode_document(store._documents[key])  # raises DocumentTooLarge
+    state.write(ops, f"update of {len(ops)} document(s) in {db}.{store.name}")
+
+
+def _journaled_update(orig_update, orig_set):
+    """Collection._update that journals the documents it changed in place, or undoes the change."""
 
     def update(self, spec, document, *args, **kwargs):
         """In-place updates bypass CollectionStore.__setitem__: journal (and size-check) the results, or undo them."""
@@ -665,64 +771,55 @@ def _wrap_store_classes() -> None:
         state, db = tag
         multi = kwargs.get("multi", args[2] if len(args) > 2 else False)
         with state.lock:  # match -> change -> serialize -> write, with no other writer in between
-            matched = self._iter_documents(spec)
-            if not multi:  # mongomock changes only the first match
-                matched = [d for d in [next(matched, None)] if d is not None]
-            before = {d["_id"]: bson.encode(d, check_keys=False) for d in matched}
-
-            def changed() -> list[tuple]:
-                out = []
-                for key, old in before.items():
-                    new = bson.encode(store._documents[key], check_keys=False) if key in store._documents else old
-                    if new != old:
-                        out.append((key, old, new))
-                return out
-
-            def undo(changes: list[tuple]) -> None:  # memory back to what is on disk
-                for key, old, _ in changes:
-                    orig_set(store, key, decode_document(old))
-
+            before = _encoded_matches(self, spec, multi)
             try:
                 result = orig_update(self, spec, document, *args, **kwargs)
             except BaseException:  # failed part-way (e.g. duplicate key): undo what it changed in place
-                undo(changed())
+                _undo(orig_set, store, _changed(store, before))
                 raise
-            changes = changed()
+            changes = _changed(store, before)
             if changes:
                 try:
-                    ops = []
-                    for key, _, new in changes:
-                        ops.append({"db": db, "col": store.name, "op": "set", "key": key, "doc": RawBSONDocument(new)})
-                        if len(new) > MAX_BSON_BYTES:
-                            encode_document(store._documents[key])  # raises DocumentTooLarge
-                    state.write(ops, f"update of {len(ops)} document(s) in {db}.{store.name}")
+                    _journal_changes(state, db, store, changes)
                 except BaseException:
-                    undo(changes)
+                    _undo(orig_set, store, changes)
                     raise
             return result
 
-    def locked(orig):
-        def method(self, *args, **kwargs):
-            tag = _tag(self._store)
-            if tag is None:
-                return orig(self, *args, **kwargs)
-            with tag[0].lock:
-                return orig(self, *args, **kwargs)
+    return update
 
-        return method
 
-    ServerStore.__getitem__ = server_getitem
-    DatabaseStore.__getitem__ = db_getitem
-    DatabaseStore.rename = rename
-    CollectionStore.__setitem__ = setitem
-    CollectionStore.__delitem__ = journaled(orig_del, "del", del_check, key=0)
-    CollectionStore.drop = journaled(orig_drop, "drop")
-    CollectionStore.create = journaled(orig_create, "create")
-    CollectionStore.create_index = journaled(orig_index, "index", name=0, spec=1)
-    CollectionStore.drop_index = journaled(orig_drop_index, "drop_index", drop_index_check, name=0)
-    Collection._update = update
+def _locked(orig):
+    """A Collection method whose match and change happen under the store's lock."""
+
+    def method(self, *args, **kwargs):
+        tag = _tag(self._store)
+        if tag is None:
+            return orig(self, *args, **kwargs)
+        with tag[0].lock:
+            return orig(self, *args, **kwargs)
+
+    return method
+
+
+def _wrap_store_classes() -> None:
+    """Install the tagging, journaling and locking wrappers into mongomock's store and collection classes."""
+    from mongomock.collection import Collection
+    from mongomock.store import CollectionStore, DatabaseStore, ServerStore
+
+    orig_set = CollectionStore.__setitem__
+    ServerStore.__getitem__ = _tagging_server_getitem(ServerStore.__getitem__)
+    DatabaseStore.__getitem__ = _tagging_db_getitem(DatabaseStore.__getitem__)
+    DatabaseStore.rename = _journaled_rename(DatabaseStore.rename)
+    CollectionStore.__setitem__ = _journaled_setitem(orig_set)
+    CollectionStore.__delitem__ = _journaled(CollectionStore.__delitem__, "del", _del_check, key=0)
+    CollectionStore.drop = _journaled(CollectionStore.drop, "drop")
+    CollectionStore.create = _journaled(CollectionStore.create, "create")
+    CollectionStore.create_index = _journaled(CollectionStore.create_index, "index", name=0, spec=1)
+    CollectionStore.drop_index = _journaled(CollectionStore.drop_index, "drop_index", _drop_index_check, name=0)
+    Collection._update = _journaled_update(Collection._update, orig_set)
     for name in ("_insert", "_delete", "_find_and_modify"):  # their match and change happen under one lock
-        setattr(Collection, name, locked(getattr(Collection, name)))
+        setattr(Collection, name, _locked(getattr(Collection, name)))
 
 
 def _server_store_init(self, filename: str | None = None) -> None:
@@ -825,46 +922,19 @@ def recover(path: str | Path, out=sys.stdout) -> dict:
     files = _files(path)
     lock_fh = open(files["lock"], "a+")  # noqa: SIM115
     try:
-        try:
-            fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreBusyError(f"the embedded FireWorks store {path} is in use; stop that process first") from None
-        try:
-            read_state(path)
-            print(f"{path}: snapshot and journal are intact; nothing to recover", file=out)
+        if not _try_lock(lock_fh):
+            raise StoreBusyError(f"the embedded FireWorks store {path} is in use; stop that process first")
+        if _intact(path, out):
             return {"recovered": False}
-        except StoreCorruptError as err:
-            print(f"{path}: {str(err).split('. ')[0]}", file=out)
         raw = {k: _read(p) for k, p in files.items() if k != "lock"}
         journal = parse_journal(raw["journal"], files["journal"], path, lenient=True)
-        journal_bak = parse_journal(raw["journal_bak"], files["journal_bak"], path, lenient=True)
-        snap_fp, bak_fp = fingerprint(raw["snapshot"]), fingerprint(raw["bak"])
-        plans = [
-            ("snapshot + journal", "snapshot", [], journal.base in (None, snap_fp)),
-            ("snapshot.bak + journal", "bak", [], journal.base == bak_fp and raw["bak"] is not None),
-            (
-                "snapshot.bak + journal.bak + journal",
-                "bak",
-                [journal_bak],
-                raw["journal_bak"] is not None and journal_bak.base in (None, bak_fp),
-            ),
-        ]
-        for label, base_file, before, usable in plans:
-            if not usable:
-                continue
+        for label, base_file, journals in _recovery_plans(raw, files, path, journal):
             try:
                 dbs = parse_snapshot(raw[base_file], files[base_file], path)
             except StoreCorruptError:
                 continue
-            kept = 0
-            for j in [*before, journal]:
-                for ops in j.batches:
-                    apply_ops(dbs, ops)
-                kept += j.n_changes
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for key in ("snapshot", "journal"):
-                if raw[key] is not None:
-                    os.replace(files[key], files[key].with_name(f"{files[key].name}.damaged-{stamp}"))
+            kept = _replay(dbs, journals)
+            stamp = _set_damaged_aside(files, raw)
             write_generation(path, dbs, None, None)
             lost = journal.torn is not None
             print(
@@ -880,6 +950,51 @@ def recover(path: str | Path, out=sys.stdout) -> dict:
         )
     finally:
         lock_fh.close()
+
+
+def _intact(path: Path, out) -> bool:
+    """Whether the store reads cleanly (said on `out`); else the first sentence of what is damaged goes to `out`."""
+    try:
+        read_state(path)
+    except StoreCorruptError as err:
+        print(f"{path}: {str(err).split('. ')[0]}", file=out)
+        return False
+    print(f"{path}: snapshot and journal are intact; nothing to recover", file=out)
+    return True
+
+
+def _recovery_plans(raw: dict, files: dict, path: Path, journal: Journal) -> list[tuple[str, str, list[Journal]]]:
+    """The usable (label, snapshot file key, journals to replay in order) rebuilds, newest first."""
+    journal_bak = parse_journal(raw["journal_bak"], files["journal_bak"], path, lenient=True)
+    snap_fp, bak_fp = fingerprint(raw["snapshot"]), fingerprint(raw["bak"])
+    plans = [
+        ("snapshot + journal", "snapshot", [journal], journal.base in (None, snap_fp)),
+        ("snapshot.bak + journal", "bak", [journal], journal.base == bak_fp and raw["bak"] is not None),
+        (
+            "snapshot.bak + journal.bak + journal",
+            "bak",
+            [journal_bak, journal],
+            raw["journal_bak"] is not None and journal_bak.base in (None, bak_fp),
+        ),
+    ]
+    return [(label, base_file, journals) for label, base_file, journals, usable in plans if usable]
+
+
+def _replay(databases: dict, journals: list[Journal]) -> int:
+    """Apply the journals' changes to `databases`, in order; the number of changes applied."""
+    for journal in journals:
+        for ops in journal.batches:
+            apply_ops(databases, ops)
+    return sum(j.n_changes for j in journals)
+
+
+def _set_damaged_aside(files: dict, raw: dict) -> str:
+    """Rename the present snapshot and journal to `*.damaged-<stamp>`; the stamp (local time)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for key in ("snapshot", "journal"):
+        if raw[key] is not None:
+            os.replace(files[key], files[key].with_name(f"{files[key].name}.damaged-{stamp}"))
+    return stamp
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,29 +166,17 @@ class TrainPotentialTask(FiretaskBase):
     optional_params = params.optional_params("TrainPotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.models.card import register_model
-        from pdmd.models.data import load_store_data
-        from pdmd.models.registry import extra_image_degrees, get_kind
-        from pdmd.models.training import train_model
-        from pdmd.store.documents import DEFAULT_KIND
+        from pdmd.models.training import train_on_store
 
         store = task_store(self, fw_spec)
         spec = task_descriptor_spec(self)
-        kind = self.get("model", DEFAULT_KIND)
         provenance = {"fw_id": getattr(self, "fw_id", None), "data_dir": str(store.root), "descriptor_id": spec.id,
                       "n_runs": len(self["run_ids"])}  # fmt: skip
-        options = dict(self.get("model_options") or {})
-        if kind == DEFAULT_KIND:  # the paper's CNN: TrainConfig / CNNConfig fields in `train` / `cnn`
-            options = {"train": dict(self.get("train", {})), "cnn": dict(self.get("cnn", {})), **options}
-        data = load_store_data(
-            store, list(self["run_ids"]), spec, get_kind(kind).needs, extra_image_degrees(kind, options.get("cnn"))
-        )
-        card = train_model(kind, data, store.root / "models" / self["name"], self["name"],
-                           split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
-                           seed=int(self.get("train", {}).get("seed", 0)), options=options,
-                           provenance=provenance)  # fmt: skip
-        register_model(store, card)
-        return FWAction(stored_data={"model": card["name"], "model_kind": kind, "path": card["path"],
+        card = train_on_store(store, list(self["run_ids"]), spec, self["name"], self.get("model"),
+                              dict(self.get("model_options") or {}), train=self.get("train"), cnn=self.get("cnn"),
+                              split=self.get("split", "run"), test_fraction=float(self.get("test_fraction", 0.2)),
+                              provenance=provenance)  # fmt: skip
+        return FWAction(stored_data={"model": card["name"], "model_kind": card["model_kind"], "path": card["path"],
                                      **card["metrics"], "quality": card.get("quality"), "plots": card["plots"]},
                         update_spec={"model_path": card["path"]})  # fmt: skip
 
@@ -204,36 +192,11 @@ class ValidatePotentialTask(FiretaskBase):
     optional_params = params.optional_params("ValidatePotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
-        from pdmd.models.card import register_model
-        from pdmd.models.data import load_store_data
-        from pdmd.models.registry import extra_image_degrees, get_kind
-        from pdmd.models.training import validate_model
-        from pdmd.store.documents import model_kind_of, read_card
+        from pdmd.models.training import validate_on_store
 
         store = task_store(self, fw_spec)
         label = self.get("label", "large-cell validation")
-        folder = store.root / "models" / self["name"]
-        card = read_card(folder)  # the descriptor setting is the model's, from its card
-        spec = DescriptorSpec.from_dict(card["descriptor"], f"model {self['name']}")
-        kind = model_kind_of(card)
-        data = load_store_data(
-            store,
-            list(self["run_ids"]),
-            spec,
-            get_kind(kind).needs,
-            extra_image_degrees(kind, card.get("architecture")),
-        )
-        card = validate_model(folder, data, label)
-        register_model(store, card)
-        result = card["validation"][label]
-        log.info(
-            "%s: %s RMSE %.2f meV/atom on %d structures (energy std %.1f)",
-            self["name"],
-            label,
-            result["rmse_meV_per_atom"],
-            result["n_structures"],
-            result["energy_std_meV_per_atom"],
-        )
+        result = validate_on_store(store, list(self["run_ids"]), self["name"], label)
         return FWAction(stored_data={"model": self["name"], label: result})
 
 

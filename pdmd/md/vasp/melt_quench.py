@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MIN_START_DISTANCE_A = 1.1
 """Closest approach (Å) of two atoms in the random starting cell (as in the LAMMPS template)."""
 POLL_S = 2.0
+DONE_FILE = "stage_done.json"
+"""Written into a stage's folder when the stage has finished: its steps and final energy."""
 ERROR_PATTERN = re.compile(r"(error|VERY BAD NEWS|fatal|failed|not hermitian|ZBRENT|segmentation|killed)", re.I)
 
 
@@ -133,6 +135,21 @@ class _StageRunner:
             raise MeltQuenchError(f"{self.protocol.run_id} stage {stage.name}: VASP wrote no CONTCAR in {folder}")
         return reader.symbols or [], self.last
 
+    def complete(self, stage: VaspStage, folder: Path, argv: list[str], poll_s: float, last_stage: bool) -> dict:
+        """Run a stage whose inputs are in `folder` to its end (the last stage also hands on the final structure)
+        and mark it done; its record: steps and final energy (eV/atom).
+        """
+        keep = self.protocol.snapshot_quench_steps(1) if stage.name == "quench" else {}
+        log.info("%s: VASP stage %s, %d steps (%.0f -> %.0f K)", self.protocol.run_id, stage.name, stage.nsw,
+                 stage.T_start_K, stage.T_end_K)  # fmt: skip
+        symbols, last = self.run(stage, folder, argv, keep, poll_s)
+        if last_stage:
+            self.on_snapshot(self.snapshot(stage, last, symbols, "final", self.protocol.T_final_K))
+            self.kept += 1
+        final = {"steps": last.index, "energy_eV_per_atom": last.free_energy_eV / len(symbols)}
+        write_json_atomic(folder / DONE_FILE, final)  # a crash never leaves a half-written marker
+        return final
+
     def _consume(self, stage: VaspStage, reader: VasprunReader, keep: dict[int, float], progress: ProgressLog) -> None:
         steps = reader.poll()
         if steps:
@@ -158,36 +175,18 @@ def run_vasp_melt_quench(
     stages = melt_quench_stages(protocol, templates, **({} if relax_steps is None else {"relax_steps": relax_steps}))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    L = protocol.box_length_A
-    cell = np.diag([L, L, L])
-    poscar = initial_poscar(
-        random_positions(protocol.n_atoms, cell, MIN_START_DISTANCE_A, protocol.seed), cell, ["C"] * protocol.n_atoms
-    )
+    poscar = _random_start(protocol)
     t0 = time.perf_counter()
     offset, total_steps, final = 0, 0, None
     snapshots = 0
     for i, stage in enumerate(stages):
         folder = workdir / f"{i:02d}_{stage.name}"
-        done_path = folder / "stage_done.json"
-        if done_path.is_file():
-            done = json.loads(done_path.read_text())
-            log.info(
-                "%s: VASP stage %s already finished (%d steps), reusing", protocol.run_id, stage.name, done["steps"]
-            )
-            final = done
-        else:
+        final = _finished_stage(protocol, stage, folder)
+        if final is None:
             write_stage_inputs(folder, stage, poscar, templates, write_potcar)
-            keep = protocol.snapshot_quench_steps(1) if stage.name == "quench" else {}
             runner = _StageRunner(protocol, on_snapshot, offset)
-            log.info("%s: VASP stage %s, %d steps (%.0f -> %.0f K)", protocol.run_id, stage.name, stage.nsw,
-                     stage.T_start_K, stage.T_end_K)  # fmt: skip
-            symbols, last = runner.run(stage, folder, argv, keep, poll_s)
+            final = runner.complete(stage, folder, argv, poll_s, last_stage=i == len(stages) - 1)
             snapshots += runner.kept
-            if i == len(stages) - 1:
-                on_snapshot(runner.snapshot(stage, last, symbols, "final", protocol.T_final_K))
-                snapshots += 1
-            final = {"steps": last.index, "energy_eV_per_atom": last.free_energy_eV / len(symbols)}
-            write_json_atomic(done_path, final)  # a crash never leaves a half-written marker
         offset += final["steps"]
         total_steps += final["steps"]
         poscar = (folder / "CONTCAR").read_text()
@@ -202,3 +201,22 @@ def run_vasp_melt_quench(
         workdir=str(workdir),
         notes=[f"VASP stages: {', '.join(s.name for s in stages)}"],
     )
+
+
+def _random_start(protocol: MeltQuenchProtocol) -> str:
+    """POSCAR text of the random starting cube of carbon atoms (edge `box_length_A`, Å)."""
+    L = protocol.box_length_A
+    cell = np.diag([L, L, L])
+    return initial_poscar(
+        random_positions(protocol.n_atoms, cell, MIN_START_DISTANCE_A, protocol.seed), cell, ["C"] * protocol.n_atoms
+    )
+
+
+def _finished_stage(protocol: MeltQuenchProtocol, stage: VaspStage, folder: Path) -> dict | None:
+    """The record (steps, final eV/atom) of a stage an earlier run finished in `folder`; None if it must run."""
+    done_path = folder / DONE_FILE
+    if not done_path.is_file():
+        return None
+    done = json.loads(done_path.read_text())
+    log.info("%s: VASP stage %s already finished (%d steps), reusing", protocol.run_id, stage.name, done["steps"])
+    return done

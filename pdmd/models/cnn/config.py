@@ -73,7 +73,7 @@ class TrainConfig:
     memory as bfloat16; predictions are always computed in fp32. Small training sets use batches
     smaller than `batch_size` (not below 8) so that an epoch has ≥ `min_steps_per_epoch` steps.
 
-    Defaults chosen in issue 12 (docs/results.md, "PD-CNN training"): ≥ 8 steps per epoch and a
+    Defaults (docs/models.md, "pd-cnn"; their measurements in docs/history.md): ≥ 8 steps per epoch and a
     2-epoch warm-up (min-max images leave occupied pixels at ≈ 0.04 next to conv biases of
     ≈ 0.3, so the network starts as a constant; with 1–2 steps per epoch small sets stopped
     early on that plateau), bf16 autocast (faster on this CPU at the same accuracy); the

@@ -73,67 +73,33 @@ def fit_potential(
     if ensemble < 1:
         raise InputError(f"ensemble size must be at least 1, got {ensemble}")
     split_seed = train.seed if split_seed is None else split_seed
-    check_channels(data, cnn)
-    if data.images.shape[-1] != cnn.image_size:
-        cnn = replace(cnn, image_size=data.images.shape[-1])
-    if split_indices is not None:
-        train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
-    else:
-        train_idx, test_idx = train_test_split(data.groups, test_fraction, split_seed, split)
+    cnn = _config_for(data, cnn)
+    s = _split(data, split_indices, split, test_fraction, split_seed)
+    train_idx, test_idx = s.train_idx, s.test_idx
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("training %s on %d structures (%d runs), testing on %d (%s split)", name, len(train_idx),
              len({data.groups[i] for i in train_idx}), len(test_idx), split)  # fmt: skip
     potential, states, session_s = _train_members(data, train_idx, train, cnn, out_dir, name, ensemble, resume)
-    t1 = time.perf_counter()
-    member_pred = potential.predict_images_members(data.images)
-    predict_ms = 1000 * (time.perf_counter() - t1) / len(data.ids)
+    member_pred, predict_ms = _predict_timed(potential, data)
     pred = member_pred.mean(axis=0)
     metrics, quality = energy_metrics(pred, data.energies_eV, train_idx, test_idx)
     runtime = _runtime(potential, states, train, len(train_idx), session_s)
-    counts = [None if c is None else np.asarray(c)[train_idx] for c in (data.n_atoms, data.image_pairs)]
-    domain = fit_training_domain(data.images[train_idx], out_dir, [data.groups[i] for i in train_idx], split_seed,
-                                 *counts)  # fmt: skip
-    metrics.update({
-        "epochs_run": states[0].epoch,
-        "best_epoch": states[0].best_epoch + 1,
-        "train_seconds": runtime["train_wall_seconds"],
-        "seconds_per_epoch": float(np.mean([h["seconds"] for h in states[0].history])) if states[0].history else None,
-        "cnn_ms_per_structure": predict_ms,
-    })  # fmt: skip
+    domain = _training_domain(data, s, out_dir)
+    metrics.update(_training_metrics(states[0], runtime, predict_ms))
     card = to_jsonable({
-        "_id": name,
-        "name": name,
-        "path": str(out_dir.resolve()),
-        "model_kind": "pd-cnn",
-        "architecture": cnn.as_dict(),
-        "training": train.as_dict(),
-        "descriptor": data.descriptor.to_dict(),
-        "standardization": {"image": potential.image_scaler.as_dict(), "target": potential.target_scaler.as_dict(),
-                            "fitted_on": "training split only",
-                            "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]},
-        "split": {
-            "kind": split, "test_fraction": test_fraction, "seed": split_seed,
-            "train_ids": [data.ids[i] for i in train_idx], "test_ids": [data.ids[i] for i in test_idx],
-            "validation_ids": [data.ids[train_idx[i]] for i in validation_split(len(train_idx), train)[0]],
-            "test_runs": sorted({data.groups[i] for i in test_idx}),
-        },  # validation part carved from train (member 0)
-        "history": states[0].history,
-        "metrics": metrics,
-        "runtime": runtime,
-        **({"ensemble": {**ensemble_summary(member_pred, data.energies_eV, test_idx),
-                         "seeds": [member_config(train, k).seed for k in range(ensemble)],
-                         "epochs_run": [s.epoch for s in states],
-                         "best_epoch": [s.best_epoch + 1 for s in states]}} if ensemble > 1 else {}),
+        "_id": name, "name": name, "path": str(out_dir.resolve()), "model_kind": "pd-cnn",
+        "architecture": cnn.as_dict(), "training": train.as_dict(), "descriptor": data.descriptor.to_dict(),
+        "standardization": _standardization(potential, train), "split": _split_section(data, s, train),
+        "history": states[0].history, "metrics": metrics, "runtime": runtime,
+        **({"ensemble": _ensemble_section(member_pred, data.energies_eV, test_idx, train, states)}
+           if ensemble > 1 else {}),
         "training_range": training_range(data.images[train_idx], data.energies_eV[train_idx], data.descriptor),
         **({"domain": domain} if domain else {}),
         "quality": quality,
         "plots": _cnn_plots(out_dir, name, split, data.energies_eV, pred, train_idx, test_idx, states[0],
                             potential.target_scaler.std_eV),
-        "units": CARD_UNITS,
-        "provenance": provenance or {},
-        "torch_version": torch.__version__,
-        "pdmd_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "units": CARD_UNITS, "provenance": provenance or {}, "torch_version": torch.__version__,
+        "pdmd_version": __version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
     write_predictions(out_dir, data.ids, data.energies_eV, pred, test_idx, spread_eV=member_pred.std(axis=0))
     potential.image_scaler.save_arrays(out_dir)
@@ -141,6 +107,83 @@ def fit_potential(
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
+
+
+def _config_for(data: ModelData, cnn: CNNConfig) -> CNNConfig:
+    """The network settings for `data`: its image channels checked, the image size (pixels) taken from its images."""
+    check_channels(data, cnn)
+    if data.images.shape[-1] != cnn.image_size:
+        cnn = replace(cnn, image_size=data.images.shape[-1])
+    return cnn
+
+
+def _split(
+    data: ModelData,
+    split_indices: tuple[np.ndarray, np.ndarray] | None,
+    kind: str,
+    test_fraction: float,
+    seed: int,
+) -> TrainSplit:
+    """The given (train, test) indices, else a seeded split of `kind` ("run" or "snapshot") of the structures."""
+    if split_indices is not None:
+        train_idx, test_idx = (np.asarray(i, int) for i in split_indices)
+    else:
+        train_idx, test_idx = train_test_split(data.groups, test_fraction, seed, kind)
+    return TrainSplit(train_idx, test_idx, kind, test_fraction, seed)
+
+
+def _predict_timed(potential: Potential, data: ModelData) -> tuple[np.ndarray, float]:
+    """Every member's energies (eV/atom, (K, N)) of all structures and the ms per structure it took."""
+    t1 = time.perf_counter()
+    member_pred = potential.predict_images_members(data.images)
+    return member_pred, 1000 * (time.perf_counter() - t1) / len(data.ids)
+
+
+def _training_domain(data: ModelData, s: TrainSplit, out_dir: Path) -> dict | None:
+    """The training images' domain (`fit_training_domain`: writes domain.npz; the card's section or None)."""
+    counts = [None if c is None else np.asarray(c)[s.train_idx] for c in (data.n_atoms, data.image_pairs)]
+    return fit_training_domain(data.images[s.train_idx], out_dir, [data.groups[i] for i in s.train_idx], s.seed,
+                               *counts)  # fmt: skip
+
+
+def _training_metrics(state, runtime: dict, predict_ms: float) -> dict:
+    """The card's training metrics of member 0 (`state`): epochs, best epoch (1-based), seconds, ms per structure."""
+    return {
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch + 1,
+        "train_seconds": runtime["train_wall_seconds"],
+        "seconds_per_epoch": float(np.mean([h["seconds"] for h in state.history])) if state.history else None,
+        "cnn_ms_per_structure": predict_ms,
+    }
+
+
+def _standardization(potential: Potential, train: TrainConfig) -> dict:
+    """The card's `standardization`: image and target scalers, fitted on the training split only."""
+    return {"image": potential.image_scaler.as_dict(), "target": potential.target_scaler.as_dict(),
+            "fitted_on": "training split only",
+            "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]}  # fmt: skip
+
+
+def _split_section(data: ModelData, s: TrainSplit, train: TrainConfig) -> dict:
+    """The card's `split`: kind, seed, the train, test and validation (carved from train, member 0) structure ids,
+    the test runs.
+    """
+    return {
+        "kind": s.kind, "test_fraction": s.test_fraction, "seed": s.seed,
+        "train_ids": [data.ids[i] for i in s.train_idx], "test_ids": [data.ids[i] for i in s.test_idx],
+        "validation_ids": [data.ids[s.train_idx[i]] for i in validation_split(len(s.train_idx), train)[0]],
+        "test_runs": sorted({data.groups[i] for i in s.test_idx}),
+    }  # fmt: skip
+
+
+def _ensemble_section(
+    member_pred: np.ndarray, energies_eV: np.ndarray, test_idx: np.ndarray, train: TrainConfig, states: list
+) -> dict:
+    """The card's `ensemble`: the members' spread on the test set, their seeds and epochs."""
+    return {**ensemble_summary(member_pred, energies_eV, test_idx),
+            "seeds": [member_config(train, k).seed for k in range(len(states))],
+            "epochs_run": [s.epoch for s in states],
+            "best_epoch": [s.best_epoch + 1 for s in states]}  # fmt: skip
 
 
 def check_channels(data: ModelData, cnn: CNNConfig) -> None:

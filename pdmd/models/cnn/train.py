@@ -148,7 +148,7 @@ def _without_later(settings: dict, later: dict) -> dict:
 def same_job(saved: str | None, fingerprint: str) -> bool:
     """Whether a checkpoint's fingerprint names the job of `fingerprint`, whichever pdmd version wrote it: a
     checkpoint written while a later-added setting was recorded at its value of before (e.g. `image_scope`
-    "global" in sessions 6–7) matches as well as one written before or after.
+    "global" by a version that did not yet leave it out) matches as well as one written before or after.
     """
     if saved == fingerprint:
         return True

@@ -21,8 +21,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from pdmd.errors import InputError
 from pdmd.models.data import ModelData, TrainSplit
 from pdmd.models.kernel.pd_kernel import KernelGrid, describe, fit_vectorization, save_kernel_model, select_and_fit
@@ -34,24 +32,6 @@ HYBRID_VECTORIZATIONS: tuple[dict, ...] = (
 )
 PD_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75)
 DEFAULT_DESCRIPTOR = {2: "acsf", 3: "soap"}
-
-
-def cnn_features(model_dir: Path, data: ModelData) -> np.ndarray:
-    """(N, C) global-average-pooled activations of the last conv layer of a PD-CNN for `data`'s diagrams."""
-    import torch
-
-    from pdmd.models.cnn.potential import load_cnn
-
-    potential = load_cnn(model_dir)
-    images = data.images
-    if not potential.takes(images):
-        if data.frames is None:  # the CNN's own images of the structures (its descriptor setting, from its card)
-            raise InputError("CNN features need the PD images or the structures; the data has neither")
-        images = np.stack([potential.image_of(f, label) for f, label in zip(data.frames, data.ids)])
-    x = potential.network_input(images)
-    with torch.no_grad():
-        feats = [potential.model.features(x[i : i + 256]).mean(dim=(2, 3)) for i in range(0, len(x), 256)]
-    return torch.cat(feats).numpy().astype(float)
 
 
 def _check_cnn(model_dir: Path, data: ModelData, split: TrainSplit) -> dict:

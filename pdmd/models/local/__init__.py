@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""pd-local: a local persistent-homology potential with forces (issue 16).
+"""pd-local: a local persistent-homology potential with forces.
 
 Every atom gets the persistence diagram of the alpha filtration of its neighbourhood (the atom and
 its neighbours within `cutoff_A`, periodic images included; the sheet's xy plane for 2D aGr, 3D

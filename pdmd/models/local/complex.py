@@ -374,30 +374,34 @@ def local_topology(frame: Frame, dim: int, cutoff_A: float, inner_A: float, alph
     return topology_from_levels(nb, _alpha_levels(rel, entry, tops, dim), alpha_max_A2)
 
 
-def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float) -> LocalTopology:
-    """Persistence pairs (with their value sources) of the complexes `levels` on neighbourhoods `nb`."""
+def _simplex_tree(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float):
+    """One gudhi SimplexTree of every atom's complex, persistence computed, and each level's shifted values.
+
+    Complex a's values are shifted by a * stride, which leaves its pairs unchanged (the complexes are
+    disjoint) and lets each interval name its complex and its simplices.
+    """
     import gudhi
 
-    dim = nb.dim
-    # one SimplexTree for all atoms: complex a's values are shifted by a * stride, which leaves its pairs
-    # unchanged (the complexes are disjoint) and lets each interval name its complex and its simplices
     stride = alpha_max_A2 + 1.0
-    shifted = [levels.alpha[k] + nb.centre[levels.simplices[k][:, 0]] * stride for k in range(dim + 1)]
+    shifted = [levels.alpha[k] + nb.centre[levels.simplices[k][:, 0]] * stride for k in range(nb.dim + 1)]
     keep = [lv_alpha <= alpha_max_A2 for lv_alpha in levels.alpha]
     st = gudhi.SimplexTree()
-    for k in range(dim + 1):
+    for k in range(nb.dim + 1):
         if keep[k].any():
             st.insert_batch(
                 np.ascontiguousarray(levels.simplices[k][keep[k]].T, dtype=np.int32),
                 np.ascontiguousarray(shifted[k][keep[k]]),
             )
     st.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+    return st, shifted
 
+
+def _simplex_of_value(shifted: list[np.ndarray]):
+    """`lookup(k, values)`: a level-k simplex whose shifted value is each of `values` (all such share one value)."""
     order = [np.argsort(v, kind="stable") for v in shifted]
     ordered = [v[o] for v, o in zip(shifted, order)]
 
     def lookup(k: int, values: np.ndarray) -> np.ndarray:
-        """A level-k simplex whose (shifted) value is `values` (all such simplices share one value)."""
         where = np.clip(np.searchsorted(ordered[k], values), 1, max(len(ordered[k]) - 1, 1))
         left = np.abs(ordered[k][where - 1] - values) <= np.abs(ordered[k][where] - values)
         pick = np.where(left, where - 1, where)
@@ -405,6 +409,14 @@ def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: 
             raise DescriptorError("pd-local: a persistence value matches no simplex (internal error)")
         return order[k][pick]
 
+    return lookup
+
+
+def _finite_pairs(st, nb: Neighbourhoods, levels: AlphaLevels, lookup) -> tuple[list[tuple], list[list[np.ndarray]]]:
+    """Per degree h: (h, centre atom, birth level, birth source, death level, death source) of every finite
+    interval, and per level the source simplices the pairs use.
+    """
+    dim = nb.dim
     used: list[list[np.ndarray]] = [[] for _ in range(dim + 1)]
     parts = []
     for h in range(dim):
@@ -420,14 +432,27 @@ def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: 
         for lvl, src in ((b_lvl, b_src), (d_lvl, d_src)):
             for k in range(dim + 1):
                 used[k].append(src[lvl == k])
+    return parts, used
 
+
+def _used_sources(levels: AlphaLevels, used: list[list[np.ndarray]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The source simplices the pairs use, per level, and each level's map from all simplices to those (-1: unused)."""
     sources, remaps = [], []
-    for k in range(dim + 1):
+    for k in range(len(levels.simplices)):
         u = np.unique(np.concatenate(used[k])) if used[k] else np.zeros(0, int)
         remap = np.full(len(levels.simplices[k]), -1)
         remap[u] = np.arange(len(u))
         remaps.append(remap)
         sources.append(levels.simplices[k][u])
+    return sources, remaps
+
+
+def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float) -> LocalTopology:
+    """Persistence pairs (with their value sources) of the complexes `levels` on neighbourhoods `nb`."""
+    dim = nb.dim
+    st, shifted = _simplex_tree(nb, levels, alpha_max_A2)
+    parts, used = _finite_pairs(st, nb, levels, _simplex_of_value(shifted))
+    sources, remaps = _used_sources(levels, used)
 
     def renumber(lvl: np.ndarray, src: np.ndarray) -> np.ndarray:
         out = np.zeros(len(lvl), int)

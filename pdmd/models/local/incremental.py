@@ -72,6 +72,31 @@ class _Certificate:
     side_atom: np.ndarray
 
 
+def _hidden_point_checks(tops: np.ndarray, point_atom: np.ndarray, top_atom: np.ndarray, bf: np.ndarray,
+                         bo: np.ndarray, b_atom: np.ndarray) -> tuple[np.ndarray, ...] | None:  # fmt: skip
+    """Checks that keep every hidden point of an atom hidden: (power point, power top) pairs against each of its
+    atom's tops and (facet, point, reference, atom) rows against each boundary facet; None without hidden points.
+    """
+    used = np.zeros(len(point_atom), bool)
+    used[tops.ravel()] = True
+    has_tops = np.zeros(int(point_atom.max()) + 1 if len(point_atom) else 0, bool)
+    has_tops[top_atom] = True
+    hidden = np.flatnonzero(~used & has_tops[point_atom])
+    if not len(hidden):
+        return None
+    t_order = np.argsort(top_atom, kind="stable")
+    t_start = np.searchsorted(top_atom[t_order], np.arange(len(has_tops) + 1))
+    h_atom = point_atom[hidden]
+    n_t = t_start[h_atom + 1] - t_start[h_atom]
+    power_point = np.repeat(hidden, n_t)
+    power_top = t_order[np.concatenate([np.arange(t_start[a], t_start[a + 1]) for a in h_atom])]
+    b_order = np.argsort(b_atom, kind="stable")
+    b_start = np.searchsorted(b_atom[b_order], np.arange(len(has_tops) + 1))
+    n_b = b_start[h_atom + 1] - b_start[h_atom]
+    rows = b_order[np.concatenate([np.arange(b_start[a], b_start[a + 1]) for a in h_atom])]
+    return power_point, power_top, bf[rows], np.repeat(hidden, n_b), bo[rows], b_atom[rows]
+
+
 def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign: np.ndarray) -> _Certificate:
     """The checks that certify `skel`'s triangulation as regular at later positions, built once per triangulation.
 
@@ -111,26 +136,10 @@ def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign
     side_ref = [bo[f1], bo[f2]]
     side_atom = [b_atom[f1], b_atom[f2]]
     # hidden points of atoms with tops: outside every top's sphere of their atom, inside every boundary facet
-    used = np.zeros(len(point_atom), bool)
-    used[tops.ravel()] = True
-    has_tops = np.zeros(int(point_atom.max()) + 1 if len(point_atom) else 0, bool)
-    has_tops[top_atom] = True
-    hidden = np.flatnonzero(~used & has_tops[point_atom])
-    if len(hidden):
-        t_order = np.argsort(top_atom, kind="stable")
-        t_start = np.searchsorted(top_atom[t_order], np.arange(len(has_tops) + 1))
-        h_atom = point_atom[hidden]
-        n_t = t_start[h_atom + 1] - t_start[h_atom]
-        power_point.append(np.repeat(hidden, n_t))
-        power_top.append(t_order[np.concatenate([np.arange(t_start[a], t_start[a + 1]) for a in h_atom])])
-        b_order = np.argsort(b_atom, kind="stable")
-        b_start = np.searchsorted(b_atom[b_order], np.arange(len(has_tops) + 1))
-        n_b = b_start[h_atom + 1] - b_start[h_atom]
-        rows = b_order[np.concatenate([np.arange(b_start[a], b_start[a + 1]) for a in h_atom])]
-        side_facet.append(bf[rows])
-        side_point.append(np.repeat(hidden, n_b))
-        side_ref.append(bo[rows])
-        side_atom.append(b_atom[rows])
+    hidden = _hidden_point_checks(tops, point_atom, top_atom, bf, bo, b_atom)
+    if hidden is not None:
+        for acc, more in zip((power_point, power_top, side_facet, side_point, side_ref, side_atom), hidden):
+            acc.append(more)
     return _Certificate(top_atom, sign, np.concatenate(power_top), np.concatenate(power_point),
                         np.concatenate(side_facet), np.concatenate(side_point), np.concatenate(side_ref),
                         np.concatenate(side_atom))  # fmt: skip

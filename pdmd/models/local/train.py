@@ -137,6 +137,21 @@ def feature_moments(
     return mean, torch.sqrt(torch.clamp(square / count - mean * mean, min=0.0) * count / max(count - 1, 1))
 
 
+@dataclass
+class _Fitting:
+    """One training run: the network, its settings and data, and the loss normalisations var(E/N) (eV²/atom²)
+    and var(F) (eV²/Å²) of the fitting structures (`use_forces`: the force term is on).
+    """
+
+    net: AtomicNet
+    cfg: LocalDescriptorConfig
+    tcfg: LocalTrainConfig
+    data: Prepared
+    var_e: float
+    var_f: float
+    use_forces: bool
+
+
 def fit_local(
     data: Prepared, train_idx: np.ndarray, cfg: LocalDescriptorConfig, tcfg: LocalTrainConfig
 ) -> tuple[AtomicNet, list[dict]]:
@@ -149,20 +164,8 @@ def fit_local(
     n_val = int(round(tcfg.validation_fraction * len(train_idx))) if len(train_idx) >= 10 else 0
     perm = rng.permutation(train_idx)
     val_idx, fit_idx = perm[:n_val], perm[n_val:]
-    net = AtomicNet(cfg.n_features, tuple(tcfg.hidden))
-    with torch.no_grad():  # standardization from the fitting structures, a few at a time (memory)
-        mean, std = feature_moments(data, fit_idx, cfg)
-        net.feat_mean.copy_(mean)
-        net.feat_std.copy_(torch.clamp(std, min=1e-3))
-        e = data.energies_eV_per_atom[fit_idx]
-        net.e0.fill_(float(e.mean()))
-        net.e_scale.fill_(float(tcfg.atom_energy_scale_eV or max(e.std(), 1e-3)))
-    var_e = float(max(e.var(), 1e-8))
-    f_ref = _force_arrays(data.forces, fit_idx, cfg.dim)
-    use_forces = tcfg.force_weight > 0 and len(f_ref) > 0
-    var_f = float(max(f_ref.var(), 1e-8)) if use_forces else 1.0
-    dtype = PRECISIONS[tcfg.precision]
-    net.to(dtype)
+    fit = _start_fitting(data, fit_idx, cfg, tcfg)
+    net = fit.net
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
     batches = [fit_idx[i : i + tcfg.batch_structures] for i in range(0, len(fit_idx), tcfg.batch_structures)]
     cached = [data.batch(b) for b in batches]
@@ -172,61 +175,15 @@ def fit_local(
     start = time.perf_counter()
     budget_s = max(tcfg.max_minutes * 60.0, 1e-6)
     progress = ProgressLog(tcfg.epochs, "pd-local training epochs", log, every_s=10.0)
-    d = cfg.dim
     for epoch in range(tcfg.epochs):
-        net.train()
-        total, steps = 0.0, 0
-        for k in rng.permutation(len(batches)):
-            topo, pos, atom_frame, counts = cached[k]
-            idx = batches[k]
-            e_pred = batch_energies(net, cfg, topo, pos, atom_frame, len(idx)) / counts
-            e_ref = torch.from_numpy(data.energies_eV_per_atom[idx])
-            loss = tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / var_e
-            has_f = [data.forces[i] is not None for i in idx]
-            if use_forces and any(has_f):
-                (grad,) = torch.autograd.grad(e_pred.mul(counts).sum(), pos, create_graph=True, materialize_grads=True)
-                mask = torch.from_numpy(np.repeat(np.array(has_f), counts.numpy().astype(int)))
-                f_true = torch.from_numpy(
-                    np.concatenate(
-                        [
-                            np.asarray(data.forces[i])
-                            if data.forces[i] is not None
-                            else np.zeros((len(data.positions[i]), 3))
-                            for i in idx
-                        ]
-                    )  # fmt: skip
-                )
-                sq = ((-grad - f_true)[:, :d] ** 2).sum(1)
-                if tcfg.force_floor_eV_per_A > 0:
-                    ms = np.array([float(np.mean(np.asarray(data.forces[i])[:, :d] ** 2)) if data.forces[i] is not None
-                                   else 1.0 for i in idx])  # fmt: skip
-                    scale = var_f / (ms + tcfg.force_floor_eV_per_A**2)
-                    sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int)))
-                loss = loss + tcfg.force_weight * sq[mask].mean() / (d * var_f)
-            opt.zero_grad()
-            if torch.isfinite(loss):
-                loss.backward()
-            if not (torch.isfinite(loss) and all(torch.isfinite(q.grad).all() for q in net.parameters())):
-                skipped += 1  # a non-finite loss or gradient (a near-degenerate simplex): no step on it
-                continue
-            opt.step()
-            total += float(loss.detach())
-            steps += 1
+        total, steps = _train_epoch(fit, opt, [(batches[k], cached[k]) for k in rng.permutation(len(batches))])
+        skipped += len(batches) - steps
         # cosine decay over the run's progress: epochs done or time budget used, whichever is further along
         frac = min(1.0, max((epoch + 1) / max(tcfg.epochs, 1), (time.perf_counter() - start) / budget_s))
-        for group in opt.param_groups:
-            group["lr"] = tcfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * frac)))
+        _anneal(opt, tcfg.lr, frac)
         row = {"epoch": epoch, "train_loss": total / steps if steps else None, "skipped_steps": len(batches) - steps}
         if len(val_idx):
-            net.eval()
-            e_val, f_val = predict_prepared(net, cfg, data, val_idx)
-            val_loss = tcfg.energy_weight * float(np.mean((e_val - data.energies_eV_per_atom[val_idx]) ** 2)) / var_e
-            fv_ref = _force_arrays(data.forces, val_idx, d)
-            if use_forces and len(fv_ref):
-                fv = _force_arrays([f if data.forces[i] is not None else None for f, i in zip(f_val, val_idx)],
-                                   np.arange(len(val_idx)), d)  # fmt: skip
-                val_loss += tcfg.force_weight * float(np.mean((fv - fv_ref) ** 2)) / var_f
-            row["val_loss"] = val_loss
+            row["val_loss"] = _validation_loss(fit, val_idx)
         history.append(row)
         score = row.get("val_loss", row["train_loss"])
         if score is not None and np.isfinite(score) and score < best[0]:
@@ -242,6 +199,107 @@ def fit_local(
         log.warning("pd-local: %d training step(s) with a non-finite loss or gradient were skipped", skipped)
     net.double().eval()
     return net, history
+
+
+def _start_fitting(data: Prepared, fit_idx: np.ndarray, cfg: LocalDescriptorConfig, tcfg: LocalTrainConfig) -> _Fitting:
+    """A new network standardized on the fitting structures (features; energy offset and scale in eV/atom), in the
+    training precision, with the loss normalisations.
+    """
+    net = AtomicNet(cfg.n_features, tuple(tcfg.hidden))
+    with torch.no_grad():  # standardization from the fitting structures, a few at a time (memory)
+        mean, std = feature_moments(data, fit_idx, cfg)
+        net.feat_mean.copy_(mean)
+        net.feat_std.copy_(torch.clamp(std, min=1e-3))
+        e = data.energies_eV_per_atom[fit_idx]
+        net.e0.fill_(float(e.mean()))
+        net.e_scale.fill_(float(tcfg.atom_energy_scale_eV or max(e.std(), 1e-3)))
+    var_e = float(max(e.var(), 1e-8))
+    f_ref = _force_arrays(data.forces, fit_idx, cfg.dim)
+    use_forces = tcfg.force_weight > 0 and len(f_ref) > 0
+    var_f = float(max(f_ref.var(), 1e-8)) if use_forces else 1.0
+    net.to(PRECISIONS[tcfg.precision])
+    return _Fitting(net, cfg, tcfg, data, var_e, var_f, use_forces)
+
+
+def _train_epoch(
+    fit: _Fitting, opt: torch.optim.Optimizer, batches: list[tuple[np.ndarray, tuple]]
+) -> tuple[float, int]:
+    """One pass over (structure indices, cached batch) pairs in the given order; (summed loss, steps taken)."""
+    fit.net.train()
+    total, steps = 0.0, 0
+    for idx, batch in batches:
+        loss = _batch_loss(fit, idx, batch)
+        if not _step(fit.net, opt, loss):
+            continue
+        total += float(loss.detach())
+        steps += 1
+    return total, steps
+
+
+def _step(net: AtomicNet, opt: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
+    """One Adam step on `loss`; False (no step) when the loss or a gradient is not finite."""
+    opt.zero_grad()
+    if torch.isfinite(loss):
+        loss.backward()
+    if not (torch.isfinite(loss) and all(torch.isfinite(q.grad).all() for q in net.parameters())):
+        return False  # a non-finite loss or gradient (a near-degenerate simplex): no step on it
+    opt.step()
+    return True
+
+
+def _batch_loss(fit: _Fitting, idx: np.ndarray, batch: tuple) -> torch.Tensor:
+    """The dimensionless loss of structures `idx` (their cached `Prepared.batch`): variance-normalised energy
+    error per atom, plus the force term where structures have reference forces.
+    """
+    topo, pos, atom_frame, counts = batch
+    e_pred = batch_energies(fit.net, fit.cfg, topo, pos, atom_frame, len(idx)) / counts
+    e_ref = torch.from_numpy(fit.data.energies_eV_per_atom[idx])
+    loss = fit.tcfg.energy_weight * ((e_pred - e_ref) ** 2).mean() / fit.var_e
+    has_f = [fit.data.forces[i] is not None for i in idx]
+    if fit.use_forces and any(has_f):
+        (grad,) = torch.autograd.grad(e_pred.mul(counts).sum(), pos, create_graph=True, materialize_grads=True)
+        sq = _force_square_errors(fit, idx, -grad, counts)
+        mask = torch.from_numpy(np.repeat(np.array(has_f), counts.numpy().astype(int)))
+        loss = loss + fit.tcfg.force_weight * sq[mask].mean() / (fit.cfg.dim * fit.var_f)
+    return loss
+
+
+def _force_square_errors(fit: _Fitting, idx: np.ndarray, f_pred: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Per-atom squared force error summed over the first `dim` components ((eV/Å)²; reference 0 for structures
+    without forces); with a force floor, each structure's is rescaled by var(F) / (its mean square force + floor²).
+    """
+    d, forces = fit.cfg.dim, fit.data.forces
+    f_true = torch.from_numpy(
+        np.concatenate([np.asarray(forces[i]) if forces[i] is not None else np.zeros((len(fit.data.positions[i]), 3))
+                        for i in idx])
+    )  # fmt: skip
+    sq = ((f_pred - f_true)[:, :d] ** 2).sum(1)
+    if fit.tcfg.force_floor_eV_per_A > 0:
+        ms = np.array([float(np.mean(np.asarray(forces[i])[:, :d] ** 2)) if forces[i] is not None else 1.0
+                       for i in idx])  # fmt: skip
+        scale = fit.var_f / (ms + fit.tcfg.force_floor_eV_per_A**2)
+        sq = sq * torch.from_numpy(np.repeat(scale, counts.numpy().astype(int)))
+    return sq
+
+
+def _anneal(opt: torch.optim.Optimizer, lr: float, frac: float) -> None:
+    """Set the learning rate of the cosine decay from `lr` to 2 % of it at run progress `frac` (0 to 1)."""
+    for group in opt.param_groups:
+        group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * frac)))
+
+
+def _validation_loss(fit: _Fitting, val_idx: np.ndarray) -> float:
+    """The loss of the validation structures (the training loss's terms over all of them at once)."""
+    fit.net.eval()
+    d, data, tcfg = fit.cfg.dim, fit.data, fit.tcfg
+    e_val, f_val = predict_prepared(fit.net, fit.cfg, data, val_idx)
+    val_loss = tcfg.energy_weight * float(np.mean((e_val - data.energies_eV_per_atom[val_idx]) ** 2)) / fit.var_e
+    fv_ref = _force_arrays(data.forces, val_idx, d)
+    if fit.use_forces and len(fv_ref):
+        fv = _force_arrays([f if data.forces[i] is not None else None for f, i in zip(f_val, val_idx)],
+                           np.arange(len(val_idx)), d)  # fmt: skip
+        val_loss += tcfg.force_weight * float(np.mean((fv - fv_ref) ** 2)) / fit.var_f
+    return val_loss
 
 
 def force_metrics(pred: list, ref: list, idx: np.ndarray, dim: int) -> dict:

@@ -1,18 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """pd-kernel and pd-hybrid against ACSF + KRR on several run splits of one data set (meV/atom).
 
-    .venv/bin/python benchmarks/pd_model_splits.py DATA --plan agr-demo --seeds 1 2 3
+    .venv/bin/python benchmarks/experiments/pd_model_splits.py paper_runs/agr_demo --plan agr-demo --seeds 1 2 3
+    .venv/bin/python benchmarks/experiments/pd_model_splits.py --quick     # seconds: tiny generated data, seed 0
 
 For each seed: the run split (20 % of runs), the `pdmd baseline` ACSF + KRR, pd-kernel (candidates
 `pi σ0.3 atoms` and `pi σ0.2 pairs`, to keep it short) and pd-hybrid (defaults) trained through
 `pdmd.models.registry.train_model`, each with test and larger-cell RMSE, and the test RMSE of pd-hybrid's
-"ACSF alone" candidate (the same CV without the PD block). ACSF features are computed once.
+"ACSF alone" candidate (the same CV without the PD block). ACSF features are computed once. Prints a
+markdown table, one row per seed; the four-split result (demo data) is in docs/history.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,16 +32,25 @@ from pdmd.models.split import train_test_split
 from pdmd.models.training import predict_data, train_model
 from pdmd.store.datastore import DataStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the `_quick` helpers
+from _quick import add_quick_arguments, resolve_data  # noqa: E402
+
 KERNEL_OPTIONS = {"vectorizations": [{"method": "pi", "sigma_A2": 0.3}, {"method": "pi", "sigma_A2": 0.2,
                                                                          "norm": "pairs"}]}  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", type=Path)
-    p.add_argument("--plan", required=True)
+    p.add_argument("data", type=Path, nargs="?", help="a data folder filled by `pdmd campaign PLAN`")
+    p.add_argument("--plan", help="the plan of DATA (required unless --quick)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args)
+    if args.quick:
+        args.seeds = [0]
+    elif args.plan is None:
+        p.error("--plan is required")
     logging.basicConfig(level=logging.WARNING)
     spec = plan_descriptor(args.plan)
     store = DataStore(args.data)

@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Does the PD-CNN learn on small data sets?  Test RMSE against the mean predictor, several seeds.
+r"""Does the PD-CNN learn on small data sets?  Test RMSE against the mean predictor, several seeds.
 
     # the tests' data (8 runs × 6 structures of 120 atoms; built into STORE if missing), 7 of 8 runs per seed
-    .venv/bin/python benchmarks/small_data_defaults.py STORE --tests-data --epochs 40 --settings before
+    .venv/bin/python benchmarks/experiments/small_data_defaults.py STORE --tests-data --epochs 40 --settings before
     # N structures drawn at random from a plan's data (e.g. 150 of the 680-atom demo)
-    .venv/bin/python benchmarks/small_data_defaults.py paper_runs/agr_demo --plan agr-demo --n 150 --settings now
+    .venv/bin/python benchmarks/experiments/small_data_defaults.py paper_runs/agr_demo --plan agr-demo --n 150 \
+        --settings now
+    .venv/bin/python benchmarks/experiments/small_data_defaults.py --quick     # seconds: tiny data, 2 epochs
 
-`--settings before` is the loop as it was before issue 12 (min-max images, fp32, batch 32 for any
-set size, no warm-up, 100 epochs as `pdmd train` had); `now` the defaults; `--set KEY=VALUE`
-overrides one TrainConfig field (JSON value). Prints per seed: test RMSE, mean-predictor RMSE,
-their ratio, std(predictions)/std(test energies), best and last epoch (meV/atom).
+`--settings before` is the earlier training loop (min-max images, fp32, batch 32 for any set size, no
+warm-up, 100 epochs as `pdmd train` had); `now` the defaults; `--set KEY=VALUE` overrides one TrainConfig
+field (JSON value). Prints per seed: test RMSE, mean-predictor RMSE, their ratio,
+std(predictions)/std(test energies), best and last epoch (meV/atom). The measurements that set the training
+defaults for small data: docs/history.md.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from pdmd.models.cnn.fit import fit_potential
 from pdmd.models.data import ModelData, load_store_dataset
 from pdmd.store.datastore import DataStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the `_quick` helpers
+from _quick import add_quick_arguments, resolve_data, tests_on_path  # noqa: E402
+
 BEFORE = TrainConfig(
     epochs=100, standardization="minmax", precision="fp32", min_steps_per_epoch=0, warmup_epochs=0
 )  # fmt: skip
@@ -40,7 +46,7 @@ def pick(data: ModelData, idx) -> ModelData:
 
 def tests_data(store_dir: Path, workers: int = 2) -> ModelData:
     """The tests' small store (tests/conftest.py SMALL_RUNS), generated with the campaign runner if missing."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    tests_on_path()
     from conftest import DESC, SMALL_RUNS
 
     from pdmd.campaign_runner import run_protocols
@@ -79,7 +85,7 @@ def init_signal(images: np.ndarray) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data_dir")
+    p.add_argument("data_dir", nargs="?", type=Path, help="a plan's data folder, or the tests' store (--tests-data)")
     p.add_argument("--tests-data", action="store_true", help="the tests' 48 structures; seed s leaves out run 2s+1")
     p.add_argument("--all", action="store_true", help="with --tests-data: all 48 structures (split by the seed)")
     p.add_argument("--init-signal", action="store_true", help="only: how much the untrained CNN's output varies")
@@ -92,7 +98,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ensemble", type=int, default=1, help="K seeds per model: also print spread vs |error|")
     p.add_argument("--workers", type=int, default=2, help="campaign workers building the tests' data")
+    add_quick_arguments(p)
     args = p.parse_args()
+    resolve_data(p, args, "data_dir")
+    if args.quick:  # plan data, 12 structures drawn at random, one seed, 2 epochs
+        args.tests_data, args.n, args.seeds, args.epochs = False, 12, "0", 2
     logging.basicConfig(level=logging.ERROR)
     config = BEFORE if args.settings == "before" else TrainConfig()
     config = replace(config, threads=args.threads, **({"epochs": args.epochs} if args.epochs else {}))
