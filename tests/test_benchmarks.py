@@ -84,6 +84,12 @@ QUICK: dict[str, tuple[bool, list[str], list[str]]] = {
         rf"^\| Tersoff 1 fs \| 0.02 \| {NUM} \| {NUM} \| {NUM} \|$",
         rf"^\| Tersoff 0.5 fs \| 0.01 \| {NUM} \| {NUM} \| {NUM} \|$",
     ]),
+    "cnn_small_sets.py": (True, ["--seeds", "0"], [
+        r"^bench-quick: 18 structures, energy std [\d.]+ meV/atom, \d+ H1 pairs per diagram; snapshot split$",
+        r"^\| seed \| test std \| mean predictor \| pd-cnn \| ratio to std \| pd-kernel \| representation \| epochs "
+        r"\| restarts \|$",
+        rf"^\| 0 \| {NUM} \| {NUM} \| {NUM} \| {NUM} \| — \| smooth σ 3 \| 2 \| [0-2] \|$",
+    ]),
     "paper_accuracy.py": (True, [], [
         r"^bench-quick: 18 structures of 60 atoms \(6 runs\); run split$",
         rf"^train RMSE {NUM} meV/atom \(paper 7.9\), test RMSE {NUM} meV/atom \(paper 8.3\)",

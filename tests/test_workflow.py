@@ -181,7 +181,9 @@ def test_analysis_fireworks_run_after_validation_and_record_in_the_model(fw_chec
     fw(["lpad", "add", "tiny_analyses.yaml"], fw_checkout)
     fw(["rlaunch", "rapidfire"], fw_checkout, timeout=900)
     counts = launchpad_counts(fw_checkout)
-    assert counts["states"] == ["COMPLETED"] * 14
+    assert counts["states"] == ["COMPLETED"] * 14, fw(
+        ["lpad", "get_fws", "-s", "FIZZLED", "-d", "all"], fw_checkout
+    ).stdout[-3000:]
     card = json.loads((fw_checkout / "pdmd_data" / "models" / "agr-tiny-cnn" / "model.json").read_text())
     assert set(card["analyses"]) == {"baselines", "interpolation_test", "explain", "compare_descriptors"}
     code = (

@@ -236,13 +236,14 @@ def _add_training_args(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument(
         "--representation",
-        choices=["histogram", "sqrt", "log", "smooth"],
-        help="CNN input: the paper's PD histogram (default), its sqrt, log, or Gaussian-smoothed",
+        choices=["auto", "histogram", "sqrt", "log", "smooth"],
+        help="CNN input: auto (default: the paper's PD histogram, smoothed when the training diagrams are sparse), "
+        "the histogram, its sqrt, log, or Gaussian-smoothed (docs/models.md)",
     )
     s.add_argument("--precision", choices=["bf16", "fp32"], help="training arithmetic (prediction is always fp32)")
     s.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
     s.add_argument("--device", help="auto (CUDA when present), cpu or cuda[:N]")
-    s.add_argument("--max-minutes", type=float, help="wall-time cap of this session (a safety net)")
+    s.add_argument("--max-minutes", type=float, help="wall-time cap of this training run (a safety net)")
     s.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="train K seeds: pd-cnn predicts their mean and spread; pd-local is a committee (member 0 "
                         "gives energies and forces, all K the force deviation)")  # fmt: skip

@@ -77,7 +77,12 @@ class TrainConfig:
     2-epoch warm-up (min-max images leave occupied pixels at ≈ 0.04 next to conv biases of
     ≈ 0.3, so the network starts as a constant; with 1–2 steps per epoch small sets stopped
     early on that plateau), bf16 autocast (faster on this CPU at the same accuracy); the
-    paper's min-max images stay (z-score: `standardization="zscore"`).
+    paper's min-max images stay (z-score: `standardization="zscore"`). `representation` "auto" keeps the
+    paper's histogram for dense training data and smooths sparse data (few diagram pairs per pixel over
+    the training split, e.g. ~150 sheets of 200 atoms; `pdmd.models.cnn.standardize.auto_representation`),
+    on which the histogram's CNN barely beats the mean predictor; `smooth_sigma_px` is the σ of an explicitly
+    chosen "smooth" representation. A network that collapses onto the mean is trained again from another
+    seed (`pdmd.models.cnn.fit.MAX_RESTARTS`).
     """
 
     epochs: int = 300
@@ -93,7 +98,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     standardization: str = "minmax"
-    representation: str = "histogram"
+    representation: str = "auto"
+    smooth_sigma_px: float = 1.0
     image_scope: str = "global"
     channels_last: bool = True
     precision: str = "bf16"
@@ -106,7 +112,7 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {PRECISIONS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; use one of {SCHEDULES}")
-        for name, allowed in (("image_scope", SCOPES), ("representation", REPRESENTATIONS),
+        for name, allowed in (("image_scope", SCOPES), ("representation", (*REPRESENTATIONS, "auto")),
                               ("standardization", STANDARDIZATIONS)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {allowed}")

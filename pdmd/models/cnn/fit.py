@@ -24,8 +24,14 @@ from pdmd.models.card import CARD_UNITS, log_trained, write_predictions
 from pdmd.models.cnn.config import CNNConfig, TrainConfig
 from pdmd.models.cnn.options import config_from_options
 from pdmd.models.cnn.potential import Potential, save_potential
-from pdmd.models.cnn.standardize import ImageScaler, TargetScaler
-from pdmd.models.cnn.train import effective_batch_size, model_device, train_network, validation_split
+from pdmd.models.cnn.standardize import ImageScaler, TargetScaler, auto_representation
+from pdmd.models.cnn.train import (
+    effective_batch_size,
+    model_device,
+    predict_normalized,
+    train_network,
+    validation_split,
+)
 from pdmd.models.data import ModelData, TrainSplit
 from pdmd.models.ensemble import ensemble_summary
 from pdmd.models.global_domain import fit_training_domain
@@ -63,11 +69,9 @@ def fit_potential(
     split_seed: int | None = None,
 ) -> dict:
     """Split, standardize on the training part, train, evaluate, save weights + card + PNGs + the training
-    structures' domain (`pdmd.models.global_domain`: domain.npz and the card's `domain` section).
-
-    `split_indices` (train, test) overrides the split (e.g. the interpolation test); `split` then names it.
-    `ensemble` K > 1 trains K networks (seeds seed … seed+K−1) on the same split; predictions are their
-    mean, the card gets their spread. `resume`: see `train_network` (None continues a matching checkpoint).
+    structures' domain (`pdmd.models.global_domain`). `split_indices` (train, test) overrides the split (e.g. the
+    interpolation test; `split` names it). `ensemble` K > 1 trains K networks (seeds seed … seed+K−1) on one
+    split; predictions are their mean, the card gets their spread. `resume`: see `train_network`.
     `split_seed`: the seed of the train/test split (None: the training seed, `train.seed`).
     """
     if ensemble < 1:
@@ -75,21 +79,24 @@ def fit_potential(
     split_seed = train.seed if split_seed is None else split_seed
     cnn = _config_for(data, cnn)
     s = _split(data, split_indices, split, test_fraction, split_seed)
+    train, chosen = resolved_representation(train, data, s.train_idx)
     train_idx, test_idx = s.train_idx, s.test_idx
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("training %s on %d structures (%d runs), testing on %d (%s split)", name, len(train_idx),
              len({data.groups[i] for i in train_idx}), len(test_idx), split)  # fmt: skip
-    potential, states, session_s = _train_members(data, train_idx, train, cnn, out_dir, name, ensemble, resume)
+    potential, states, session_s, restarts = _train_members(data, train_idx, train, cnn, out_dir, name, ensemble,
+                                                            resume)  # fmt: skip
     member_pred, predict_ms = _predict_timed(potential, data)
     pred = member_pred.mean(axis=0)
     metrics, quality = energy_metrics(pred, data.energies_eV, train_idx, test_idx)
-    runtime = _runtime(potential, states, train, len(train_idx), session_s)
+    runtime = {**_runtime(potential, states, train, len(train_idx), session_s), "restarts": restarts}
     domain = _training_domain(data, s, out_dir)
     metrics.update(_training_metrics(states[0], runtime, predict_ms))
     card = to_jsonable({
         "_id": name, "name": name, "path": str(out_dir.resolve()), "model_kind": "pd-cnn",
-        "architecture": cnn.as_dict(), "training": train.as_dict(), "descriptor": data.descriptor.to_dict(),
-        "standardization": _standardization(potential, train), "split": _split_section(data, s, train),
+        "architecture": cnn.as_dict(), "descriptor": data.descriptor.to_dict(),
+        "training": train.as_dict(),
+        "standardization": _standardization(potential, train, chosen), "split": _split_section(data, s, train),
         "history": states[0].history, "metrics": metrics, "runtime": runtime,
         **({"ensemble": _ensemble_section(member_pred, data.energies_eV, test_idx, train, states)}
            if ensemble > 1 else {}),
@@ -107,6 +114,18 @@ def fit_potential(
     log_trained(name, "pd-cnn", metrics)
     warn_if_not_learned(name, quality, log)
     return card
+
+
+def resolved_representation(train: TrainConfig, data: ModelData, train_idx: np.ndarray) -> tuple[TrainConfig, str]:
+    """`train` with representation "auto" replaced by what the training images call for (`auto_representation`),
+    and why ("" when the representation was given).
+    """
+    if train.representation != "auto":
+        return train, ""
+    pairs = None if data.image_pairs is None else np.asarray(data.image_pairs)[train_idx]
+    representation, sigma, why = auto_representation(data.images[train_idx], pairs)
+    log.info("image representation %s (σ %g pixels): %s", representation, sigma, why)
+    return replace(train, representation=representation, smooth_sigma_px=sigma), why
 
 
 def _config_for(data: ModelData, cnn: CNNConfig) -> CNNConfig:
@@ -157,11 +176,14 @@ def _training_metrics(state, runtime: dict, predict_ms: float) -> dict:
     }
 
 
-def _standardization(potential: Potential, train: TrainConfig) -> dict:
-    """The card's `standardization`: image and target scalers, fitted on the training split only."""
+def _standardization(potential: Potential, train: TrainConfig, chosen: str = "") -> dict:
+    """The card's `standardization`: image and target scalers, fitted on the training split only, and why the
+    representation was chosen (`chosen`, when the setting was "auto").
+    """
     return {"image": potential.image_scaler.as_dict(), "target": potential.target_scaler.as_dict(),
             "fitted_on": "training split only",
-            "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope]}  # fmt: skip
+            "image_scope": {"global": "global (all pixels)", "pixel": "per pixel"}[train.image_scope],
+            **({"representation_chosen": chosen} if chosen else {})}  # fmt: skip
 
 
 def _split_section(data: ModelData, s: TrainSplit, train: TrainConfig) -> dict:
@@ -205,23 +227,63 @@ def _train_members(
     name: str,
     ensemble: int,
     resume: bool | None,
-) -> tuple[Potential, list, float]:
+) -> tuple[Potential, list, float, list[dict]]:
     """Standardize on the training part and train the `ensemble` networks; (potential, states, seconds)."""
     image_scaler = ImageScaler.fit(
-        data.images[train_idx], train.standardization, train.representation, train.image_scope
+        data.images[train_idx], train.standardization, train.representation, train.image_scope, train.smooth_sigma_px
     )
     target_scaler = TargetScaler.fit(data.energies_eV[train_idx])
     x = image_scaler.transform(data.images[train_idx])
     y = target_scaler.transform(data.energies_eV[train_idx])
     t0 = time.perf_counter()
-    networks, states = [], []
+    networks, states, restarts = [], [], []
     for k in range(ensemble):
         label = name if ensemble == 1 else f"{name} member {k + 1}/{ensemble}"
-        net, st = train_network(x, y, cnn, member_config(train, k), checkpoint_dir(out_dir, k), resume, label)
+        net, st, again = _train_member(x, y, cnn, train, out_dir, k, resume, label)
         networks.append(net)
         states.append(st)
+        restarts += again
     potential = Potential(networks[0], {}, image_scaler, target_scaler, networks[1:])
-    return potential, states, time.perf_counter() - t0
+    return potential, states, time.perf_counter() - t0, restarts
+
+
+COLLAPSED_SPREAD = 0.05
+"""A network whose predictions on its own training images spread less than this × the training energies' std
+has collapsed onto a constant (the mean predictor): it never left the flat start of the loss."""
+MAX_RESTARTS = 2
+"""Restarts of a collapsed network with another seed (seed + 1000 × restart) before its result is kept."""
+
+
+def collapsed(net, x: np.ndarray) -> bool:
+    """Whether `net` predicts (nearly) one value for all standardized training images `x` (targets z-scored)."""
+    with torch.no_grad():
+        pred = predict_normalized(net, torch.as_tensor(as_channels(x)))
+    return float(pred.std()) < COLLAPSED_SPREAD
+
+
+def _train_member(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, train: TrainConfig, out_dir: Path, member: int,
+                  resume: bool | None, label: str):  # fmt: skip
+    """Train ensemble member `member`; a collapsed network is trained again from another seed (at most
+    MAX_RESTARTS times; a network that did not collapse, else the best validation loss, is kept).
+    (network, state, the restarts for the card's `runtime.restarts`).
+    """
+    config = member_config(train, member)
+    ckpt = checkpoint_dir(out_dir, member)
+    net, state = train_network(x, y, cnn, config, ckpt, resume, label)
+    restarts: list[dict] = []
+    for r in range(1, MAX_RESTARTS + 1):
+        if not collapsed(net, x):
+            break
+        seed = config.seed + 1000 * r
+        log.warning("%s collapsed onto the mean (prediction spread < %g × the energies' std on its training data); "
+                    "training it again with seed %d", label, COLLAPSED_SPREAD, seed)  # fmt: skip
+        net2, state2 = train_network(x, y, cnn, replace(config, seed=seed), ckpt.with_name(f"{ckpt.name}-restart{r}"),
+                                     resume, f"{label} (restart {r})")  # fmt: skip
+        restarts.append({"member": member, "seed": seed, "collapsed": collapsed(net2, x),
+                         "best_val_loss": float(state2.best_val)})  # fmt: skip
+        if not restarts[-1]["collapsed"] or state2.best_val < state.best_val:
+            net, state = net2, state2
+    return net, state, restarts
 
 
 def _runtime(potential: Potential, states: list, train: TrainConfig, n_train: int, session_s: float) -> dict:

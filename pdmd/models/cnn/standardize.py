@@ -23,9 +23,14 @@ import numpy as np
 
 STANDARDIZATIONS = ("minmax", "zscore")
 REPRESENTATIONS = ("histogram", "sqrt", "log", "smooth")
-"""Inputs of the CNN: the paper's probability histogram (default), sqrt, log or Gaussian-smoothed (σ 1 pixel)."""
-
+"""Inputs of the CNN: the paper's probability histogram, sqrt, log or Gaussian-smoothed (σ `sigma_px` pixels)."""
 SMOOTH_SIGMA_PIXELS = 1.0
+"""σ (pixels) of the smoothed representation unless a setting says otherwise (cards from before the option)."""
+SPARSE_PAIRS_PER_PIXEL = 4.0
+"""`auto` representation: training diagrams with fewer finite pairs than this per pixel of the grid, all
+together, are smoothed (`SPARSE_SIGMA_PIXELS`); denser data keep the paper's histogram."""
+SPARSE_SIGMA_PIXELS = 3.0
+"""σ (pixels) that `auto` smooths sparse training data with (docs/models.md, "pd-cnn on small data sets")."""
 SCOPES = ("global", "pixel")
 """One shift/scale for all pixels, or one per pixel."""
 PIXEL_FLOOR = 0.05
@@ -33,8 +38,11 @@ PIXEL_FLOOR = 0.05
 SCALER_FILE = "image_scaler.npz"
 
 
-def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.ndarray:
-    """The images (N, S, S) or (N, C, S, S) probabilities in the given representation (float32)."""
+def represent(images: np.ndarray, representation: str, unit: float = 1.0, sigma_px: float = SMOOTH_SIGMA_PIXELS
+              ) -> np.ndarray:  # fmt: skip
+    """The images (N, S, S) or (N, C, S, S) probabilities in the given representation (float32); `sigma_px`: the
+    Gaussian's σ in pixels of the smoothed one.
+    """
     images = np.asarray(images, np.float32)
     if representation == "histogram":
         return images
@@ -45,7 +53,7 @@ def represent(images: np.ndarray, representation: str, unit: float = 1.0) -> np.
     if representation == "smooth":
         from scipy.ndimage import gaussian_filter
 
-        sigma = (0.0,) * (images.ndim - 2) + (SMOOTH_SIGMA_PIXELS, SMOOTH_SIGMA_PIXELS)
+        sigma = (0.0,) * (images.ndim - 2) + (sigma_px, sigma_px)
         return gaussian_filter(images, sigma=sigma, mode="constant")
     raise ValueError(f"unknown image representation {representation!r}; use one of {REPRESENTATIONS}")
 
@@ -64,10 +72,11 @@ class ImageScaler:
     representation: str = "histogram"
     unit: float = 1.0
     scope: str = "global"
+    sigma_px: float = SMOOTH_SIGMA_PIXELS
 
     @classmethod
-    def fit(cls, images: np.ndarray, kind: str, representation: str = "histogram", scope: str = "global"
-            ) -> ImageScaler:  # fmt: skip
+    def fit(cls, images: np.ndarray, kind: str, representation: str = "histogram", scope: str = "global",
+            sigma_px: float = SMOOTH_SIGMA_PIXELS) -> ImageScaler:  # fmt: skip
         """Fitted on training images (N, bins, bins) or (N, C, bins, bins) of probabilities."""
         if kind not in STANDARDIZATIONS:
             raise ValueError(f"unknown image standardization {kind!r}; use one of {STANDARDIZATIONS}")
@@ -75,7 +84,7 @@ class ImageScaler:
             raise ValueError(f"unknown image scaling scope {scope!r}; use one of {SCOPES}")
         occupied = images[images > 0]
         unit = float(occupied.min()) if representation == "log" and occupied.size else 1.0
-        x = represent(images, representation, unit)
+        x = represent(images, representation, unit, sigma_px)
         multi = x.ndim == 4  # several channels: each scaled on its own
         axis = 0 if scope == "pixel" else (0, 2, 3) if multi else None
         keep = multi and scope == "global"
@@ -85,13 +94,13 @@ class ImageScaler:
         else:
             shift, spread = x.mean(axis=axis, keepdims=keep), x.std(axis=axis, keepdims=keep)
         if scope == "global" and not multi:
-            return cls(kind, float(shift), float(spread) or 1.0, representation, unit)
+            return cls(kind, float(shift), float(spread) or 1.0, representation, unit, sigma_px=sigma_px)
         if keep:
             shift, spread = shift[0], np.where(spread[0] > 0, spread[0], 1.0)
         else:
             floor = PIXEL_FLOOR * spread.max(axis=(-2, -1), keepdims=True).astype(np.float64)  # as before: float64
             spread = np.maximum(spread, np.where(floor > 0, floor, 1.0))
-        return cls(kind, shift.astype(np.float32), spread.astype(np.float32), representation, unit, scope)
+        return cls(kind, shift.astype(np.float32), spread.astype(np.float32), representation, unit, scope, sigma_px)
 
     @classmethod
     def from_dict(cls, d: dict, folder: str | Path | None = None) -> ImageScaler:
@@ -111,14 +120,15 @@ class ImageScaler:
         return cls(**d)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
-        return ((represent(images, self.representation, self.unit) - self.shift) / self.scale).astype(np.float32)
+        x = represent(images, self.representation, self.unit, self.sigma_px)
+        return ((x - self.shift) / self.scale).astype(np.float32)
 
     def as_dict(self) -> dict:
         """For the card: the numbers (global) or the metadata and the arrays' file name (pixel)."""
         if self.scope == "global":
             return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in asdict(self).items()}
         return {"kind": self.kind, "scope": self.scope, "representation": self.representation, "unit": self.unit,
-                "floor_fraction": PIXEL_FLOOR, "file": SCALER_FILE}  # fmt: skip
+                "sigma_px": self.sigma_px, "floor_fraction": PIXEL_FLOOR, "file": SCALER_FILE}  # fmt: skip
 
     def save_arrays(self, folder: str | Path) -> None:
         """Write the per-pixel arrays next to the weights (atomically); nothing for a global scaler."""
@@ -146,3 +156,27 @@ class TargetScaler:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def auto_representation(images: np.ndarray, n_pairs: np.ndarray | None) -> tuple[str, float, str]:
+    """(representation, σ pixels, why) that setting `auto` picks for training images (N, [C,] bins, bins) whose
+    diagrams have `n_pairs` finite pairs each (None: counted as the occupied pixels, a lower bound).
+
+    Sparse data (fewer than SPARSE_PAIRS_PER_PIXEL pairs per pixel over the whole training split, e.g. ~150 sheets
+    of 200 atoms) are smoothed with σ SPARSE_SIGMA_PIXELS, so neighbouring pixels share what few pairs there are;
+    denser data keep the paper's histogram.
+    """
+    images = images[:, 0] if images.ndim == 4 else images
+    pairs = float(np.sum(n_pairs)) if n_pairs is not None else float((images > 0).sum())
+    per_pixel = pairs / float(images.shape[-1] * images.shape[-2])
+    if per_pixel < SPARSE_PAIRS_PER_PIXEL:
+        return (
+            "smooth",
+            SPARSE_SIGMA_PIXELS,
+            f"auto: {per_pixel:.2f} training pairs per pixel < {SPARSE_PAIRS_PER_PIXEL:g}",
+        )
+    return (
+        "histogram",
+        SMOOTH_SIGMA_PIXELS,
+        f"auto: {per_pixel:.1f} training pairs per pixel >= {SPARSE_PAIRS_PER_PIXEL:g}",
+    )
