@@ -43,7 +43,7 @@ def test_standardization_is_fitted_on_training_split_only(data, trained):
     train_idx, test_idx = train_test_split(data.groups, 0.25, 1, "run")
     saved = card["standardization"]["image"]
     assert saved["kind"] == card["training"]["standardization"] == "minmax"  # the paper's aGr choice, the default
-    expect = ImageScaler.fit(data.images[train_idx], saved["kind"])
+    expect = ImageScaler.fit(data.images[train_idx], saved["kind"], saved["representation"], sigma_px=saved["sigma_px"])
     assert saved["shift"] == pytest.approx(expect.shift) and saved["scale"] == pytest.approx(expect.scale)
     target = card["standardization"]["target"]
     assert target["mean_eV"] == pytest.approx(data.energies_eV[train_idx].mean())

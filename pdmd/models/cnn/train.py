@@ -125,7 +125,7 @@ RESUMABLE_SETTINGS = ("epochs", "max_minutes", "device", "threads", "early_stopp
 under a cosine or one-cycle schedule, whose learning rates depend on it)."""
 
 
-LATER_SETTINGS = {"schedule": "plateau", "image_scope": "global"}
+LATER_SETTINGS = {"schedule": "plateau", "image_scope": "global", "smooth_sigma_px": 1.0}
 """Settings added after checkpoints were first written, with the behaviour of before: at that value they are left
 out of a checkpoint's identity, so older checkpoints stay resumable."""
 LATER_ARCHITECTURE = {"pool": "max", "extra_degrees": []}
