@@ -228,7 +228,7 @@ def _train_members(
     ensemble: int,
     resume: bool | None,
 ) -> tuple[Potential, list, float, list[dict]]:
-    """Standardize on the training part and train the `ensemble` networks; (potential, states, seconds)."""
+    """Standardize on the training part and train the `ensemble` networks; (potential, states, seconds, restarts)."""
     image_scaler = ImageScaler.fit(
         data.images[train_idx], train.standardization, train.representation, train.image_scope, train.smooth_sigma_px
     )
@@ -271,8 +271,9 @@ def _train_member(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, train: TrainConf
     ckpt = checkpoint_dir(out_dir, member)
     net, state = train_network(x, y, cnn, config, ckpt, resume, label)
     restarts: list[dict] = []
+    flat = collapsed(net, x)
     for r in range(1, MAX_RESTARTS + 1):
-        if not collapsed(net, x):
+        if not flat:
             break
         seed = config.seed + 1000 * r
         log.warning("%s collapsed onto the mean (prediction spread < %g × the energies' std on its training data); "
@@ -282,7 +283,7 @@ def _train_member(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, train: TrainConf
         restarts.append({"member": member, "seed": seed, "collapsed": collapsed(net2, x),
                          "best_val_loss": float(state2.best_val)})  # fmt: skip
         if not restarts[-1]["collapsed"] or state2.best_val < state.best_val:
-            net, state = net2, state2
+            net, state, flat = net2, state2, restarts[-1]["collapsed"]
     return net, state, restarts
 
 
