@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import logging
 import os
 import shutil
 import sys
@@ -159,6 +160,18 @@ def resolve_data(parser: argparse.ArgumentParser, args: argparse.Namespace, attr
             setattr(args, plan_attr, QUICK_PLAN)
     elif getattr(args, attr) is None:
         parser.error(f"the data folder ({attr.upper()}) is required unless --quick is given")
+
+
+def resolve_work(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: str) -> bool:
+    """`args.work` under `--quick` (a temporary folder unless given), else required; warnings-only logging.
+    True under `--quick`, for the caller's own smaller settings.
+    """
+    if args.quick:
+        args.work = output_folder(args.work, prefix)
+    elif args.work is None:
+        parser.error("--work is required unless --quick")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    return args.quick
 
 
 def one_thread() -> None:

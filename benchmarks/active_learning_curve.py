@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def train_on(store, s, runs: list[str], out: Path) -> dict:
 
 
 def main() -> None:
-    from _quick import add_quick_arguments, output_folder
+    from _quick import add_quick_arguments, resolve_work
 
     from pdmd.active import ActiveSettings, explore, iteration_dir, select_and_label, train_committee
     from pdmd.store.datastore import DataStore
@@ -121,11 +120,8 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--minutes", type=float, default=1.5, help="training time per committee member")
     args = p.parse_args()
-    if args.quick:
-        args.work, args.iterations = output_folder(args.work, "al-curve"), 2
-    elif args.work is None:
-        p.error("--work is required unless --quick")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    if resolve_work(p, args, "al-curve"):
+        args.iterations = 2
     store = DataStore(args.work / "data")
     seed, test = seed_and_test(args, store)
     train = {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4, "threads": 1}

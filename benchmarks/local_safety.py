@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from pathlib import Path
 
@@ -243,6 +242,12 @@ def stage_spearman(work: Path, cfg: dict) -> dict:
     return out
 
 
+def first_final(work: Path, cfg: dict):
+    """The first relaxed sheet of the ≤ 300 K data (ASE Atoms): where the cost and engine runs start."""
+    frames, _, _, _, _, kinds, _ = load(work, cfg, "cold")
+    return frames[kinds.index("final")].to_ase()
+
+
 def stage_cost(work: Path, cfg: dict) -> dict:
     """Milliseconds per MD step without uncertainty, with the grade and with the committee, timed in turn."""
     import torch
@@ -252,9 +257,7 @@ def stage_cost(work: Path, cfg: dict) -> dict:
     from pdmd.dynamics.ase_engine import run_md
 
     torch.set_num_threads(1)
-    steps = cfg["cost_steps"]
-    frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
-    atoms = frames[[i for i, k in enumerate(kinds) if k == "final"][0]].to_ase()
+    steps, atoms = cfg["cost_steps"], first_final(work, cfg)
     out: dict = {}
     for rep in range(cfg["repeats"]):  # in turn, twice (quick: once): the last round's figures are reported
         for label in ("none", "grade", "committee"):
@@ -281,10 +284,9 @@ def stage_engine(work: Path, cfg: dict) -> dict:
 
     torch.set_num_threads(1)
     steps = cfg["engine_steps"]
-    frames, _, _, _, _, kinds, _ = load(work, cfg, "cold")
     start = work / "engine" / "start.extxyz"
     start.parent.mkdir(parents=True, exist_ok=True)
-    write(start, frames[[i for i, k in enumerate(kinds) if k == "final"][0]].to_ase())
+    write(start, first_final(work, cfg))
     common = {"temperature_K": 300.0, "steps": steps, "timestep_fs": 0.5, "ensemble": "nve", "every": steps,
               "seed": 0, "deviation": False}  # fmt: skip
     out: dict = {}
@@ -302,7 +304,7 @@ def stage_engine(work: Path, cfg: dict) -> dict:
 
 
 def main() -> None:
-    from _quick import add_quick_arguments, output_folder
+    from _quick import add_quick_arguments, resolve_work
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", nargs="?", default="all", choices=["data", "train", "md", "spearman", "cost", "engine",
@@ -312,11 +314,8 @@ def main() -> None:
     p.add_argument("--members", type=int, default=3, help="committee size")
     p.add_argument("--only", help="md: one run, e.g. T300-s0-core")
     args = p.parse_args()
-    if args.quick:
-        args.work, args.members = output_folder(args.work, "safety"), 2
-    elif args.work is None:
-        p.error("--work is required unless --quick")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    if resolve_work(p, args, "safety"):
+        args.members = 2
     import torch
 
     torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest, and two runs share the cores

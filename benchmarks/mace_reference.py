@@ -129,40 +129,19 @@ def export(data: Path, out: Path, split_from: Path | None = None, n_atoms: int =
 def mace_command(out: Path, args: argparse.Namespace) -> list[str]:
     """The `mace.cli.run_train` command line (restart flags are added by `train`)."""
     work = out / "mace"
-    return [
-        sys.executable, "-m", "mace.cli.run_train",
-        "--name", NAME,
-        "--seed", str(args.seed),
-        "--work_dir", str(work),
-        "--log_dir", str(work / "logs"),
-        "--model_dir", str(work),
-        "--checkpoints_dir", str(work / "checkpoints"),
-        "--results_dir", str(work / "results"),
-        "--train_file", str(out / "train.extxyz"),
-        "--valid_fraction", str(args.valid_fraction),
-        "--energy_key", ENERGY_KEY,
-        "--forces_key", FORCES_KEY,
-        "--E0s", "average",
-        "--model", "MACE",
-        "--num_channels", str(args.channels),
-        "--max_L", str(args.max_L),
-        "--max_ell", str(args.max_ell),
-        "--r_max", str(args.r_max),
-        "--correlation", str(args.correlation),
-        "--num_interactions", str(args.interactions),
-        "--energy_weight", str(args.energy_weight),
-        "--forces_weight", str(args.forces_weight),
-        "--batch_size", str(args.batch_size),
-        "--valid_batch_size", str(args.batch_size),
-        "--max_num_epochs", str(args.max_epochs),
-        "--patience", str(args.max_epochs),
-        "--eval_interval", "1",
-        "--default_dtype", args.dtype,
-        "--device", "cpu",
-        "--keep_checkpoints",
-        "--save_cpu",
-        *shlex.split(args.mace_args),
-    ]  # fmt: skip
+    options = {
+        "name": NAME, "seed": args.seed, "work_dir": work, "log_dir": work / "logs", "model_dir": work,
+        "checkpoints_dir": work / "checkpoints", "results_dir": work / "results", "train_file": out / "train.extxyz",
+        "valid_fraction": args.valid_fraction, "energy_key": ENERGY_KEY, "forces_key": FORCES_KEY, "E0s": "average",
+        "model": "MACE", "num_channels": args.channels, "max_L": args.max_L, "max_ell": args.max_ell,
+        "r_max": args.r_max, "correlation": args.correlation, "num_interactions": args.interactions,
+        "energy_weight": args.energy_weight, "forces_weight": args.forces_weight, "batch_size": args.batch_size,
+        "valid_batch_size": args.batch_size, "max_num_epochs": args.max_epochs, "patience": args.max_epochs,
+        "eval_interval": 1, "default_dtype": args.dtype, "device": "cpu",
+    }  # fmt: skip
+    flags = [part for key, value in options.items() for part in (f"--{key}", str(value))]
+    return [sys.executable, "-m", "mace.cli.run_train", *flags, "--keep_checkpoints", "--save_cpu",
+            *shlex.split(args.mace_args)]  # fmt: skip
 
 
 def balanced_energy_weight(train_file: Path) -> float:

@@ -62,41 +62,31 @@ AC_PROTOCOL = {"T_melt_K": 5000.0, "melt_ps": 3.0, "hold_ps": 1.0, "timestep_fs"
 AC_DENSITIES_G_CM3 = tuple(round(2.0 + 0.2 * i, 1) for i in range(8))
 
 
+def _ac_plan(name: str, n_runs: int, **counts: int) -> PlanSpec:
+    """An aC plan: 216-atom cells at `AC_DENSITIES_G_CM3`, 512-atom validation cells, `AC_PROTOCOL`."""
+    return PlanSpec(
+        name,
+        n_runs,
+        (250.0, 2000.0),
+        0,
+        0,
+        n_atoms=216,
+        validation_n_atoms=512,
+        protocol_overrides=AC_PROTOCOL,
+        system="ac",
+        densities_g_cm3=AC_DENSITIES_G_CM3,
+        range_A2=(0.0, 8.0),
+        **counts,
+    )
+
+
 PLANS: dict[str, PlanSpec] = {
     "agr-paper": PlanSpec("agr-paper", 1050, (100.0, 2000.0), 260, 3, n_validation_runs=20),
     "agr-demo": PlanSpec("agr-demo", 40, (300.0, 2000.0), 40, 9, n_validation_runs=4),
-    "ac-paper": PlanSpec(
-        "ac-paper",
-        48,
-        (250.0, 2000.0),
-        0,
-        0,
-        n_atoms=216,
-        n_validation_runs=8,
-        validation_n_atoms=512,
-        protocol_overrides=AC_PROTOCOL,
-        system="ac",
-        densities_g_cm3=AC_DENSITIES_G_CM3,
-        n_quench_snapshots=269,
-        validation_n_quench_snapshots=19,
-        range_A2=(0.0, 8.0),
-    ),
-    "ac-demo": PlanSpec(
-        "ac-demo",
-        16,
-        (250.0, 2000.0),
-        0,
-        0,
-        n_atoms=216,
-        n_validation_runs=4,
-        validation_n_atoms=512,
-        protocol_overrides=AC_PROTOCOL,
-        system="ac",
-        densities_g_cm3=AC_DENSITIES_G_CM3,
-        n_quench_snapshots=29,
-        validation_n_quench_snapshots=9,
-        range_A2=(0.0, 8.0),
-        seed=2023,  # not ac-paper's: with the same seed and rates their first runs shared run ids
+    "ac-paper": _ac_plan("ac-paper", 48, n_validation_runs=8, n_quench_snapshots=269, validation_n_quench_snapshots=19),
+    # ac-demo's seed is not ac-paper's: with the same seed and rates their first runs shared run ids
+    "ac-demo": _ac_plan(
+        "ac-demo", 16, n_validation_runs=4, n_quench_snapshots=29, validation_n_quench_snapshots=9, seed=2023
     ),
     "agr-small200": PlanSpec("agr-small200", 175, (150.0, 3000.0), 0, 0, n_atoms=200, seed=2200),
     "agr-small400": PlanSpec("agr-small400", 175, (150.0, 3000.0), 0, 0, n_atoms=400, seed=2400),

@@ -24,17 +24,17 @@ BIN = Path(sys.executable).parent
 
 # 8 runs × (final + 5 snapshots from 1500 K up to the 6000 K liquid) of 120 atoms: 48 labelled structures;
 # the liquid and hot snapshots give energies that differ by structure (rings, defects), not only by heat
-SMALL_RUNS = [
-    MeltQuenchProtocol(
-        seed=s,
-        cooling_rate_K_per_ps=r,
-        n_atoms=120,
-        melt_ps=1.0,
-        hold_ps=0.2,
-        snapshot_temperatures_K=(1500.0, 3000.0, 4000.0, 5000.0, 6000.0),
-    )
-    for s, r in zip(range(11, 19), (400, 600, 800, 1000, 1200, 1500, 1800, 2000))
-]
+def quick_runs(seeds: range, rates: tuple, n_atoms: int, melt_ps: float, hold_ps: float, temps: tuple) -> list:
+    """Short melt-quench runs (seed, rate K/ps pairs) keeping snapshots at the set-points `temps` (K)."""
+    return [
+        MeltQuenchProtocol(seed=s, cooling_rate_K_per_ps=r, n_atoms=n_atoms, melt_ps=melt_ps, hold_ps=hold_ps,
+                           snapshot_temperatures_K=temps)  # fmt: skip
+        for s, r in zip(seeds, rates)
+    ]
+
+
+SMALL_RUNS = quick_runs(range(11, 19), (400, 600, 800, 1000, 1200, 1500, 1800, 2000), 120, 1.0, 0.2,
+                        (1500.0, 3000.0, 4000.0, 5000.0, 6000.0))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -120,17 +120,8 @@ def trained(data, tmp_path_factory):
 
 
 # -- pd-local: 8 short 60-atom aGr runs with forces, and models trained on them ---------------------
-LOCAL_RUNS = [
-    MeltQuenchProtocol(
-        seed=s,
-        cooling_rate_K_per_ps=r,
-        n_atoms=60,
-        melt_ps=0.5,
-        hold_ps=0.1,
-        snapshot_temperatures_K=(600.0, 1200.0, 2000.0, 3000.0, 4000.0),
-    )  # fmt: skip
-    for s, r in zip(range(31, 39), (300, 500, 700, 900, 1100, 1300, 1600, 2000))
-]
+LOCAL_RUNS = quick_runs(range(31, 39), (300, 500, 700, 900, 1100, 1300, 1600, 2000), 60, 0.5, 0.1,
+                        (600.0, 1200.0, 2000.0, 3000.0, 4000.0))  # fmt: skip
 LOCAL_TEST_RUNS = {LOCAL_RUNS[-1].run_id, LOCAL_RUNS[2].run_id}
 
 

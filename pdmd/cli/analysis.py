@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from pdmd.analysis.registry import AnalysisJob, run_analysis
-from pdmd.cli.common import register_card
+from pdmd.cli.common import command, register_card
 from pdmd.cli.inputs import add_read_args, json_option
 from pdmd.errors import InputError
 from pdmd.models.registry import KINDS
@@ -120,7 +120,9 @@ def _add_data_args(s: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub) -> None:
     """Register the analysis commands."""
-    s = sub.add_parser("explain", help="Grad-CAM maps over the PD image, hot pairs, and their rings as extxyz")
+    s = command(
+        sub, cmd_explain, "explain", help="Grad-CAM maps over the PD image, hot pairs, and their rings as extxyz"
+    )
     s.add_argument("model", help="model name (under DATA_DIR/models) or folder")
     s.add_argument("structures", nargs="+", help="structure files ASE reads")
     s.add_argument("--threshold", type=float, default=0.5, help="activation (fraction of peak) of the hot region")
@@ -130,22 +132,29 @@ def add_parsers(sub) -> None:
     )
     s.add_argument("--out", help="output folder (default: MODEL/explain)")
     add_read_args(s)
-    s.set_defaults(func=cmd_explain)
-    s = sub.add_parser("interpolation-test", help="train without the middle-energy band; RMSE on it and on the rest")
+    s = command(
+        sub,
+        cmd_interpolation_test,
+        "interpolation-test",
+        help="train without the middle-energy band; RMSE on it and on the rest",
+    )
     _add_data_args(s)
     s.add_argument("--band", type=float, nargs=2, default=[0.4, 0.6], metavar=("QLO", "QHI"), help="energy quantiles")
     s.add_argument("--backend", choices=["homcloud", "delaunay"])
     s.add_argument("--epochs", type=int, default=80)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--max-minutes", type=float, default=4.0)
-    s.set_defaults(func=cmd_interpolation_test)
-    s = sub.add_parser("compare-descriptors", help="cyclo-octane: PCA of raw, SOAP, ACSF and PD persistence images")
+    s = command(
+        sub,
+        cmd_compare_descriptors,
+        "compare-descriptors",
+        help="cyclo-octane: PCA of raw, SOAP, ACSF and PD persistence images",
+    )
     s.add_argument("--out", help="output folder (default: DATA_DIR/analyses/cyclooctane)")
     s.add_argument("--highlight", type=int, default=20, help="configurations highlighted in every panel")
     s.add_argument("--subset", type=int, help="use this many conformations (default: all 6,040)")
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=cmd_compare_descriptors)
-    s = sub.add_parser("baseline", help="SOAP/ACSF + KRR/MLP on the PD-CNN's split, side by side with it")
+    s = command(sub, cmd_baseline, "baseline", help="SOAP/ACSF + KRR/MLP on the PD-CNN's split, side by side with it")
     _add_data_args(s)
     s.add_argument("--descriptor", nargs="+", choices=["soap", "acsf"], default=["soap", "acsf"])
     s.add_argument("--model", dest="regressor", nargs="+", choices=["krr", "mlp"], default=["krr", "mlp"])
@@ -168,4 +177,3 @@ def add_parsers(sub) -> None:
         default=1,
         help="without --cnn: keep every K-th structure of each run and its last (as paper_accuracy.py --every)",
     )
-    s.set_defaults(func=cmd_baseline)

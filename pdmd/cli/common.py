@@ -12,6 +12,13 @@ from pdmd.errors import PdmdError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def command(sub, func, name: str, **kwargs):
+    """Add the subcommand `name` (argparse sub-parsers `sub`) that runs `func(args)`; its parser."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def require_launchpad_config() -> None:
     """Refuse at once (instead of a 30 s MongoDB time-out) when no database is configured for this folder."""
     from fireworks import fw_config

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pdmd.cli.common import open_store, print_active_campaigns, require_launchpad_config
+from pdmd.cli.common import command, open_store, print_active_campaigns, require_launchpad_config
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
 
 
@@ -148,16 +148,16 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register the data commands."""
-    s = sub.add_parser("status", help="workflow, firework, structure, descriptor and model counts")
-    s.set_defaults(func=cmd_status)
-    s = sub.add_parser("structures", help="list stored structures (energies eV/atom, T K, bonds Å); export extxyz")
+    s = command(sub, cmd_status, "status", help="workflow, firework, structure, descriptor and model counts")
+    s = command(
+        sub, cmd_structures, "structures", help="list stored structures (energies eV/atom, T K, bonds Å); export extxyz"
+    )
     s.add_argument("--query", help='MongoDB query as JSON, e.g. \'{"energy_eV_per_atom": {"$lt": -6.5}}\'')
     s.add_argument("--run", help="only this run id")
     s.add_argument("--kind", choices=["final", "intermediate"])
     s.add_argument("--limit", type=int, default=0)
     s.add_argument("--export", help="write the selection to this extxyz file (ASE)")
-    s.set_defaults(func=cmd_structures)
-    s = sub.add_parser("pd", help="persistence diagram + histogram image of any structure file ASE reads")
+    s = command(sub, cmd_pd, "pd", help="persistence diagram + histogram image of any structure file ASE reads")
     s.add_argument("structure")
     s.add_argument("--index", default=0, help="which frame of a multi-frame file (ASE index)")
     s.add_argument(
@@ -170,6 +170,6 @@ def add_parsers(sub) -> None:
     add_read_args(s)
     s.add_argument("--png", help="draw the histogram to this PNG")
     s.add_argument("--npz", help="save pairs (Å²) and image to this .npz")
-    s.set_defaults(func=cmd_pd)
-    s = sub.add_parser("reindex", help="rebuild the database index of structures/descriptors from the result files")
-    s.set_defaults(func=cmd_reindex)
+    s = command(
+        sub, cmd_reindex, "reindex", help="rebuild the database index of structures/descriptors from the result files"
+    )

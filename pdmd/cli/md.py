@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pdmd.cli.common import command
 from pdmd.errors import InputError
 
 
@@ -71,7 +72,9 @@ def add_parsers(sub) -> None:
     from pdmd.cli.inputs import add_read_args
     from pdmd.dynamics.ase_engine import DEFAULT_TIMESTEP_FS
 
-    s = sub.add_parser("md", help="molecular dynamics (ASE) with a pd-local model or a LAMMPS reference; extxyz out")
+    s = command(
+        sub, cmd_md, "md", help="molecular dynamics (ASE) with a pd-local model or a LAMMPS reference; extxyz out"
+    )
     s.add_argument("model", help="model name or folder (pd-local), or a LAMMPS reference potential (e.g. tersoff1989)")
     s.add_argument("structure", help="structure file ASE reads (the last structure in it is used)")
     s.add_argument("--temperature-K", type=float, required=True, help="initial and (NVT) target temperature, K")
@@ -106,9 +109,7 @@ def add_parsers(sub) -> None:
                    help="committee models: evaluate member 0 only (no force deviation; 1/K the cost)")  # fmt: skip
     s.add_argument("--threads", type=int, help="torch threads of the model (default: $OMP_NUM_THREADS, else 1)")
     add_read_args(s)
-    s.set_defaults(func=cmd_md)
-    s = sub.add_parser("forces", help="add single-point LAMMPS forces to stored structures that lack them")
+    s = command(sub, cmd_forces, "forces", help="add single-point LAMMPS forces to stored structures that lack them")
     s.add_argument("data_dir", help="data folder (holds structures/)")
     s.add_argument("--potential", help="LAMMPS potential (default: each structure's own)")
     s.add_argument("--overwrite", action="store_true", help="recompute forces that are already stored")
-    s.set_defaults(func=cmd_forces)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pdmd.cli.common import open_store, print_active_campaigns, register_card
+from pdmd.cli.common import command, open_store, print_active_campaigns, register_card
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
 from pdmd.models.registry import KINDS, MODEL_KINDS
 from pdmd.store.documents import DEFAULT_KIND, find_model
@@ -140,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.ensemble != 1:
         raise InputError(f"--ensemble: only pd-cnn and pd-local train committees, not {args.model}")
     card = train_from_file(Path(args.data), descriptor_spec(args, args.system), args.model, out, args.name,
-                           args.split, args.test_fraction, args.seed, options,
+                           split=args.split, test_fraction=args.test_fraction, seed=args.seed, options=options,
                            read_options=read_options(args), label_keys=label_keys(args))  # fmt: skip
     register_card(out)  # `pdmd results` lists it beside the workflows' models
     print(f"energies read as: {card['provenance'].get('energies_read_as') or 'energy_eV_per_atom'}")
@@ -173,23 +173,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register the model commands."""
-    s = sub.add_parser("results", help="trained models with their RMSEs (meV/atom) and plot paths")
-    s.set_defaults(func=cmd_results)
-    s = sub.add_parser("show", help="print a model's card")
+    s = command(sub, cmd_results, "results", help="trained models with their RMSEs (meV/atom) and plot paths")
+    s = command(sub, cmd_show, "show", help="print a model's card")
     s.add_argument("model", help="model name or folder")
-    s.set_defaults(func=cmd_show)
-    s = sub.add_parser("predict", help="mean energy per atom (eV/atom) of structure files, with extrapolation grades")
+    s = command(
+        sub, cmd_predict, "predict", help="mean energy per atom (eV/atom) of structure files, with extrapolation grades"
+    )
     s.add_argument("model", help="model name or folder")
     s.add_argument("structures", nargs="+")
     s.add_argument("--csv", action="store_true")
     add_read_args(s)
-    s.set_defaults(func=cmd_predict)
     _add_train_parser(sub)
 
 
 def _add_train_parser(sub) -> None:
     """Register `pdmd train`: the model kind, its data and split, then the training settings."""
-    s = sub.add_parser("train", help="train a PD model (default the paper's CNN) on labelled structures (extxyz etc.)")
+    s = command(
+        sub, cmd_train, "train", help="train a PD model (default the paper's CNN) on labelled structures (extxyz etc.)"
+    )
     s.add_argument(
         "--model",
         default=DEFAULT_KIND,
@@ -211,7 +212,6 @@ def _add_train_parser(sub) -> None:
     s.add_argument("--test-fraction", type=float, default=0.2)
     _add_training_args(s)
     add_read_args(s, labels=True)
-    s.set_defaults(func=cmd_train)
 
 
 def _add_training_args(s: argparse.ArgumentParser) -> None:

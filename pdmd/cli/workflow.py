@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pdmd.cli.common import fireworks_cli
+from pdmd.cli.common import command, fireworks_cli
 from pdmd.cli.data import cmd_status
 from pdmd.cli.model import cmd_results
 
@@ -92,20 +92,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register the workflow commands."""
-    s = sub.add_parser(
-        "init", help="set up a working folder (FireWorks config, workflows, embedded store) and the store guard"
+    s = command(
+        sub,
+        cmd_init,
+        "init",
+        help="set up a working folder (FireWorks config, workflows, embedded store) and the store guard",
     )
     s.add_argument("folder", nargs="?", default=".", help="working folder (default: the current folder)")
-    s.set_defaults(func=cmd_init)
-    s = sub.add_parser("demo", help="lpad reset + lpad add workflows/agr_demo.yaml + rlaunch rapidfire, then results")
+    s = command(
+        sub, cmd_demo, "demo", help="lpad reset + lpad add workflows/agr_demo.yaml + rlaunch rapidfire, then results"
+    )
     s.add_argument(
         "--plan",
         default="agr-demo",
         help="agr-demo (default, ~10 min), ac-demo (aC stand-in, ~10 min), agr-tiny (seconds), "
         "agr-paper, ac-paper (hours)",
     )
-    s.set_defaults(func=cmd_demo)
-    s = sub.add_parser("campaign", help="fill the store for a plan without FireWorks (parallel, resumable)")
+    s = command(sub, cmd_campaign, "campaign", help="fill the store for a plan without FireWorks (parallel, resumable)")
     s.add_argument("plan", help="agr-paper | agr-demo | agr-tiny | ac-paper | ac-demo")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--data-dir")
@@ -119,7 +122,5 @@ def add_parsers(sub) -> None:
         help="also store the descriptors of these homology degrees beside the plan's H1 ones: the inputs of the "
         "pd-cnn option cnn.extra_degrees (0: H1 and H0 as two channels); finished runs get only what they lack",
     )
-    s.set_defaults(func=cmd_campaign)
-    s = sub.add_parser("check", help="check workflow YAML files (structure, every firework's parameters)")
+    s = command(sub, cmd_check, "check", help="check workflow YAML files (structure, every firework's parameters)")
     s.add_argument("workflow", nargs="+", help="workflow YAML/JSON files, e.g. workflows/agr_demo.yaml")
-    s.set_defaults(func=cmd_check)

@@ -18,10 +18,12 @@ value, threshold), keeping the frames so far and the offending one.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -438,32 +440,24 @@ def md_inputs(model: str | Path, structure: str | Path, *, index: int = -1, read
     return MDInputs(pot, calculator, atoms, dim, limits)
 
 
-def run_md_file(
-    model: str | Path,
-    structure: str | Path,
-    out: str | Path,
-    *,
-    temperature_K: float,
-    steps: int,
-    timestep_fs: float = DEFAULT_TIMESTEP_FS,
-    ensemble: str = "nvt",
-    every: int = 10,
-    seed: int = 0,
-    **inputs,
-) -> MDResult:
-    """`pdmd md`: load a force-providing model and a structure file (`md_inputs`, which takes `inputs`), run MD,
-    write `out` (extxyz) + CSV.
+def run_md_file(model: str | Path, structure: str | Path, out: str | Path, **kwargs: Any) -> MDResult:
+    """`pdmd md`: load a force-providing model and a structure file (`md_inputs`), run MD (`run_md`), write `out`
+    (extxyz) + CSV. kwargs: `md_inputs`' keywords (index, read_options, thresholds, use_core, deviation) and
+    `run_md`'s (temperature_K, steps, timestep_fs, ensemble, every, tau_fs, seed).
 
     `model` may also name a LAMMPS reference potential (`pdmd.md.protocol.POTENTIALS`, e.g. tersoff1989):
     the same MD with the reference itself (2D when the structure is not periodic along z or is flat, else 3D).
     """
     from pdmd.calculator import ReferencePotential
 
-    job = md_inputs(model, structure, **inputs)
+    job = md_inputs(model, structure, **{k: v for k, v in kwargs.items() if k in _INPUT_KEYS})
+    md = {k: v for k, v in kwargs.items() if k not in _INPUT_KEYS}
     try:
-        return run_md(job.calculator, job.atoms, dim=job.dim, temperature_K=temperature_K, steps=steps,
-                      timestep_fs=timestep_fs, ensemble=ensemble, every=every, seed=seed, trajectory=out,
-                      limits=job.limits)  # fmt: skip
+        return run_md(job.calculator, job.atoms, dim=job.dim, trajectory=out, limits=job.limits, **md)
     finally:
         if isinstance(job.calculator, ReferencePotential):
             job.calculator.close()
+
+
+_INPUT_KEYS = frozenset(inspect.signature(md_inputs).parameters) - {"model", "structure"}
+"""The keywords of `run_md_file` that go to `md_inputs` (the rest go to `run_md`)."""

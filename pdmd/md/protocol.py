@@ -25,8 +25,8 @@ class PotentialSpec:
     name: str
     pair_style: str
     file: str
-    element: str
     reference: str
+    element: str = "C"
     extra_files: tuple[str, ...] = ()
     engine: str = "lammps"
 
@@ -35,39 +35,20 @@ class PotentialSpec:
         return (self.file, *self.extra_files) if self.file else ()
 
 
+_TERSOFF = "J. Tersoff, Phys. Rev. B 39, 5566 (1989): C entry of LAMMPS' SiC.tersoff"
+_EDIP = "EDIP, C-C-C entry of LAMMPS' SiC.edip (C. Jiang, D. Morgan, I. Szlufarska, Phys. Rev. B 86, 144118 (2012))"
+_SNAP = "quadratic SNAP carbon fitted to DFT (J. T. Willman et al., Phys. Rev. B 106, L180101 (2022))"
+_SNAP_FILE = "C_SNAP_2021.10.15.quadratic.snap"
+_VASP = "DFT (PBE, PAW) ab-initio MD with VASP, as in the paper; settings in vasp_templates/"
+
 POTENTIALS: dict[str, PotentialSpec] = {
-    "tersoff1989": PotentialSpec(
-        name="tersoff1989",
-        pair_style="tersoff",
-        file="SiC.tersoff",
-        element="C",
-        reference="J. Tersoff, Phys. Rev. B 39, 5566 (1989): C entry of LAMMPS' SiC.tersoff",
-    ),
-    "edip": PotentialSpec(
-        name="edip",
-        pair_style="edip/multi",
-        file="SiC.edip",
-        element="C",
-        reference=(
-            "EDIP, C-C-C entry of LAMMPS' SiC.edip (C. Jiang, D. Morgan, I. Szlufarska, Phys. Rev. B 86, 144118 (2012))"
-        ),
-    ),
-    "snap2021": PotentialSpec(
-        name="snap2021",
-        pair_style="snap",
-        file="C_SNAP_2021.10.15.quadratic.snapcoeff",
-        extra_files=("C_SNAP_2021.10.15.quadratic.snapparam",),
-        element="C",
-        reference="quadratic SNAP carbon fitted to DFT (J. T. Willman et al., Phys. Rev. B 106, L180101 (2022))",
-    ),
-    "vasp-pbe": PotentialSpec(
-        name="vasp-pbe",
-        pair_style="",
-        file="",
-        element="C",
-        reference="DFT (PBE, PAW) ab-initio MD with VASP, as in the paper; settings in vasp_templates/",
-        engine="vasp",
-    ),
+    spec.name: spec
+    for spec in (
+        PotentialSpec("tersoff1989", "tersoff", "SiC.tersoff", _TERSOFF),
+        PotentialSpec("edip", "edip/multi", "SiC.edip", _EDIP),
+        PotentialSpec("snap2021", "snap", f"{_SNAP_FILE}coeff", _SNAP, extra_files=(f"{_SNAP_FILE}param",)),
+        PotentialSpec("vasp-pbe", "", "", _VASP, engine="vasp"),
+    )
 }
 
 

@@ -5,8 +5,10 @@ validate fireworks and the analyses share.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,27 +65,29 @@ def train_from_file(
     kind: str,
     out_dir: Path,
     name: str,
-    split: str = "run",
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    options: dict | None = None,
+    *,
     read_options=None,
     label_keys=None,
+    **train_kw: Any,
 ) -> dict:
     """Train a model of `kind` on a labelled structure file (anything ASE reads with energies); its card.
 
     spec: the descriptor setting (its elements are those found in the file);
-    read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.models.labelled.LabelKeys` of the file.
+    read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.models.labelled.LabelKeys` of the file;
+    train_kw: `train_model`'s keywords (split, test_fraction, seed, options).
     """
-    needs = get_kind(kind).needs
+    rule = {**_TRAIN_DEFAULTS, **train_kw}
     structures = load_structures(Path(path), None, spec.system, read_options=read_options, label_keys=label_keys)
-    check_split_size(structures.groups, test_fraction, split, seed, str(path))  # before any diagram is computed
-    data = data_from_structures(
-        structures, spec, needs, extra_degrees=extra_image_degrees(kind, (options or {}).get("cnn"))
-    )
+    # the split is checked before any diagram is computed
+    check_split_size(structures.groups, rule["test_fraction"], rule["split"], rule["seed"], str(path))
+    extra = extra_image_degrees(kind, (rule["options"] or {}).get("cnn"))
+    data = data_from_structures(structures, spec, get_kind(kind).needs, extra_degrees=extra)
     provenance = {"data": str(Path(path).resolve()), "energies_read_as": structures.energy_note}
-    return train_model(kind, data, out_dir, name, split=split, test_fraction=test_fraction, seed=seed,
-                       options=options, provenance=provenance)  # fmt: skip
+    return train_model(kind, data, out_dir, name, provenance=provenance, **train_kw)
+
+
+_TRAIN_DEFAULTS = {k: p.default for k, p in inspect.signature(train_model).parameters.items() if p.default != p.empty}
+"""`train_model`'s defaults (split "run", test fraction 0.2, seed 0, no options), read from its signature."""
 
 
 def predict_data(model, data: ModelData) -> np.ndarray:

@@ -115,14 +115,20 @@ class DataStore:
                     "cell_A": frame.cell,
                     "pbc": list(frame.pbc),
                     "units": UNITS,
-                    "files": {"arrays": str(npz_path.relative_to(self.root))},
-                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "pdmd_version": __version__,
+                    **self._stamp(npz_path),
                 },
                 StructureDoc,
             )
         self._upsert(STRUCTURES, doc)
         return doc
+
+    def _stamp(self, npz_path: Path) -> dict:
+        """The fields every stored document ends with: its arrays file, creation time (UTC), pdmd version."""
+        return {
+            "files": {"arrays": str(npz_path.relative_to(self.root))},
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "pdmd_version": __version__,
+        }
 
     def load_frame(self, doc: dict) -> Frame:
         arrays = read_npz(self.root / doc["files"]["arrays"])
@@ -236,9 +242,7 @@ class DataStore:
                 "fraction_outside": image.fraction_outside,
                 "n_essential": len(diagram.essential_births_A2),
                 "timing_ms": timing_ms,
-                "files": {"arrays": str(npz_path.relative_to(self.root))},
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "pdmd_version": __version__,
+                **self._stamp(npz_path),
             },
             DescriptorDoc,
         )

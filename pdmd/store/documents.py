@@ -109,12 +109,25 @@ class Schema:
         obj.check(source)
         return obj
 
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    """Fields that must be non-empty (a name `files.X` means a key X of the `files` field)."""
+    REBUILD: ClassVar[str] = "restore the file from its backup or recompute it"
+
     def check(self, source: str) -> None:
-        """Checks across fields (subclasses); raise DocumentError."""
+        """Checks across fields: every REQUIRED one is non-empty (subclasses add more); DocumentError."""
+        missing = [name for name in self.REQUIRED if not self._value(name)]
+        if missing:
+            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: needs {', '.join(missing)} "
+                                f"({self.rebuild_hint()})")  # fmt: skip
+
+    def _value(self, name: str) -> Any:
+        head, _, key = name.partition(".")
+        value = getattr(self, head)
+        return value.get(key) if key else value
 
     @classmethod
     def rebuild_hint(cls) -> str:
-        return "restore the file from its backup or recompute it"
+        return cls.REBUILD
 
     def to_dict(self) -> dict:
         """The plain dict that is stored (fields, then the extra ones)."""
@@ -145,14 +158,8 @@ class StructureDoc(Schema):
     forces_source: str | None = None
     pdmd_version: str | None = None
 
-    def check(self, source: str) -> None:
-        if not self._id or "arrays" not in self.files or self.n_atoms < 1:
-            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: needs _id, n_atoms >= 1 and files.arrays "
-                                f"({self.rebuild_hint()})")  # fmt: skip
-
-    @classmethod
-    def rebuild_hint(cls) -> str:
-        return "rerun the melt-quench run (stored runs are skipped), then `pdmd reindex`"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("_id", "n_atoms", "files.arrays")
+    REBUILD: ClassVar[str] = "rerun the melt-quench run (stored runs are skipped), then `pdmd reindex`"
 
 
 @dataclass(frozen=True)
@@ -176,14 +183,8 @@ class DescriptorDoc(Schema):
     fraction_outside: float | None = None
     timing_ms: float | None = None
 
-    def check(self, source: str) -> None:
-        if not (self._id and self.descriptor_id and self.structure_id and "arrays" in self.files):
-            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: needs _id, descriptor_id, structure_id "
-                                f"and files.arrays ({self.rebuild_hint()})")  # fmt: skip
-
-    @classmethod
-    def rebuild_hint(cls) -> str:
-        return "delete it and rerun the PD firework (`lpad rerun_fws`) or `pdmd campaign`"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("_id", "descriptor_id", "structure_id", "files.arrays")
+    REBUILD: ClassVar[str] = "delete it and rerun the PD firework (`lpad rerun_fws`) or `pdmd campaign`"
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,7 @@ class ModelMetrics(Schema):
     train_energy_std_meV_per_atom: float | None = None
     test_prediction_std_meV_per_atom: float | None = None
 
-    @classmethod
-    def rebuild_hint(cls) -> str:
-        return ModelCard.rebuild_hint()
+    REBUILD: ClassVar[str] = "retrain the model (`pdmd train`, or `lpad rerun_fws` on its train firework)"
 
 
 _METRICS_REQUIRED = ("train_rmse_meV_per_atom", "test_rmse_meV_per_atom", "n_train", "n_test")
@@ -231,11 +230,13 @@ class ModelCard(Schema):
     pdmd_version: str | None = None
     created: str | None = None
 
+    REQUIRED: ClassVar[tuple[str, ...]] = ("_id", "name")
+    REBUILD: ClassVar[str] = ModelMetrics.REBUILD
+
     def check(self, source: str) -> None:
         from pdmd.descriptor.spec import DescriptorSpec
 
-        if not (self._id and self.name):
-            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: needs _id and name ({self.rebuild_hint()})")
+        super().check(source)
         missing = [k for k in _METRICS_REQUIRED if k not in self.metrics]
         if missing:
             raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: metrics lack {missing} "
@@ -252,10 +253,6 @@ class ModelCard(Schema):
 
         return DescriptorSpec.from_dict(self.descriptor, f"model {self.name}")
 
-    @classmethod
-    def rebuild_hint(cls) -> str:
-        return "retrain the model (`pdmd train`, or `lpad rerun_fws` on its train firework)"
-
 
 @dataclass(frozen=True)
 class AnalysisRecord(Schema):
@@ -264,13 +261,8 @@ class AnalysisRecord(Schema):
     KIND: ClassVar[str] = "analysis record"
     created: str = ""
 
-    def check(self, source: str) -> None:
-        if not self.created:
-            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: no 'created' time ({self.rebuild_hint()})")
-
-    @classmethod
-    def rebuild_hint(cls) -> str:
-        return "rerun the analysis"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("created",)
+    REBUILD: ClassVar[str] = "rerun the analysis"
 
 
 def read_document(path: str | Path, schema: type[Schema]) -> dict:

@@ -16,8 +16,7 @@ from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_seria
 from pdmd.active import ActiveSettings, explore, select_and_label, train_committee
 from pdmd.errors import InputError
 from pdmd.md.protocol import MeltQuenchProtocol
-from pdmd.workflow import params
-from pdmd.workflow.tasks import MeltQuenchTask, task_store
+from pdmd.workflow.tasks import MeltQuenchTask, PdmdTask, task_store
 
 
 def _settings(task: FiretaskBase) -> ActiveSettings:
@@ -25,11 +24,8 @@ def _settings(task: FiretaskBase) -> ActiveSettings:
 
 
 @explicit_serialize
-class ActiveTrainTask(FiretaskBase):
+class ActiveTrainTask(PdmdTask):
     """Train (or reuse) the committee of one active-learning iteration."""
-
-    required_params = params.required_params("ActiveTrainTask")
-    optional_params = params.optional_params("ActiveTrainTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.models.card import register_model
@@ -43,11 +39,8 @@ class ActiveTrainTask(FiretaskBase):
 
 
 @explicit_serialize
-class ActiveExploreTask(FiretaskBase):
+class ActiveExploreTask(PdmdTask):
     """One exploration MD run of an iteration's committee (temperature_K, seed)."""
-
-    required_params = params.required_params("ActiveExploreTask")
-    optional_params = params.optional_params("ActiveExploreTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
@@ -58,11 +51,8 @@ class ActiveExploreTask(FiretaskBase):
 
 
 @explicit_serialize
-class ActiveSelectTask(FiretaskBase):
+class ActiveSelectTask(PdmdTask):
     """Select and label an iteration's candidates; add the next iteration unless converged or at the cap."""
-
-    required_params = params.required_params("ActiveSelectTask")
-    optional_params = params.optional_params("ActiveSelectTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)

@@ -39,16 +39,31 @@ def _mapping(where: str, v: Any, out: Problems) -> None:
         out.append(f"{where}: must be a mapping")
 
 
-def _plan(where: str, v: Any, out: Problems) -> None:
+def _name_in(names: Callable[[], Any]) -> Callable[[str, Any, Problems], None]:
+    """A check that the value is one of `names()` (read when checked, so the lists' modules load lazily)."""
+
+    def check(where: str, v: Any, out: Problems) -> None:
+        one_of(set(names()))(where, v, out)
+
+    return check
+
+
+def _plans() -> Any:
     from pdmd.campaign import PLANS
 
-    one_of(set(PLANS))(where, v, out)
+    return PLANS
 
 
-def _model_kind(where: str, v: Any, out: Problems) -> None:
+def _kinds() -> Any:
     from pdmd.models.registry import KINDS
 
-    one_of(set(KINDS))(where, v, out)
+    return KINDS
+
+
+def _analyses() -> Any:
+    from pdmd.analysis.registry import ANALYSES
+
+    return ANALYSES
 
 
 def _config(kind: str) -> Callable[[str, Any, Problems], None]:
@@ -70,37 +85,32 @@ def _run_ids(where: str, v: Any, out: Problems) -> None:
         out.append(f"{where}: must be a non-empty list of run ids, got {v!r}")
 
 
-def _protocol(where: str, v: Any, out: Problems) -> None:
+def _built_by(what: str, build: Callable[[dict], Any]) -> Callable[[str, Any, Problems], None]:
+    """A check that the value is a mapping `build` accepts (its error, or a missing field, is reported)."""
+
+    def check(where: str, v: Any, out: Problems) -> None:
+        if not isinstance(v, dict):
+            out.append(f"{where}: must be a mapping of {what}, got {v!r}")
+            return
+        try:
+            build(v)
+        except (PdmdError, TypeError) as err:  # TypeError: a required field is missing
+            out.append(f"{where}: {err}")
+
+    return check
+
+
+def _protocol_from(v: dict) -> Any:
     from pdmd.md.protocol import MeltQuenchProtocol
 
-    if not isinstance(v, dict):
-        out.append(f"{where}: must be a mapping of melt-quench parameters, got {v!r}")
-        return
-    try:
-        MeltQuenchProtocol.from_dict(v)
-    except TypeError as err:  # a required field (seed, cooling_rate_K_per_ps) is missing
-        out.append(f"{where}: {err}")
-    except PdmdError as err:
-        out.append(f"{where}: {err}")
+    return MeltQuenchProtocol.from_dict(v)
 
 
-def _analysis(where: str, v: Any, out: Problems) -> None:
-    from pdmd.analysis.registry import ANALYSES
-
-    one_of(set(ANALYSES))(where, v, out)
-
-
-def _active(where: str, v: Any, out: Problems) -> None:
+def _active_from(v: dict) -> Any:
     """An active-learning campaign's settings (`pdmd.active.ActiveSettings`)."""
     from pdmd.active import ActiveSettings
 
-    if not isinstance(v, dict):
-        out.append(f"{where}: must be a mapping of active-learning settings")
-        return
-    try:
-        ActiveSettings.from_dict(v)
-    except (InputError, TypeError) as err:
-        out.append(f"{where}: {err}")
+    return ActiveSettings.from_dict(v)
 
 
 def _descriptor_rules() -> dict:
@@ -125,8 +135,11 @@ def _req(check: Callable) -> Param:
 def task_params() -> dict[str, dict[str, Param]]:
     """Per pdmd firetask (class name): parameter name -> `Param`."""
     desc = {k: Param(v) for k, v in _descriptor_rules().items()}
-    melt = {"protocol": _req(_protocol), "omp_threads": Param(int_at_least(1)), "data_dir": Param(non_empty_str)}
-    active = {"active": _req(_active), "iteration": _req(int_at_least(0)), "data_dir": Param(non_empty_str)}
+    data_dir = {"data_dir": Param(non_empty_str)}
+    protocol = _req(_built_by("melt-quench parameters", _protocol_from))
+    melt = {"protocol": protocol, "omp_threads": Param(int_at_least(1)), **data_dir}
+    active = {"active": _req(_built_by("active-learning settings", _active_from)), "iteration": _req(int_at_least(0)),
+              **data_dir}  # fmt: skip
     return {
         "MeltQuenchTask": melt,
         "VaspMeltQuenchTask": {
@@ -145,7 +158,7 @@ def task_params() -> dict[str, dict[str, Param]]:
             "cnn": Param(_config("cnn")),
             "split": Param(one_of({"run", "snapshot"})),
             "test_fraction": Param(fraction),
-            "model": Param(_model_kind),
+            "model": Param(_name_in(_kinds)),
             "model_options": Param(_mapping),
             **{k: v for k, v in desc.items() if k != "degree"},
         },
@@ -159,11 +172,11 @@ def task_params() -> dict[str, dict[str, Param]]:
         "ActiveExploreTask": {**active, "temperature_K": _req(non_negative), "seed": _req(int_at_least(0))},
         "ActiveSelectTask": active,
         "AnalysisTask": {
-            "analysis": _req(_analysis),
+            "analysis": _req(_name_in(_analyses)),
             "name": _req(non_empty_str),
-            "plan": _req(_plan),
+            "plan": _req(_name_in(_plans)),
             "options": Param(_mapping),
-            "data_dir": Param(non_empty_str),
+            **data_dir,
         },
     }
 

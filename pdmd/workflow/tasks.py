@@ -46,16 +46,22 @@ def task_store(task: FiretaskBase, fw_spec: dict) -> DataStore:
     return DataStore(task.get("data_dir") or data_dir(fw_spec), db=lp.db if lp is not None else None)
 
 
+class PdmdTask(FiretaskBase):
+    """Base of pdmd's firetasks: their parameters are those `pdmd.workflow.params` declares for the class name."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.required_params = params.required_params(cls.__name__)
+        cls.optional_params = params.optional_params(cls.__name__)
+
+
 @explicit_serialize
-class MeltQuenchTask(FiretaskBase):
+class MeltQuenchTask(PdmdTask):
     """Melt-quench one aGr (2D) or aC (3D) cell with LAMMPS; stream its snapshots into the store.
 
     Params: protocol (dict of MeltQuenchProtocol fields: seed, cooling_rate_K_per_ps, ...),
     omp_threads (int, default: all cores), data_dir (optional override).
     """
-
-    required_params = params.required_params("MeltQuenchTask")
-    optional_params = params.optional_params("MeltQuenchTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         protocol = MeltQuenchProtocol.from_dict(self["protocol"])
@@ -85,7 +91,7 @@ def env_chk(value, fw_spec: dict, name: str):
 
 
 @explicit_serialize
-class VaspMeltQuenchTask(FiretaskBase):
+class VaspMeltQuenchTask(PdmdTask):
     """AIMD melt-quench of one aC cell with VASP (the paper's labels); streams snapshots into the store.
 
     Params: protocol (MeltQuenchProtocol fields; potential "vasp-pbe"); optional vasp_cmd (default
@@ -94,9 +100,6 @@ class VaspMeltQuenchTask(FiretaskBase):
     workdir (default: DATA_DIR/vasp_runs/RUN_ID, so that a rerun of the firework (`lpad rerun_fws`)
     finds the finished VASP stages and does not repeat them), data_dir.
     """
-
-    required_params = params.required_params("VaspMeltQuenchTask")
-    optional_params = params.optional_params("VaspMeltQuenchTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         protocol = MeltQuenchProtocol.from_dict({"potential": "vasp-pbe", **self["protocol"]})
@@ -115,16 +118,13 @@ class VaspMeltQuenchTask(FiretaskBase):
 
 
 @explicit_serialize
-class PersistenceDescriptorTask(FiretaskBase):
+class PersistenceDescriptorTask(PdmdTask):
     """Compute the degree-1 alpha PD and its histogram image for every structure of a run.
 
     Params: run_id; optional system (default: the run's), range_A2 ([lo, hi] Å²), bins, degree,
     backend ("homcloud" | "delaunay"), workers (processes; default: all cores), data_dir. Unset
     descriptor parameters take the system's defaults (`pdmd.descriptor.spec.DescriptorSpec`).
     """
-
-    required_params = params.required_params("PersistenceDescriptorTask")
-    optional_params = params.optional_params("PersistenceDescriptorTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
@@ -153,7 +153,7 @@ def task_descriptor_spec(task: FiretaskBase, system: str = "agr") -> DescriptorS
 
 
 @explicit_serialize
-class TrainPotentialTask(FiretaskBase):
+class TrainPotentialTask(PdmdTask):
     """Train a PD model (default the PD-CNN) on the stored descriptors of `run_ids`; store it, its card, plots.
 
     Params: run_ids, name; optional model ("pd-cnn" | "pd-kernel" | "pd-hybrid": `pdmd.models.registry`),
@@ -161,9 +161,6 @@ class TrainPotentialTask(FiretaskBase):
     cnn (CNNConfig fields), split ("run" | "snapshot"), test_fraction, system ("agr" | "ac"),
     range_A2, bins, backend, data_dir.
     """
-
-    required_params = params.required_params("TrainPotentialTask")
-    optional_params = params.optional_params("TrainPotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.models.training import train_on_store
@@ -182,14 +179,11 @@ class TrainPotentialTask(FiretaskBase):
 
 
 @explicit_serialize
-class ValidatePotentialTask(FiretaskBase):
+class ValidatePotentialTask(PdmdTask):
     """Predict the structures of `run_ids` (larger cells) with the trained model; store RMSE + plot.
 
     Params: run_ids, name (the model); optional label, system, range_A2, bins, backend, data_dir.
     """
-
-    required_params = params.required_params("ValidatePotentialTask")
-    optional_params = params.optional_params("ValidatePotentialTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.models.training import validate_on_store
@@ -201,16 +195,13 @@ class ValidatePotentialTask(FiretaskBase):
 
 
 @explicit_serialize
-class AnalysisTask(FiretaskBase):
+class AnalysisTask(PdmdTask):
     """One analysis of a trained model or data set at the end of a workflow; numbers go into the model's card.
 
     Params: analysis (a name in pdmd.analysis.registry.ANALYSES), name (the model), plan; optional
     options (keyword arguments of the analysis: e.g. descriptors/models for baseline, band for
     interpolation-test, n_structures for explain), data_dir.
     """
-
-    required_params = params.required_params("AnalysisTask")
-    optional_params = params.optional_params("AnalysisTask")
 
     def run_task(self, fw_spec: dict) -> FWAction:
         from pdmd.analysis.registry import AnalysisJob, run_analysis
