@@ -22,13 +22,20 @@ os.environ.pop("MONGOMOCK_SERVERSTORE_FILE", None)
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+
 # 8 runs × (final + 5 snapshots from 1500 K up to the 6000 K liquid) of 120 atoms: 48 labelled structures;
 # the liquid and hot snapshots give energies that differ by structure (rings, defects), not only by heat
 def quick_runs(seeds: range, rates: tuple, n_atoms: int, melt_ps: float, hold_ps: float, temps: tuple) -> list:
     """Short melt-quench runs (seed, rate K/ps pairs) keeping snapshots at the set-points `temps` (K)."""
     return [
-        MeltQuenchProtocol(seed=s, cooling_rate_K_per_ps=r, n_atoms=n_atoms, melt_ps=melt_ps, hold_ps=hold_ps,
-                           snapshot_temperatures_K=temps)  # fmt: skip
+        MeltQuenchProtocol(
+            seed=s,
+            cooling_rate_K_per_ps=r,
+            n_atoms=n_atoms,
+            melt_ps=melt_ps,
+            hold_ps=hold_ps,
+            snapshot_temperatures_K=temps,
+        )  # fmt: skip
         for s, r in zip(seeds, rates)
     ]
 
