@@ -13,7 +13,9 @@ One iteration k of a campaign NAME lives in `DATA_DIR/active/NAME/iter-k/`:
 - selection (trust window: the settings', else the iteration's committee's):
   every explored frame is *accurate* (max force deviation < low), a *candidate* (low ≤ it
   < high) or *failed* (≥ high, not labelled: too far to trust, DP-GEN's rule); at most `max_labels`
-  candidates, drawn at random, are labelled with the reference (LAMMPS single points).
+  candidates, drawn at random, are labelled with the reference: LAMMPS single points, or VASP single points
+  from the templates (`reference` "vasp-pbe"; one folder per structure under `vasp/`, kept, so a rerun
+  runs VASP only for the points that had not finished).
 - the labelled structures go into the store as run `active-NAME-iter-k` (energy, forces, provenance:
   iteration, temperature, parent structure, trajectory step, deviation), and into `labelled.extxyz`
   (energy, forces, provenance in `info`: what MACE and dpdata read).
@@ -64,7 +66,11 @@ class ActiveSettings:
     converge_fraction: float = 0.05
     max_iterations: int = 5
     reference: str = "tersoff1989"
+    """What labels: a LAMMPS potential of `pdmd.md.protocol.POTENTIALS`, or "vasp-pbe" (VASP single points)."""
     model_options: dict = field(default_factory=dict)
+    vasp: dict = field(default_factory=dict)
+    """With reference "vasp-pbe": `templates_dir` and `write_potcar` of `VaspSinglePoint` (the command comes
+    from the select firework's `vasp_cmd`, default the FWorker's env `vasp_cmd`)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.seed_run_ids or not self.test_run_ids:
@@ -75,6 +81,16 @@ class ActiveSettings:
             raise InputError(f"active learning needs a committee: ensemble >= 2, got {self.ensemble}")
         if self.steps < 1 or self.every < 1 or self.max_labels < 1 or self.max_iterations < 1:
             raise InputError("active learning: steps, every, max_labels and max_iterations must be >= 1")
+        from pdmd.md.protocol import POTENTIALS
+
+        if self.reference not in POTENTIALS:
+            raise InputError(
+                f"active learning: unknown reference {self.reference!r}; choose one of {sorted(POTENTIALS)}"
+            )
+        unknown_vasp = sorted(set(self.vasp) - {"templates_dir", "write_potcar"})
+        if unknown_vasp:
+            raise InputError(f"active learning: unknown vasp setting(s) {unknown_vasp}; known: templates_dir, "
+                             "write_potcar (vasp_cmd is the select firework's parameter)")  # fmt: skip
         low, high = self.trust_low_eV_per_A, self.trust_high_eV_per_A
         if low is not None and high is not None and not 0 <= low < high:
             raise InputError(f"active learning: need 0 <= trust_low < trust_high, got {low}, {high} eV/Å")
@@ -227,8 +243,11 @@ def classify(max_devi_f: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.where(~np.isfinite(d) | (d >= high), 2, np.where(d >= low, 1, 0))
 
 
-def select_and_label(store: DataStore, s: ActiveSettings, iteration: int) -> dict:
-    """Classify every explored frame, label up to `max_labels` candidates, store and export them; the summary."""
+def select_and_label(store: DataStore, s: ActiveSettings, iteration: int, vasp_cmd: str | None = None) -> dict:
+    """Classify every explored frame, label up to `max_labels` candidates, store and export them; the summary.
+
+    vasp_cmd: the site's VASP command, for the reference "vasp-pbe".
+    """
     from pdmd.store.documents import read_card
 
     folder = iteration_dir(store.root, s.name, iteration)
@@ -243,7 +262,7 @@ def select_and_label(store: DataStore, s: ActiveSettings, iteration: int) -> dic
     candidates = np.flatnonzero(cls == 1)
     rng = np.random.default_rng(iteration)
     chosen = np.sort(rng.choice(candidates, min(s.max_labels, len(candidates)), replace=False))
-    labelled = label(store, s, iteration, [frames[i] for i in chosen], devi[chosen])
+    labelled = label(store, s, iteration, [frames[i] for i in chosen], devi[chosen], vasp_cmd)
     n = max(len(frames), 1)
     m = card["metrics"]
     summary = {
@@ -270,22 +289,37 @@ def _labelled_total(root: Path, name: str, before: int) -> int:
     return total
 
 
-def label(store: DataStore, s: ActiveSettings, iteration: int, picked: list, devi: np.ndarray) -> int:
+def reference_calculator(store: DataStore, s: ActiveSettings, vasp_cmd: str | None = None):
+    """The campaign's labeller (a context manager called with a `Frame`): LAMMPS or VASP single points."""
+    from pdmd.md.protocol import POTENTIALS
+    from pdmd.md.single_point import LammpsSinglePoint
+    from pdmd.md.vasp.single_point import VaspSinglePoint
+
+    dim = 2 if s.system in ("agr", "2d") else 3
+    if POTENTIALS[s.reference].engine != "vasp":
+        return LammpsSinglePoint(dim, s.reference)
+    if not vasp_cmd:
+        raise InputError(f"active learning {s.name}: reference {s.reference} needs vasp_cmd (the select firework's "
+                         "parameter, default the FWorker's env vasp_cmd)")  # fmt: skip
+    return VaspSinglePoint(store.root / "active" / s.name / "vasp", vasp_cmd, dim, **s.vasp)
+
+
+def label(store: DataStore, s: ActiveSettings, iteration: int, picked: list, devi: np.ndarray,
+          vasp_cmd: str | None = None) -> int:  # fmt: skip
     """Reference single points of the picked frames into the store (run `run_id`) and `labelled.extxyz`."""
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from pdmd.md.single_point import LammpsSinglePoint
     from pdmd.structure import Frame
 
     if not picked:
         return 0
     folder = iteration_dir(store.root, s.name, iteration)
+    folder.mkdir(parents=True, exist_ok=True)
     export = folder / "labelled.extxyz"
     tmp = export.with_suffix(".tmp.extxyz")
     tmp.unlink(missing_ok=True)
-    dim = 2 if s.system in ("agr", "2d") else 3
-    with LammpsSinglePoint(dim, s.reference) as reference:
+    with reference_calculator(store, s, vasp_cmd) as reference:
         for k, ((record, atoms), d) in enumerate(zip(picked, devi)):
             frame = Frame.from_ase(atoms)
             point = reference(frame)

@@ -5,7 +5,7 @@ Energies come from soft repulsive spheres (not DFT; repulsion keeps a fixed-volu
 homogeneous, as carbon is, where a pair attraction would clump it); what matters is that every file pdmd reads
 has the layout VASP writes (vasprun.xml is also read back with pymatgen's `Vasprun` in the tests).
 IBRION=0: NVT MD for NSW steps of POTIM fs with the set-point ramped linearly TEBEG -> TEEND;
-IBRION=1/2/3: FIRE relaxation until forces < |EDIFFG| or NSW steps.
+IBRION=1/2/3: FIRE relaxation until forces < |EDIFFG| or NSW steps; IBRION=-1 or NSW=0: one single point.
 
 Failure injection (env): FAKE_VASP_FAIL="<stage>:<step>" makes the run in a folder whose name
 ends with `_<stage>` print VASP's EDDDAV error after <step> ionic steps and exit 1, leaving a
@@ -200,6 +200,8 @@ def main() -> int:
             dyn.set_temperature(temperature_K=t0 + (t1 - t0) * (i + 1) / nsw)
             dyn.run(1)
             record(atoms.get_kinetic_energy())
+    elif ibrion == -1 or nsw == 0:  # a single point
+        record(None)
     else:
         fmax = abs(float(incar.get("EDIFFG", -0.02)))
         opt = FIRE(atoms, logfile=None)

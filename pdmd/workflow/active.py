@@ -4,7 +4,8 @@ and label; the select firework adds the next iteration (FWAction additions) unti
 falls below `converge_fraction` or `max_iterations` is reached.
 
 Params of every task: `active` (the `ActiveSettings` fields, the same dict in every firework of a
-campaign), `iteration`, optional `data_dir`; the explore task also `temperature_K` and `seed`.
+campaign), `iteration`, optional `data_dir`; the explore task also `temperature_K` and `seed`; the select
+task optional `vasp_cmd` (reference "vasp-pbe"; default the FWorker's env `vasp_cmd`, its firework category "vasp").
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_seria
 
 from pdmd.active import ActiveSettings, explore, select_and_label, train_committee
 from pdmd.errors import InputError
-from pdmd.md.protocol import MeltQuenchProtocol
-from pdmd.workflow.tasks import MeltQuenchTask, PdmdTask, task_store
+from pdmd.md.protocol import POTENTIALS, MeltQuenchProtocol
+from pdmd.workflow.tasks import PdmdTask, env_chk, firework_spec, melt_quench_firework, task_store
 
 
 def _settings(task: FiretaskBase) -> ActiveSettings:
@@ -57,7 +58,10 @@ class ActiveSelectTask(PdmdTask):
     def run_task(self, fw_spec: dict) -> FWAction:
         store = task_store(self, fw_spec)
         s, k = _settings(self), int(self["iteration"])
-        summary = select_and_label(store, s, k)
+        vasp_cmd = None
+        if POTENTIALS[s.reference].engine == "vasp":  # VASP labels: the site's command, from the FWorker's env
+            vasp_cmd = env_chk(self.get("vasp_cmd", ">>vasp_cmd<<"), fw_spec, "vasp_cmd")
+        summary = select_and_label(store, s, k, vasp_cmd)
         if summary["converged"] or k + 1 >= s.max_iterations or summary["n_labelled"] == 0:
             return FWAction(stored_data={**summary, "finished": True})
         lp = getattr(self, "launchpad", None)
@@ -70,24 +74,21 @@ def _train_name(s: ActiveSettings, k: int) -> str:
     return f"active {s.name} {k}: train"
 
 
-def _spec(category: str) -> dict:
-    return {"_category": category, "_add_launchpad_and_fw_id": True}
-
-
 def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None,
                         parents: list[Firework] | None = None) -> list[Firework]:  # fmt: skip
     """Fireworks of iteration k: train → explore (temperatures × seeds) → select/label."""
     extra = {"data_dir": data_dir} if data_dir else {}
     active = s.as_dict()
     train = Firework([ActiveTrainTask(active=active, iteration=k, **extra)], name=_train_name(s, k), parents=parents,
-                     spec=_spec("train"))  # fmt: skip
+                     spec=firework_spec("train"))  # fmt: skip
     runs = [
         Firework([ActiveExploreTask(active=active, iteration=k, temperature_K=t, seed=seed, **extra)],
-                 name=f"active {s.name} {k}: explore {t:g} K seed {seed}", parents=[train], spec=_spec("md"))
+                 name=f"active {s.name} {k}: explore {t:g} K seed {seed}", parents=[train], spec=firework_spec("md"))
         for t in s.temperatures_K for seed in s.seeds
     ]  # fmt: skip
+    labels = "vasp" if POTENTIALS[s.reference].engine == "vasp" else "train"  # VASP labels: a VASP FWorker's
     select = Firework([ActiveSelectTask(active=active, iteration=k, **extra)], name=f"active {s.name} {k}: select",
-                      parents=runs, spec=_spec("train"))  # fmt: skip
+                      parents=runs, spec=firework_spec(labels))  # fmt: skip
     return [train, *runs, select]
 
 
@@ -98,8 +99,7 @@ def iteration_workflow(s: ActiveSettings, k: int, data_dir: str | None = None) -
 
 def active_workflow(seed: list[MeltQuenchProtocol], test: list[MeltQuenchProtocol], s: ActiveSettings) -> Workflow:
     """Melt-quench the seed and test runs (structures with forces), then iteration 0."""
-    md = [Firework([MeltQuenchTask(protocol=p.as_dict())], name=f"melt-quench {p.run_id}", spec=_spec("md"))
-          for p in [*seed, *test]]  # fmt: skip
+    md = [melt_quench_firework(p) for p in [*seed, *test]]  # LAMMPS, or VASP AIMD for the potential "vasp-pbe"
     return Workflow([*md, *iteration_fireworks(s, 0, parents=md)], name=f"active learning {s.name}")
 
 
@@ -126,13 +126,17 @@ def active_plan(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchPro
         s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "agr",
                            (300.0, 1000.0, 2000.0), (0, 1, 2, 3), steps=4000, every=20, ensemble=4, max_labels=50,
                            max_iterations=6)  # fmt: skip
-    elif name == "ac-active":
-        runs = plan_runs("ac-demo")[0]
+    elif name in (
+        "ac-active",
+        "ac-active-vasp",
+    ):  # labels from the Tersoff stand-in, or from VASP (AIMD + single points)
+        pot = "vasp-pbe" if name == "ac-active-vasp" else "tersoff1989"
+        runs = [replace(p, potential=pot) for p in plan_runs("ac-demo")[0]]
         seed = [replace(p, seed=p.seed + SEED_OFFSET, n_quench_snapshots=0) for p in runs[:8]]
         test = runs[8:12]
         s = ActiveSettings(name, tuple(p.run_id for p in seed), tuple(p.run_id for p in test), "ac",
                            (300.0, 1500.0, 3000.0), (0, 1), steps=2000, every=20, ensemble=4, max_labels=40,
-                           max_iterations=5)  # fmt: skip
+                           max_iterations=5, reference=pot)  # fmt: skip
     elif name == "agr-active-tiny":
         base = {"n_atoms": 60, "melt_ps": 0.5, "hold_ps": 0.1, "snapshot_temperatures_K": (600.0, 2000.0)}
         seed = [
@@ -151,6 +155,7 @@ def active_plan(name: str) -> tuple[list[MeltQuenchProtocol], list[MeltQuenchPro
 ACTIVE_FILES = {
     "agr_active.yaml": "agr-active",
     "ac_active.yaml": "ac-active",
+    "ac_active_vasp.yaml": "ac-active-vasp",
     "agr_active_tiny.yaml": "agr-active-tiny",
 }
 """The committed active-learning workflow files and their campaigns."""

@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from fireworks import Firework, Workflow
-from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 
 from pdmd.analysis.registry import ANALYSES
 from pdmd.campaign import PLANS, plan_descriptor, plan_runs
@@ -25,11 +24,11 @@ from pdmd.md.protocol import MeltQuenchProtocol
 from pdmd.workflow.check import check_workflow
 from pdmd.workflow.tasks import (
     AnalysisTask,
-    MeltQuenchTask,
     PersistenceDescriptorTask,
     TrainPotentialTask,
     ValidatePotentialTask,
-    VaspMeltQuenchTask,
+    firework_spec,
+    melt_quench_firework,
 )
 
 WORKFLOWS_DIR = Path(str(importlib.resources.files("pdmd") / "workflows"))
@@ -69,40 +68,22 @@ TRAIN_SETTINGS = {
 }
 
 
-def _spec(category: str, priority: int, dupefinder: bool) -> dict:
-    spec = {"_category": category, "_priority": priority, "_add_launchpad_and_fw_id": True}
-    if dupefinder:
-        spec["_dupefinder"] = DupeFinderExact()
-    return spec
-
-
 def _descriptor_params(plan: str) -> dict:
     """Descriptor settings shared by the PD, training and validation fireworks of a plan."""
     spec = plan_descriptor(plan)
     return {"system": spec.system, "range_A2": [spec.lo_A2, spec.hi_A2], "bins": spec.bins, "backend": spec.backend}
 
 
-def _melt_quench_firework(protocol: MeltQuenchProtocol, engine: str) -> Firework:
-    """LAMMPS (category "md") or VASP (category "vasp", `>>vasp_cmd<<` from the FWorker) melt-quench."""
-    if engine == "vasp":
-        task = VaspMeltQuenchTask(protocol=protocol.as_dict(), vasp_cmd=">>vasp_cmd<<")
-        return Firework([task], name=f"VASP melt-quench {protocol.run_id}", spec=_spec("vasp", 1, True))
-    task = MeltQuenchTask(protocol=protocol.as_dict())
-    return Firework([task], name=f"melt-quench {protocol.run_id}", spec=_spec("md", 1, True))
-
-
-def _data_fireworks(
-    protocols: list[MeltQuenchProtocol], plan: str, engine: str = "lammps"
-) -> tuple[list[Firework], list[Firework]]:
+def _data_fireworks(protocols: list[MeltQuenchProtocol], plan: str) -> tuple[list[Firework], list[Firework]]:
     md_fws, pd_fws = [], []
     desc = {k: v for k, v in _descriptor_params(plan).items() if k != "system"}
     for p in protocols:
-        mq = _melt_quench_firework(p, engine)
+        mq = melt_quench_firework(p, priority=1, dupefinder=True)
         pd = Firework(
             [PersistenceDescriptorTask(run_id=p.run_id, **desc)],
             name=f"PD {p.run_id}",
             parents=[mq],
-            spec=_spec("descriptor", 2, True),
+            spec=firework_spec("descriptor", 2, True),
         )
         md_fws.append(mq)
         pd_fws.append(pd)
@@ -141,8 +122,8 @@ def plan_workflow(
     if engine == "vasp":
         train_runs = [replace(p, potential="vasp-pbe") for p in train_runs]
         valid_runs = [replace(p, potential="vasp-pbe") for p in valid_runs]
-    md_fws, pd_fws = _data_fireworks(train_runs, plan, engine)
-    vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan, engine)
+    md_fws, pd_fws = _data_fireworks(train_runs, plan)
+    vmd_fws, vpd_fws = _data_fireworks(valid_runs, plan)
     chosen = models or PLAN_MODELS.get(plan, (("pd-cnn", {}),))
     built = [_model_fireworks(plan, engine, k, o, train_runs, valid_runs, pd_fws, vpd_fws) for k, o in chosen]
     names = [name for name, _, _ in built]
@@ -151,7 +132,7 @@ def plan_workflow(
     fws += [validate for _, _, validate in built if validate is not None]
     for kind in analyses:
         task = AnalysisTask(analysis=kind, name=names[0], plan=plan, options=ANALYSIS_OPTIONS.get((plan, kind), {}))
-        fws.append(Firework([task], name=f"{kind} {names[0]}", parents=[ends[0]], spec=_spec("analysis", 5, False)))
+        fws.append(Firework([task], name=f"{kind} {names[0]}", parents=[ends[0]], spec=firework_spec("analysis", 5)))
     spec = PLANS[plan]
     wf = Workflow(
         fws,
@@ -184,7 +165,7 @@ def _model_fireworks(
         [TrainPotentialTask(run_ids=[p.run_id for p in train_runs], name=name, **settings, **desc)],
         name=f"train {name}",
         parents=pd_fws,
-        spec=_spec("train", 3, False),
+        spec=firework_spec("train", 3),
     )
     if not valid_runs:
         return name, train_fw, None
@@ -192,7 +173,7 @@ def _model_fireworks(
     validate = ValidatePotentialTask(run_ids=[p.run_id for p in valid_runs], name=name, label=f"{n}-atom validation",
                                      **desc)  # fmt: skip
     return name, train_fw, Firework([validate], name=f"validate {name} on {n} atoms", parents=[train_fw, *vpd_fws],
-                                    spec=_spec("train", 4, False))  # fmt: skip
+                                    spec=firework_spec("train", 4))  # fmt: skip
 
 
 ANALYSIS_OPTIONS = {

@@ -170,7 +170,7 @@ def task_params() -> dict[str, dict[str, Param]]:
         },
         "ActiveTrainTask": active,
         "ActiveExploreTask": {**active, "temperature_K": _req(non_negative), "seed": _req(int_at_least(0))},
-        "ActiveSelectTask": active,
+        "ActiveSelectTask": {**active, "vasp_cmd": Param(non_empty_str)},
         "AnalysisTask": {
             "analysis": _req(_name_in(_analyses)),
             "name": _req(non_empty_str),

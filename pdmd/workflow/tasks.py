@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from fireworks import FiretaskBase, FWAction, explicit_serialize
+from fireworks import FiretaskBase, Firework, FWAction, explicit_serialize
+from fireworks.user_objects.dupefinders.dupefinder_exact import DupeFinderExact
 
 from pdmd.descriptor.spec import DescriptorSpec
 from pdmd.errors import InputError
@@ -215,3 +217,24 @@ class AnalysisTask(PdmdTask):
         )  # fmt: skip
         _, summary = run_analysis(kind, job)
         return FWAction(stored_data={"analysis": kind, "model": self["name"], "out": str(out), "summary": summary})
+
+
+def firework_spec(category: str, priority: int | None = None, dupefinder: bool = False) -> dict:
+    """A pdmd firework's spec: its FWorker category, optional priority and exact-duplicate finder."""
+    spec: dict = {"_category": category, "_add_launchpad_and_fw_id": True}
+    if priority is not None:
+        spec["_priority"] = priority
+    if dupefinder:
+        spec["_dupefinder"] = DupeFinderExact()
+    return spec
+
+
+def melt_quench_firework(protocol: MeltQuenchProtocol, **spec: Any) -> Firework:
+    """The melt-quench firework of a protocol: LAMMPS (category "md") or, for the potential "vasp-pbe", VASP
+    (category "vasp", `>>vasp_cmd<<` from the FWorker's env); `spec`: `firework_spec`'s priority, dupefinder.
+    """
+    if protocol.potential_spec.engine == "vasp":
+        task = VaspMeltQuenchTask(protocol=protocol.as_dict(), vasp_cmd=">>vasp_cmd<<")
+        return Firework([task], name=f"VASP melt-quench {protocol.run_id}", spec=firework_spec("vasp", **spec))
+    task = MeltQuenchTask(protocol=protocol.as_dict())
+    return Firework([task], name=f"melt-quench {protocol.run_id}", spec=firework_spec("md", **spec))

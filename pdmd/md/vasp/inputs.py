@@ -1,7 +1,8 @@
 """VASP inputs of the AIMD melt-quench, built with pymatgen from the templates in `vasp_templates/`.
 
 The templates are data: `INCAR` (MD settings shared by every MD stage), `INCAR.relax` (the final
-fixed-cell relaxation), `KPOINTS` and `POTCAR.spec.yaml` (element -> POTCAR symbol, functional).
+fixed-cell relaxation), `INCAR.static` (single points, `pdmd.md.vasp.single_point`; optional for the
+melt-quench), `KPOINTS` and `POTCAR.spec.yaml` (element -> POTCAR symbol, functional).
 The protocol (`MeltQuenchProtocol`) decides the stages; pdmd sets the tags that belong to it
 (TEBEG, TEEND, NSW, POTIM), so the templates must not set them.
 
@@ -40,6 +41,8 @@ class VaspTemplates:
     functional: str
     potcar_symbols: dict[str, str]
     source: str
+    static_incar: dict | None = None
+    """Single-point settings (`INCAR.static`); None where the folder has none."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,10 @@ def load_templates(folder: str | Path | None = None) -> VaspTemplates:
         functional, symbols = str(spec["functional"]), {str(k): str(v) for k, v in spec["symbols"].items()}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{spec_path}: needs 'functional' and 'symbols' (element: POTCAR symbol): {exc}") from exc
-    return VaspTemplates(md, relax, str(kpoints), functional, symbols, str(root))
+    static = _read_incar(root / "INCAR.static") if (root / "INCAR.static").is_file() else None
+    if static is not None and static.get("IBRION", -1) != -1:
+        raise InputError(f"VASP template {root / 'INCAR.static'}: IBRION must be -1 or unset (a single point)")
+    return VaspTemplates(md, relax, str(kpoints), functional, symbols, str(root), static)
 
 
 def melt_quench_stages(
