@@ -87,13 +87,26 @@ class ActiveSettings:
             raise InputError(
                 f"active learning: unknown reference {self.reference!r}; choose one of {sorted(POTENTIALS)}"
             )
-        unknown_vasp = sorted(set(self.vasp) - {"templates_dir", "write_potcar"})
-        if unknown_vasp:
-            raise InputError(f"active learning: unknown vasp setting(s) {unknown_vasp}; known: templates_dir, "
-                             "write_potcar (vasp_cmd is the select firework's parameter)")  # fmt: skip
+        self._check_vasp()
         low, high = self.trust_low_eV_per_A, self.trust_high_eV_per_A
         if low is not None and high is not None and not 0 <= low < high:
             raise InputError(f"active learning: need 0 <= trust_low < trust_high, got {low}, {high} eV/Å")
+
+    def _check_vasp(self) -> None:
+        """The `vasp` settings: known keys of the right types, and only with VASP labels."""
+        unknown = sorted(set(self.vasp) - {"templates_dir", "write_potcar"})
+        if unknown:
+            raise InputError(f"active learning: unknown vasp setting(s) {unknown}; known: templates_dir, "
+                             "write_potcar (vasp_cmd is the select firework's parameter)")  # fmt: skip
+        if not isinstance(self.vasp.get("write_potcar", True), bool):
+            raise InputError(
+                f"active learning: vasp.write_potcar must be true or false, got {self.vasp['write_potcar']!r}"
+            )
+        templates = self.vasp.get("templates_dir", "x")
+        if not (isinstance(templates, str) and templates):
+            raise InputError(f"active learning: vasp.templates_dir must be a folder, got {templates!r}")
+        if self.vasp and self.reference != "vasp-pbe":
+            raise InputError(f"active learning: vasp settings are for the reference vasp-pbe, not {self.reference}")
 
     @classmethod
     def from_dict(cls, d: dict) -> ActiveSettings:
@@ -106,7 +119,10 @@ class ActiveSettings:
 
     def as_dict(self) -> dict:
         """Plain JSON types (lists, not tuples): what a firework's parameters hold."""
-        return json.loads(json.dumps(asdict(self)))
+        d = json.loads(json.dumps(asdict(self)))
+        if not d["vasp"]:
+            del d["vasp"]  # campaigns without VASP labels read as before
+        return d
 
 
 def iteration_dir(root: Path, name: str, iteration: int) -> Path:

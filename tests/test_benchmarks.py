@@ -34,6 +34,13 @@ QUICK: dict[str, tuple[bool, list[str], list[str]]] = {
         r'^\{"iteration": 1, "labels": 2, .*"random_test_rmse_meV_per_atom": ' + NUM,
         r"curve\.json, curve\.png$",
     ]),
+    "ac_foreign_cells.py": (False, [], [
+        r"^3 AIREBO cells, 1.0–3.5 g/cm³, labelled with Tersoff single points; errors meV/atom$",
+        rf"^\| cnn \| {NUM} \| {NUM} \({NUM}\) \| {NUM} \({NUM}\) \| {NUM} \| {NUM} \| \d of 3 \(\d refused\) \|",
+        rf"^\| kernel \| {NUM} \| ",
+        r"^\| 2.25 \| -\d\.\d{4} \| ",
+        r"foreign_cells\.png$",
+    ]),
     "demo_train_settings.py": (True, [], [
         rf"^plan settings \| seed 0 \| train {NUM} \| test {NUM} \(mean predictor {NUM}\) \| 240-atom {NUM} "
         rf"\(bias {NUM}\) \| epochs 2 ",
@@ -126,7 +133,7 @@ QUICK: dict[str, tuple[bool, list[str], list[str]]] = {
 }  # fmt: skip
 
 
-EXPECTED_S = {"local_safety.py": 11, "active_learning_curve.py": 10, "train_speed.py": 7,
+EXPECTED_S = {"local_safety.py": 11, "ac_foreign_cells.py": 9, "active_learning_curve.py": 10, "train_speed.py": 7,
               "sheet_projection_vs_3d.py": 6, "demo_train_settings.py": 6, "paper_accuracy.py": 6}  # fmt: skip
 """Rough CPU seconds of the slowest quick runs (the order they start in; the others take 5 or less)."""
 

@@ -96,6 +96,9 @@ def test_a_structure_document_of_the_wrong_shape_is_refused(tmp_path):
     path.write_text(json.dumps({"_id": "abc", "n_atoms": 3, "files": {}}))
     with pytest.raises(DocumentError, match="files.arrays"):
         read_document(path, StructureDoc)
+    path.write_text(json.dumps({"_id": "abc", "n_atoms": -5, "files": {"arrays": "a.npz"}}))
+    with pytest.raises(DocumentError, match="needs n_atoms >= 1, got -5"):
+        read_document(path, StructureDoc)
 
 
 def test_a_damaged_card_gives_one_line_through_the_cli(tmp_path):

@@ -75,8 +75,15 @@ def test_vasp_failures_and_missing_templates_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="INCAR.static"):
         VaspSinglePoint(tmp_path / "b", FAKE_VASP, templates_dir=templates)
     (templates / "INCAR.static").write_text("ENCUT = 400\nIBRION = 2\n")
-    with pytest.raises(InputError, match="IBRION must be -1"):
+    with pytest.raises(InputError, match=r"\{'IBRION': 2\} is not a single point"):
         VaspSinglePoint(tmp_path / "b", FAKE_VASP, templates_dir=templates)
+    (templates / "INCAR.static").write_text("ENCUT = 400\nIBRION = -1\nNSW = 0\nPOTIM = 1\n")
+    with pytest.raises(InputError, match=r"sets \['POTIM'\]"):
+        VaspSinglePoint(tmp_path / "b", FAKE_VASP, templates_dir=templates)
+    # the melt-quench does not read INCAR.static: a folder with a single-point file still loads
+    from pdmd.md.vasp.inputs import load_templates
+
+    assert load_templates(templates).md_incar["IBRION"] == 0
 
 
 def test_active_learning_labels_with_vasp_into_the_store_and_extxyz(tmp_path):
@@ -115,5 +122,17 @@ def test_the_vasp_campaign_file_labels_on_vasp_fworkers():
     assert sum(name.startswith("VASP melt-quench") for name in tasks) == 12
     with pytest.raises(InputError, match="unknown reference"):
         ActiveSettings("x", ("a",), ("b",), reference="dft")
+    with pytest.raises(InputError, match="write_potcar must be true or false"):
+        ActiveSettings("x", ("a",), ("b",), reference="vasp-pbe", vasp={"write_potcar": "false"})
+    with pytest.raises(InputError, match="vasp settings are for the reference vasp-pbe"):
+        ActiveSettings("x", ("a",), ("b",), vasp={"write_potcar": False})
+    assert "vasp" not in ActiveSettings("x", ("a",), ("b",)).as_dict()  # campaigns without VASP read as before
+    # a select firework's own vasp_cmd goes on to the iterations it adds
+    from pdmd.workflow.active import iteration_workflow
+
+    s = ActiveSettings.from_dict(select[0][1]["active"])
+    later = iteration_workflow(s, 1, vasp_cmd="srun vasp_gam")
+    chosen = [fw.tasks[0] for fw in later.fws if fw.name.endswith("select")]
+    assert chosen[0]["vasp_cmd"] == "srun vasp_gam" and chosen[0]["iteration"] == 1
     params = {k: v for k, v in select[0][1].items() if k != "_fw_name"}
     assert not check_task_params("ActiveSelectTask", {**params, "vasp_cmd": "srun vasp_gam"}, "select")

@@ -442,14 +442,18 @@ def md_inputs(model: str | Path, structure: str | Path, *, index: int = -1, read
 
 def run_md_file(model: str | Path, structure: str | Path, out: str | Path, **kwargs: Any) -> MDResult:
     """`pdmd md`: load a force-providing model and a structure file (`md_inputs`), run MD (`run_md`), write `out`
-    (extxyz) + CSV. kwargs: `md_inputs`' keywords (index, read_options, thresholds, use_core, deviation) and
-    `run_md`'s (temperature_K, steps, timestep_fs, ensemble, every, tau_fs, seed).
+    (extxyz) + CSV. kwargs: `md_inputs`' keywords (index, read_options, max_extrapolation, max_force_deviation,
+    use_core, deviation) and `run_md`'s (temperature_K, steps, timestep_fs, ensemble, every, tau_fs, seed).
 
     `model` may also name a LAMMPS reference potential (`pdmd.md.protocol.POTENTIALS`, e.g. tersoff1989):
     the same MD with the reference itself (2D when the structure is not periodic along z or is flat, else 3D).
     """
     from pdmd.calculator import ReferencePotential
 
+    md_keys = set(inspect.signature(run_md).parameters) - {"calculator", "atoms", "dim", "trajectory", "limits"}
+    unknown = sorted(set(kwargs) - _INPUT_KEYS - md_keys)
+    if unknown:
+        raise TypeError(f"run_md_file: unexpected keyword(s) {unknown}; known: {sorted(_INPUT_KEYS | md_keys)}")
     job = md_inputs(model, structure, **{k: v for k, v in kwargs.items() if k in _INPUT_KEYS})
     md = {k: v for k, v in kwargs.items() if k not in _INPUT_KEYS}
     try:

@@ -39,6 +39,7 @@ _TERSOFF = "J. Tersoff, Phys. Rev. B 39, 5566 (1989): C entry of LAMMPS' SiC.ter
 _EDIP = "EDIP, C-C-C entry of LAMMPS' SiC.edip (C. Jiang, D. Morgan, I. Szlufarska, Phys. Rev. B 86, 144118 (2012))"
 _SNAP = "quadratic SNAP carbon fitted to DFT (J. T. Willman et al., Phys. Rev. B 106, L180101 (2022))"
 _SNAP_FILE = "C_SNAP_2021.10.15.quadratic.snap"
+_AIREBO = "AIREBO, C of LAMMPS' CH.airebo (S. J. Stuart, A. B. Tutein, J. A. Harrison, J. Chem. Phys. 112, 6472 (2000))"
 _VASP = "DFT (PBE, PAW) ab-initio MD with VASP, as in the paper; settings in vasp_templates/"
 
 POTENTIALS: dict[str, PotentialSpec] = {
@@ -47,6 +48,7 @@ POTENTIALS: dict[str, PotentialSpec] = {
         PotentialSpec("tersoff1989", "tersoff", "SiC.tersoff", _TERSOFF),
         PotentialSpec("edip", "edip/multi", "SiC.edip", _EDIP),
         PotentialSpec("snap2021", "snap", f"{_SNAP_FILE}coeff", _SNAP, extra_files=(f"{_SNAP_FILE}param",)),
+        PotentialSpec("airebo", "airebo 3.0 1 1", "CH.airebo", _AIREBO),
         PotentialSpec("vasp-pbe", "", "", _VASP, engine="vasp"),
     )
 }

@@ -76,6 +76,9 @@ def train_from_file(
     read_options / label_keys: `pdmd.structure.ReadOptions` / `pdmd.models.labelled.LabelKeys` of the file;
     train_kw: `train_model`'s keywords (split, test_fraction, seed, options).
     """
+    unknown = sorted(set(train_kw) - set(_TRAIN_DEFAULTS) | set(train_kw) & {"provenance"})
+    if unknown:
+        raise TypeError(f"train_from_file: unexpected keyword(s) {unknown}; train_model's: {sorted(_TRAIN_DEFAULTS)}")
     rule = {**_TRAIN_DEFAULTS, **train_kw}
     structures = load_structures(Path(path), None, spec.system, read_options=read_options, label_keys=label_keys)
     # the split is checked before any diagram is computed

@@ -158,8 +158,14 @@ class StructureDoc(Schema):
     forces_source: str | None = None
     pdmd_version: str | None = None
 
-    REQUIRED: ClassVar[tuple[str, ...]] = ("_id", "n_atoms", "files.arrays")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("_id", "files.arrays")
     REBUILD: ClassVar[str] = "rerun the melt-quench run (stored runs are skipped), then `pdmd reindex`"
+
+    def check(self, source: str) -> None:
+        super().check(source)
+        if self.n_atoms < 1:
+            raise DocumentError(f"{source}: not a valid pdmd {self.KIND}: needs n_atoms >= 1, got {self.n_atoms} "
+                                f"({self.rebuild_hint()})")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -67,16 +67,19 @@ class ActiveSelectTask(PdmdTask):
         lp = getattr(self, "launchpad", None)
         if lp is not None and lp.fireworks.count_documents({"name": _train_name(s, k + 1)}):
             return FWAction(stored_data={**summary, "next_iteration": "already added"})  # a rerun of this firework
-        return FWAction(stored_data=summary, additions=[iteration_workflow(s, k + 1, self.get("data_dir"))])
+        nxt = iteration_workflow(s, k + 1, self.get("data_dir"), self.get("vasp_cmd"))  # the same site settings
+        return FWAction(stored_data=summary, additions=[nxt])
 
 
 def _train_name(s: ActiveSettings, k: int) -> str:
     return f"active {s.name} {k}: train"
 
 
-def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None,
-                        parents: list[Firework] | None = None) -> list[Firework]:  # fmt: skip
-    """Fireworks of iteration k: train → explore (temperatures × seeds) → select/label."""
+def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None, parents: list[Firework] | None = None,
+                        vasp_cmd: str | None = None) -> list[Firework]:  # fmt: skip
+    """Fireworks of iteration k: train → explore (temperatures × seeds) → select/label (`vasp_cmd`, when given,
+    on the select task: VASP labels with that command instead of the FWorker's env).
+    """
     extra = {"data_dir": data_dir} if data_dir else {}
     active = s.as_dict()
     train = Firework([ActiveTrainTask(active=active, iteration=k, **extra)], name=_train_name(s, k), parents=parents,
@@ -87,14 +90,15 @@ def iteration_fireworks(s: ActiveSettings, k: int, data_dir: str | None = None,
         for t in s.temperatures_K for seed in s.seeds
     ]  # fmt: skip
     labels = "vasp" if POTENTIALS[s.reference].engine == "vasp" else "train"  # VASP labels: a VASP FWorker's
-    select = Firework([ActiveSelectTask(active=active, iteration=k, **extra)], name=f"active {s.name} {k}: select",
-                      parents=runs, spec=firework_spec(labels))  # fmt: skip
+    site = {"vasp_cmd": vasp_cmd} if vasp_cmd else {}
+    task = ActiveSelectTask(active=active, iteration=k, **extra, **site)
+    select = Firework([task], name=f"active {s.name} {k}: select", parents=runs, spec=firework_spec(labels))
     return [train, *runs, select]
 
 
-def iteration_workflow(s: ActiveSettings, k: int, data_dir: str | None = None) -> Workflow:
+def iteration_workflow(s: ActiveSettings, k: int, data_dir: str | None = None, vasp_cmd: str | None = None) -> Workflow:
     """Iteration k as a workflow of its own (what the select firework of k - 1 adds)."""
-    return Workflow(iteration_fireworks(s, k, data_dir), name=f"active {s.name} iteration {k}")
+    return Workflow(iteration_fireworks(s, k, data_dir, vasp_cmd=vasp_cmd), name=f"active {s.name} iteration {k}")
 
 
 def active_workflow(seed: list[MeltQuenchProtocol], test: list[MeltQuenchProtocol], s: ActiveSettings) -> Workflow:

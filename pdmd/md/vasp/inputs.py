@@ -1,8 +1,8 @@
 """VASP inputs of the AIMD melt-quench, built with pymatgen from the templates in `vasp_templates/`.
 
 The templates are data: `INCAR` (MD settings shared by every MD stage), `INCAR.relax` (the final
-fixed-cell relaxation), `INCAR.static` (single points, `pdmd.md.vasp.single_point`; optional for the
-melt-quench), `KPOINTS` and `POTCAR.spec.yaml` (element -> POTCAR symbol, functional).
+fixed-cell relaxation), `INCAR.static` (single points, `pdmd.md.vasp.single_point`; read only there),
+`KPOINTS` and `POTCAR.spec.yaml` (element -> POTCAR symbol, functional).
 The protocol (`MeltQuenchProtocol`) decides the stages; pdmd sets the tags that belong to it
 (TEBEG, TEEND, NSW, POTIM), so the templates must not set them.
 
@@ -41,8 +41,6 @@ class VaspTemplates:
     functional: str
     potcar_symbols: dict[str, str]
     source: str
-    static_incar: dict | None = None
-    """Single-point settings (`INCAR.static`); None where the folder has none."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class VaspStage:
     T_end_K: float
 
 
-def _read_incar(path: Path) -> dict:
+def _read_incar(path: Path, managed: tuple[str, ...] = PROTOCOL_TAGS) -> dict:
     from pymatgen.io.vasp import Incar
     from pymatgen.io.vasp.inputs import BadIncarWarning
 
@@ -72,9 +70,9 @@ def _read_incar(path: Path) -> dict:
     bad = [str(w.message) for w in caught if issubclass(w.category, BadIncarWarning)]
     if bad:
         raise InputError(f"VASP template {path}: {'; '.join(bad)}")
-    managed = sorted(set(incar) & set(PROTOCOL_TAGS))
-    if managed:
-        raise InputError(f"VASP template {path} sets {managed}: pdmd sets these from the melt-quench protocol")
+    refused = sorted(set(incar) & set(managed))
+    if refused:
+        raise InputError(f"VASP template {path} sets {refused}: pdmd sets these")
     return dict(incar)
 
 
@@ -105,10 +103,24 @@ def load_templates(folder: str | Path | None = None) -> VaspTemplates:
         functional, symbols = str(spec["functional"]), {str(k): str(v) for k, v in spec["symbols"].items()}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{spec_path}: needs 'functional' and 'symbols' (element: POTCAR symbol): {exc}") from exc
-    static = _read_incar(root / "INCAR.static") if (root / "INCAR.static").is_file() else None
-    if static is not None and static.get("IBRION", -1) != -1:
-        raise InputError(f"VASP template {root / 'INCAR.static'}: IBRION must be -1 or unset (a single point)")
-    return VaspTemplates(md, relax, str(kpoints), functional, symbols, str(root), static)
+    return VaspTemplates(md, relax, str(kpoints), functional, symbols, str(root))
+
+
+STATIC_TAGS = {"NSW": 0, "IBRION": -1}
+"""What makes an INCAR a single point; pdmd sets them, a template may too."""
+
+
+def load_static_incar(templates: VaspTemplates) -> dict:
+    """The single-point settings of a template folder (`INCAR.static`), checked; InputError naming the fix."""
+    path = Path(templates.source) / "INCAR.static"
+    if not path.is_file():
+        raise InputError(f"VASP single points need the template {path} (settings for NSW = 0): copy the packaged "
+                         "vasp_templates/INCAR.static")  # fmt: skip
+    incar = _read_incar(path, managed=tuple(t for t in PROTOCOL_TAGS if t not in STATIC_TAGS))
+    wrong = {k: incar[k] for k, v in STATIC_TAGS.items() if k in incar and incar[k] != v}
+    if wrong:
+        raise InputError(f"VASP template {path}: {wrong} is not a single point (NSW must be 0 and IBRION -1, or unset)")
+    return {**incar, **STATIC_TAGS}
 
 
 def melt_quench_stages(

@@ -2,7 +2,8 @@
 """VASP single points: the DFT labels of structures picked by active learning (or any structure).
 
 Each structure runs in its own folder under a work directory, named by the structure's content hash, with
-the templates' `INCAR.static` (pdmd sets NSW = 0 and IBRION = -1), `KPOINTS` and `POTCAR.spec.yaml`. A point
+the templates' `INCAR.static` (pdmd sets NSW = 0 and IBRION = -1), `KPOINTS` and `POTCAR.spec.yaml`; the folder
+name also carries these settings, so changed templates make new points. A point
 that finished writes `point_done.json` (energy, forces); a rerun (a killed launcher, `lpad rerun_fws`) reads
 it back and runs VASP only for the points that had not finished. Energy: VASP's TOTEN (`e_fr_energy`, eV per
 cell), the quantity the VASP melt-quench stores, so labels and melt-quench data agree.
@@ -12,6 +13,7 @@ Sheets (2D) get a vacuum layer along z (`SHEET_VACUUM_A`); forces are returned i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -24,7 +26,7 @@ from ase.data import chemical_symbols
 from pdmd.errors import InputError, SimulationError
 from pdmd.files import content_hash, write_json_atomic
 from pdmd.md.single_point import SinglePoint
-from pdmd.md.vasp.inputs import VaspStage, initial_poscar, load_templates, write_stage_inputs
+from pdmd.md.vasp.inputs import VaspStage, initial_poscar, load_static_incar, load_templates, write_stage_inputs
 from pdmd.md.vasp.melt_quench import parse_vasp_cmd, vasp_failure_reason
 from pdmd.md.vasp.vasprun import VasprunReader
 from pdmd.structure import Frame
@@ -48,9 +50,9 @@ class VaspSinglePoint:
                  templates_dir: str | Path | None = None, write_potcar: bool = True) -> None:  # fmt: skip
         self.argv = parse_vasp_cmd(vasp_cmd)
         self.templates = load_templates(templates_dir)
-        if self.templates.static_incar is None:
-            raise InputError(f"VASP single points need the template {self.templates.source}/INCAR.static "
-                             "(settings for NSW = 0): copy the packaged vasp_templates/INCAR.static")  # fmt: skip
+        self.incar = load_static_incar(self.templates)
+        settings = json.dumps([self.incar, self.templates.kpoints_text, self.templates.potcar_symbols], sort_keys=True)
+        self._settings_key = hashlib.sha256(settings.encode()).hexdigest()  # new settings: new points
         self.workdir, self.dim, self.write_potcar = Path(workdir), dim, write_potcar
 
     def __enter__(self) -> VaspSinglePoint:
@@ -64,7 +66,8 @@ class VaspSinglePoint:
 
     def folder(self, frame: Frame) -> Path:
         """Where the point of `frame` runs (its content hash, so reruns find it)."""
-        key = content_hash(frame.positions, frame.cell, frame.numbers)[:16]
+        key = hashlib.sha256((content_hash(frame.positions, frame.cell, frame.numbers) + self._settings_key).encode())
+        key = key.hexdigest()[:16]
         return self.workdir / f"point-{key}"
 
     def __call__(self, frame: Frame) -> SinglePoint:
@@ -84,7 +87,7 @@ class VaspSinglePoint:
     def _run(self, frame: Frame, folder: Path) -> None:
         positions, cell = self._cell(frame)
         symbols = [chemical_symbols[z] for z in frame.numbers]
-        stage = VaspStage("static", {**self.templates.static_incar, "NSW": 0, "IBRION": -1}, 0, 0.0, 0.0)
+        stage = VaspStage("static", self.incar, 0, 0.0, 0.0)
         write_stage_inputs(folder, stage, initial_poscar(positions, cell, symbols), self.templates, self.write_potcar)
         log.info("VASP single point of %d atoms in %s", frame.n_atoms, folder)
         with (folder / "vasp.out").open("w") as out:
