@@ -7,7 +7,8 @@ the paper's CNN (the demo's settings) and pd-kernel. Then 26 cells quenched with
 as a user would predict structures of their own. Printed per model: the RMSE and bias (meV/atom) on all cells
 and on those inside the training densities, the mean predictor's RMSE, how many cells `pdmd predict` flags
 (extrapolation grade above the card's threshold), and whether every cell with a large error is flagged
-(error > 3 × the model's own test RMSE); per cell: density, Tersoff energy, each model's error and grade.
+(error > 3 × the model's own test RMSE); per cell: density, Tersoff energy, each model's error, its PD-image
+grade and its density / bond-length grade (`pdmd.models.global_domain`).
 A scatter of |error| against the grade goes to foreign_cells.png.
 
     python benchmarks/ac_foreign_cells.py --work paper_runs/foreign     # resumable: data, models, cells, labels
@@ -122,6 +123,7 @@ def stage_predict(work: Path, folders: dict[str, Path], cells: Path) -> dict:
         pred = np.array([np.nan if r.predicted_eV_per_atom is None else r.predicted_eV_per_atom for r in rows])
         err = 1e3 * (pred - ref)  # NaN: refused with an error (`refused`)
         grade = np.array([np.nan if r.extrapolation is None else r.extrapolation for r in rows])
+        geometry = np.array([np.nan if r.geometry_grade is None else r.geometry_grade for r in rows])
         refused = np.array([r.error is not None for r in rows])
         flagged = np.array([bool(r.warnings) for r in rows]) | refused
         m = model.card["metrics"]
@@ -129,7 +131,8 @@ def stage_predict(work: Path, folders: dict[str, Path], cells: Path) -> dict:
         mean = 1e3 * (m["train_energy_mean_eV_per_atom"] - ref)
         ok, ok_in = ~refused, ~refused & inside
         results[name] = {
-            "error_meV_per_atom": err.tolist(), "grade": grade.tolist(), "flagged": flagged.tolist(),
+            "error_meV_per_atom": err.tolist(), "grade": grade.tolist(), "geometry_grade": geometry.tolist(),
+            "geometry_threshold": model.geometry_threshold, "flagged": flagged.tolist(),
             "refused": [r.error for r in rows if r.error], "threshold": model.extrapolation_threshold,
             "test_rmse_meV_per_atom": m["test_rmse_meV_per_atom"],
             "rmse_all": float(np.sqrt(np.mean(err[ok] ** 2))), "bias_all": float(err[ok].mean()),
@@ -158,13 +161,17 @@ def report(work: Path, results: dict, names: list[str]) -> None:
               f"| {threshold} | {r['n_flagged']} of {n} ({r['n_refused']} refused) "
               f"| {r['n_large_flagged']} of {r['n_large']} "
               f"| {unflagged} |")  # fmt: skip
-    print("| density | Tersoff eV/atom | " + " | ".join(f"{k} error | {k} grade" for k in names) + " |")
-    print("|---" * (2 + 2 * len(names)) + "|")
+    for name in names:
+        r = results[name]
+        print(f"{name}: PD-image grade threshold {r['threshold']}, geometry grade threshold {r['geometry_threshold']}")
+    print("| density | Tersoff eV/atom | " + " | ".join(f"{k} error | {k} grade | {k} geometry" for k in names) + " |")
+    print("|---" * (2 + 3 * len(names)) + "|")
     for i, d in enumerate(results["density_g_cm3"]):
-        cols = [f"{results[k]['error_meV_per_atom'][i]:+.1f} | {results[k]['grade'][i]:.2f}"
-                + ("*" if results[k]["flagged"][i] else "") for k in names]  # fmt: skip
+        rows = [results[k] for k in names]
+        cols = [f"{r['error_meV_per_atom'][i]:+.1f}" + ("*" if r["flagged"][i] else "")
+                + f" | {r['grade'][i]:.2f} | {r['geometry_grade'][i]:.2f}" for r in rows]  # fmt: skip
         print(f"| {d:.2f} | {results['tersoff_eV_per_atom'][i]:.4f} | " + " | ".join(cols) + " |")
-    print("(* flagged by `pdmd predict`; nan: refused with an error)")
+    print("(* flagged by `pdmd predict`: grade or geometry grade above its threshold; nan: refused with an error)")
     for name in names:
         for reason in sorted(set(results[name]["refused"])):
             print(f"{name} refused: {reason}")

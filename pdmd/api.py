@@ -119,6 +119,21 @@ class PDModel:
         images, n_pairs = cnn_inputs
         return self.domain.grade_images(images, np.array([f.n_atoms for f in frames]), np.asarray(n_pairs))
 
+    @property
+    def geometry_threshold(self) -> float | None:
+        """Geometry grade above which a prediction is flagged (global kinds; None without a geometry domain)."""
+        return None if self.domain is None else self.domain.geometry_threshold
+
+    def geometry_grade(self, atoms):
+        """Density / bond-length grade of one ASE Atoms (float) or of a list (array) against the training
+        structures' (`pdmd.models.global_domain`: 1 = edge of the training data); NaN without a geometry domain
+        (pd-local, whose per-atom grade sees bond lengths itself, and cards from before it existed).
+        """
+        single = not isinstance(atoms, (list, tuple))
+        frames = [Frame.from_ase(a) for a in ([atoms] if single else atoms)]
+        grades = np.full(len(frames), np.nan) if self.domain is None else self.domain.grade_geometry(frames, self.dim)
+        return float(grades[0]) if single else grades
+
     def energy_and_forces(self, atoms, label: str = "structure") -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (N, 3) eV/Å; only models that compute forces have them."""
         if not self.provides_forces:
@@ -157,6 +172,7 @@ class Prediction:
     spread_eV_per_atom: float | None = None  # std over an ensemble's members; None for a single model
     max_force_deviation_eV_per_A: float | None = None  # a pd-local committee's largest per-atom force deviation
     extrapolation: float | None = None  # grade (`PDModel.extrapolation`); None when the model has no domain
+    geometry_grade: float | None = None  # density / bond-length grade (`PDModel.geometry_grade`); global kinds
 
 
 def _reference(atoms, label: str) -> float | None:
@@ -243,7 +259,7 @@ def _grade(model: PDModel, frame: Frame, label: str, graded: bool, ev: _Evaluati
 
 def _predict_into(model: PDModel, row: Prediction, atoms, label: str, graded: bool) -> None:
     """Predict one structure (ASE Atoms) into `row`: energy (eV/atom), seconds, grade and warnings, or its error."""
-    from pdmd.models.global_domain import extrapolation_warning
+    from pdmd.models.global_domain import extrapolation_warning, geometry_warning
     from pdmd.models.support import range_warnings
 
     frame = Frame.from_ase(atoms)
@@ -262,6 +278,12 @@ def _predict_into(model: PDModel, row: Prediction, atoms, label: str, graded: bo
     warning = extrapolation_warning(row.extrapolation, model.extrapolation_threshold)
     if warning:
         row.warnings.append(warning)
+    if model.geometry_threshold is not None:
+        geo = float(model.domain.grade_geometry([frame], model.dim)[0])
+        row.geometry_grade = geo if np.isfinite(geo) else None
+        warning = geometry_warning(row.geometry_grade, model.geometry_threshold, model.card["domain"]["geometry"])
+        if warning:
+            row.warnings.append(warning)
 
 
 class PDPotential(Calculator):

@@ -147,16 +147,17 @@ def calibrated_domain(
     fit: Callable[[np.ndarray], DomainModel],
     worst_grade: Callable[[DomainModel, np.ndarray], float],
     minimum: float,
+    margin: float = GRADE_MARGIN,
 ) -> tuple[DomainModel, float, float, np.ndarray]:
     """A domain of n training structures and its default threshold, derived from the training set.
 
     `fit(idx)` fits a domain on structures idx; `worst_grade(model, idx)` is the largest grade of structures idx.
     The domain is fitted without the `held_out` structures and graded on them; threshold = max(`minimum`,
-    `GRADE_MARGIN` × their largest grade). Returns (domain on all n, held-out largest grade (NaN without a
+    `margin` × their largest grade). Returns (domain on all n, held-out largest grade (NaN without a
     held-out part), threshold, held-out positions).
     """
     held = held_out(groups, n, rng)
     kept = np.setdiff1d(np.arange(n), held)
     held_max = float(worst_grade(fit(kept), held)) if len(held) and len(kept) >= 2 else float("nan")
-    threshold = max(minimum, GRADE_MARGIN * held_max) if np.isfinite(held_max) else minimum
+    threshold = max(minimum, margin * held_max) if np.isfinite(held_max) else minimum
     return fit(np.arange(n)), held_max, float(threshold), held

@@ -367,6 +367,33 @@ def nearest_neighbour_distances(frame: Frame, dim: int) -> np.ndarray:
     return d[:, 1]
 
 
+BOND_CUTOFF_A = 1.85
+"""C–C pairs closer than this (Å) count as bonds in `geometry_features` (the first minimum of amorphous carbon's
+g(r) lies near 1.9 Å; 1.85 keeps hot, stretched bonds and leaves out second neighbours at ≥ 2.1 Å)."""
+GEOMETRY_FEATURES = ("number density (atoms/Å² for sheets, /Å³ for cells)", "mean bond length (Å)",
+                     "10th percentile bond length (Å)", "90th percentile bond length (Å)")  # fmt: skip
+
+
+def geometry_features(frame: Frame, dim: int) -> np.ndarray:
+    """`GEOMETRY_FEATURES` of one structure (4,): its number density and bond lengths (pairs < `BOND_CUTOFF_A`),
+    periodic along the first `dim` lattice vectors; bond entries NaN where no pair is that close.
+    """
+    from scipy.spatial import cKDTree
+
+    cell = np.asarray(frame.cell, float)
+    lattice = cell[:dim]
+    measure = abs(np.linalg.det(cell)) if dim == 3 else float(np.linalg.norm(np.cross(cell[0], cell[1])))
+    pos = np.asarray(frame.positions, float)
+    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
+    images = (pos[None, :, :] + (shifts @ lattice)[:, None, :]).reshape(-1, 3)
+    pairs = cKDTree(pos).sparse_distance_matrix(cKDTree(images), BOND_CUTOFF_A, output_type="ndarray")
+    bonds = pairs["v"][pairs["v"] > 1e-8]  # each bond from both ends; not the atom itself
+    density = frame.n_atoms / measure if measure > 0 else np.nan
+    if not len(bonds):
+        return np.array([density, np.nan, np.nan, np.nan])
+    return np.array([density, bonds.mean(), *np.percentile(bonds, [10.0, 90.0])])
+
+
 def check_length_units(frame: Frame, nn_distances_A: np.ndarray, label: str = "structure") -> None:
     """Raise if carbon nearest-neighbour distances (Å, per atom) say the coordinates are not in Å."""
     if not np.all(frame.numbers == 6):

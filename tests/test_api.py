@@ -76,11 +76,12 @@ def test_predict_reports_every_failure_on_its_own_line(trained, sheets, tmp_path
     assert proc.returncode == 2, proc.stderr
     rows = proc.stdout.strip().splitlines()
     assert rows[0].startswith("structure,n_atoms,predicted") and len(rows) == 4
-    assert rows[0].endswith(",seconds,extrapolation_grade")  # the model has a training domain
+    assert rows[0].endswith(",seconds,extrapolation_grade,geometry_grade")  # the model has training domains
     assert rows[3].startswith("hexa.extxyz@0,128,")
-    label, n, pred, ref, _, grade = rows[1].split(",")
+    label, n, pred, ref, _, grade, geometry = rows[1].split(",")
     assert label == "good.extxyz@0" and float(ref) == pytest.approx(energies[0], abs=1e-6) and float(pred) < 0
     assert 0 < float(grade) < card["domain"]["max_extrapolation_default"]  # a structure of the training runs
+    assert 0 < float(geometry) < card["domain"]["geometry"]["max_extrapolation_default"]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("pdmd: error:")]
     assert len(errors) == 3 and "Traceback" not in proc.stderr
     assert "si.extxyz@0: contains elements Z=[14]" in errors[0]

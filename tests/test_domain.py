@@ -193,6 +193,31 @@ def test_density_changes_are_flagged_and_held_out_runs_are_not(global_models, st
 
 
 @pytest.mark.parametrize("kind", ["pd-kernel", "pd-cnn"])
+def test_bonds_shorter_than_any_training_structure_s_are_flagged(global_models, structure_files, tmp_path, kind):
+    """The geometry domain: held-out runs stay inside; the same sheets with every bond 8 % shorter (a cell relaxed
+    with another reference) are flagged, whatever the pooled PD image's grade says."""
+    from pdmd.api import load_potential, predict_files
+
+    folder, card = global_models[kind]
+    section = card["domain"]["geometry"]
+    assert (folder / section["file"]).is_file() and len(section["training_min"]) == 4
+    model = load_potential(folder)
+    assert model.geometry_threshold == section["max_extrapolation_default"] >= pd_domain.GEOMETRY_MARGIN
+    inside = predict_files(model, [structure_files[1.0]])
+    geo = np.array([r.geometry_grade for r in inside])
+    assert (geo <= model.geometry_threshold).mean() >= 0.75, geo
+    short = tmp_path / "short.extxyz"
+    images = read(structure_files[1.0], ":")
+    for atoms in images:
+        atoms.set_cell(atoms.cell * 0.92, scale_atoms=True)
+    write(short, images, format="extxyz")
+    rows = predict_files(model, [short])
+    assert all(r.geometry_grade > model.geometry_threshold for r in rows), [r.geometry_grade for r in rows]
+    assert all(any(w.startswith("density / bond-length grade") for w in r.warnings) for r in rows)
+    assert model.geometry_grade(images[0]) == pytest.approx(rows[0].geometry_grade, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["pd-kernel", "pd-cnn"])
 def test_a_card_without_a_domain_predicts_as_before_without_grades(global_models, structure_files, tmp_path, kind):
     from pdmd.api import load_potential, predict_files
 
@@ -220,16 +245,17 @@ def test_pdmd_predict_prints_the_grade_and_one_warning_line_per_flag(global_mode
                           text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     header, *rows = proc.stdout.strip().splitlines()
-    assert header.split(",")[-1] == "extrapolation_grade"
-    grades = {r.split(",")[0]: float(r.split(",")[-1]) for r in rows}
+    column = header.split(",").index("extrapolation_grade")
+    assert header.split(",")[column + 1] == "geometry_grade"  # density / bond lengths, beside it
+    grades = {r.split(",")[0]: float(r.split(",")[column]) for r in rows}
     scaled = {k: v for k, v in grades.items() if k.startswith("scaled-1.3")}
     assert len(scaled) == 6 and len(grades) == 18
     flags = [line for line in proc.stderr.splitlines() if GRADE_WARNING in line]
     assert {line.split(": ")[2] for line in flags} >= set(scaled)  # every stretched cell, on its own line
     assert all(line.startswith("pdmd: warning: ") for line in flags)
     table = subprocess.run([str(BIN / "pdmd"), "predict", str(folder), files[1]], capture_output=True, text=True)
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[-1] == "grade"
-    assert float(table.stdout.splitlines()[1].split()[-1]) == pytest.approx(scaled["scaled-1.3.extxyz@0"], abs=0.01)
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[-2:] == ["grade", "geometry"]
+    assert float(table.stdout.splitlines()[1].split()[-2]) == pytest.approx(scaled["scaled-1.3.extxyz@0"], abs=0.01)
 
 
 def test_pd_local_predictions_carry_the_largest_atom_grade(tmp_path, model_data):

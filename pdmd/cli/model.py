@@ -77,28 +77,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     def num(value: float | None, fmt: str) -> str:
         return "" if value is None else format(value, fmt)
 
-    spread = any(r.spread_eV_per_atom is not None for r in done)  # an ensemble: mean and spread per structure
-    graded = any(r.extrapolation is not None for r in done)  # a model with a training domain: its grade
-    devi = any(r.max_force_deviation_eV_per_A is not None for r in done)  # a pd-local committee
+    # optional columns, shown where any structure has them: (CSV name, table header, value, CSV / table format)
+    columns = [
+        ("spread_meV_per_atom", "spread/meV/atom", lambda r: r.spread_eV_per_atom and 1000 * r.spread_eV_per_atom,
+         ".3f", "16.2f"),  # an ensemble: mean and spread per structure
+        ("extrapolation_grade", "grade", lambda r: r.extrapolation, ".3f", "7.2f"),  # a model with a domain
+        ("geometry_grade", "geometry", lambda r: r.geometry_grade, ".3f", "8.2f"),  # density / bond lengths
+        ("max_force_deviation_eV_per_A", "max_devi_f/eV/Å", lambda r: r.max_force_deviation_eV_per_A, ".4f",
+         "15.3f"),  # a pd-local committee
+    ]  # fmt: skip
+    columns = [c for c in columns if any(c[2](r) is not None for r in done)]
     if args.csv:
         print("structure,n_atoms,predicted_eV_per_atom,reference_eV_per_atom,seconds"
-              + (",spread_meV_per_atom" if spread else "") + (",extrapolation_grade" if graded else "")
-              + (",max_force_deviation_eV_per_A" if devi else ""))  # fmt: skip
+              + "".join(f",{c[0]}" for c in columns))  # fmt: skip
         for r in done:
             print(f"{r.label},{r.n_atoms},{r.predicted_eV_per_atom:.6f},{num(r.reference_eV_per_atom, '.6f')},"
-                  f"{r.seconds:.4f}" + (f",{1000 * r.spread_eV_per_atom:.3f}" if spread else "")
-                  + (f",{num(r.extrapolation, '.3f')}" if graded else "")
-                  + (f",{num(r.max_force_deviation_eV_per_A, '.4f')}" if devi else ""))  # fmt: skip
+                  f"{r.seconds:.4f}" + "".join(f",{num(c[2](r), c[3])}" for c in columns))  # fmt: skip
     else:
         print(f"{'structure':40} {'atoms':>6} {'E_pred/eV/atom':>15} {'E_ref':>10} {'ms':>6}"
-              + (f" {'spread/meV/atom':>16}" if spread else "") + (f" {'grade':>7}" if graded else "")
-              + (f" {'max_devi_f/eV/Å':>15}" if devi else ""))  # fmt: skip
+              + "".join(f" {c[1]:>{c[4].split('.')[0]}}" for c in columns))  # fmt: skip
         for r in done:
             print(f"{r.label:40.40} {r.n_atoms:6d} {r.predicted_eV_per_atom:15.4f} "
                   f"{num(r.reference_eV_per_atom, '.4f'):>10} {1000 * r.seconds:6.0f}"
-                  + (f" {1000 * r.spread_eV_per_atom:16.2f}" if spread else "")
-                  + (f" {num(r.extrapolation, '.2f'):>7}" if graded else "")
-                  + (f" {num(r.max_force_deviation_eV_per_A, '.3f'):>15}" if devi else ""))  # fmt: skip
+                  + "".join(f" {num(c[2](r), c[4]):>{c[4].split('.')[0]}}" for c in columns))  # fmt: skip
     for r in done:
         for w in r.warnings:
             print(f"pdmd: warning: {r.label}: {w}: outside the training data, the prediction is an extrapolation",

@@ -78,7 +78,8 @@ def finish_card(
         hist = data.descriptor.histogram
         images = pair_images([data.births_A2[i] for i in tr], [data.deaths_A2[i] for i in tr], hist)
         domain = fit_training_domain(images, out_dir, [data.groups[i] for i in tr], split.seed, data.n_atoms[tr],
-                                     np.array([len(data.births_A2[i]) for i in tr]))  # fmt: skip
+                                     np.array([len(data.births_A2[i]) for i in tr]),
+                                     geometry=None if data.geometry is None else data.geometry[tr])  # fmt: skip
         sections = {**sections, **({"domain": domain} if domain else {})}
     png = parity_plot(out_dir / "parity.png", {"train": (ref[tr], pred_eV[tr]), "test": (ref[te], pred_eV[te])},
                       f"{name}: {kind} ({split.kind} split)")  # fmt: skip

@@ -22,7 +22,7 @@ from pdmd.errors import InputError
 from pdmd.models.labelled import LabelKeys, LabelledStructures, is_data_dir, plan_run_ids, read_labelled
 from pdmd.progress import ProgressLog
 from pdmd.store.datastore import DataStore
-from pdmd.structure import Frame, ReadOptions
+from pdmd.structure import Frame, ReadOptions, geometry_features
 from pdmd.systems import SYSTEM_DIM
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class ModelData:
     `births_A2` / `deaths_A2` the finite pairs of each diagram (Å²), `frames` the structures,
     `features` global descriptors already computed (e.g. by `pdmd baseline`), so they are not computed twice,
     `image_pairs` the number of finite pairs each image is the histogram of (its normaliser; for the training
-    domain's pairs per atom, `pdmd.models.global_domain`).
+    domain's pairs per atom, `pdmd.models.global_domain`), `geometry` (N, 4) each structure's density and bond
+    lengths (`pdmd.structure.geometry_features`: the global kinds' geometry domain).
     """
 
     energies_eV: np.ndarray
@@ -50,6 +51,7 @@ class ModelData:
     frames: list[Frame] | None = None
     features: dict[str, np.ndarray] | None = None  # precomputed global features by name ("acsf", "soap"), (N, F)
     image_pairs: np.ndarray | None = None
+    geometry: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.energies_eV)
@@ -73,6 +75,7 @@ class ModelData:
             pick(self.frames),
             None if self.features is None else {k: v[idx] for k, v in self.features.items()},
             None if self.image_pairs is None else self.image_pairs[idx],
+            None if self.geometry is None else self.geometry[idx],
         )
 
 
@@ -121,7 +124,9 @@ def load_store_data(
     desc_id = spec.id
     extra_specs = channel_specs(spec, extra_degrees)
     rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "pairs", "births", "deaths",
-                                             "frame")}  # fmt: skip
+                                             "frame", "geometry")}  # fmt: skip
+    dim = SYSTEM_DIM[spec.system]
+    geometry = bool(needs & {"images", "diagrams"})  # the global kinds' geometry domain
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
     for run_id in run_ids:
@@ -143,8 +148,11 @@ def load_store_data(
                 b, d = spec.learning_pairs(arrays["births_A2"], arrays["deaths_A2"], arrays["essential_births_A2"])
                 rows["births"].append(b)
                 rows["deaths"].append(d)
+            frame = store.load_frame(doc) if "frames" in needs or geometry else None
             if "frames" in needs:
-                rows["frame"].append(store.load_frame(doc))
+                rows["frame"].append(frame)
+            if geometry:
+                rows["geometry"].append(geometry_features(frame, dim))
         progress.step()
     if missing:
         log.warning("%d structures have no %s descriptor and are left out", missing, desc_id)
@@ -161,6 +169,7 @@ def load_store_data(
         rows["deaths"] if "diagrams" in needs else None,
         rows["frame"] if "frames" in needs else None,
         image_pairs=np.asarray(rows["pairs"], int) if "images" in needs else None,
+        geometry=np.asarray(rows["geometry"], float) if geometry else None,
     )
 
 
@@ -220,6 +229,8 @@ def data_from_structures(
                      frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
     if not needs & {"images", "diagrams"}:
         return data
+    dim = SYSTEM_DIM[spec.system]
+    data.geometry = np.array([geometry_features(f, dim) for f in structures.frames])  # the geometry domain
     raw: list = [None] * len(data)  # (births, deaths, essential births) in Å², as stored
     if store is not None:
         for i, sid in enumerate(data.ids):

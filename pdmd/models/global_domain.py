@@ -20,6 +20,15 @@ cells); the square root of each: POOL² + 1 components.
   vector's value for one pair in a typical training structure (`one_pair_unit`), so one stray pair
   there has grade 2 and several pairs more (`fit_structure_domain`).
 
+Geometry domain: the pooled image is blind to a uniform change of bond length (a 3 % shorter bond moves
+the diagram's pairs by under one pooled block), yet a cell relaxed with another potential or functional,
+whose bonds are 3 % shorter, is far from the training data for the reference (the aC demo models miss
+Tersoff energies of AIREBO-quenched cells by 0.2–0.9 eV/atom; `benchmarks/ac_foreign_cells.py`). So each
+structure's density and bond lengths (`pdmd.structure.geometry_features`) get a domain of their own
+(`GEOMETRY_FILE`), graded alike; its threshold is `GEOMETRY_MARGIN` × the held-out training structures'
+largest grade (4 features that new runs of the same process reproduce closely, so a smaller margin than the
+pooled image's 64 + 1 blocks need), and `pdmd predict` warns above either threshold.
+
 The grade itself is `pdmd.domain` (maxvol D-optimality and box, 1 = edge of the training data). Its
 threshold for warnings comes from the training set as for pd-local: the domain is fitted without
 about 10 % of the training structures (whole groups, e.g. melt-quench runs, where there are 3 or
@@ -36,6 +45,7 @@ import numpy as np
 
 from pdmd.descriptor.histogram import HistogramSpec, as_channels, pd_histogram
 from pdmd.domain import DomainModel, calibrated_domain, fit_domain
+from pdmd.structure import GEOMETRY_FEATURES, Frame, geometry_features
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,9 @@ POOL = 8
 DOMAIN_FILE = "domain.npz"
 MIN_GRADE_THRESHOLD = 2.0
 """The warning threshold is at least this grade."""
+GEOMETRY_FILE = "geometry_domain.npz"
+GEOMETRY_MARGIN = 1.25
+"""The geometry warning threshold is this multiple of the held-out training structures' largest geometry grade."""
 OUTSIDE_TOLERANCE = 1e-6
 """Probability outside the window below this is float32 rounding of the image's sum, not pairs."""
 
@@ -116,13 +129,15 @@ def fit_training_domain(
     n_atoms: np.ndarray | None = None,
     n_pairs: np.ndarray | None = None,
     pool: int = POOL,
+    geometry: np.ndarray | None = None,
 ) -> dict | None:
     """Fit the domain of the training structures' PD images (N, [C,] S, S), write `DOMAIN_FILE` into `out_dir`;
     the card's `domain` section (None, with a warning, when the images cannot span a domain).
 
     groups: each training structure's group (e.g. melt-quench run), for the held-out part of the threshold;
     n_atoms / n_pairs: atoms per structure and finite pairs of each image's diagram (see `domain_vectors`;
-    without them the vectors are per pair and blind to how many rings a structure has).
+    without them the vectors are per pair and blind to how many rings a structure has); geometry: (N, 4)
+    `geometry_features` of the structures, for the geometry domain (`GEOMETRY_FILE`, the section's `geometry`).
     """
     x = domain_vectors(images, n_atoms, n_pairs, pool)
     unit = one_pair_unit(images, n_atoms, n_pairs)
@@ -155,7 +170,29 @@ def fit_training_domain(
     }
     log.info("domain: %d components; largest grade of held-out training structures %.2f; warnings above %.2f",
              section["components"], held_max, threshold)  # fmt: skip
-    return section
+    geo = fit_geometry_domain(geometry, out_dir, groups, seed)
+    return {**section, **({"geometry": geo} if geo else {})}
+
+
+def fit_geometry_domain(geometry: np.ndarray | None, out_dir: Path, groups: list[str] | None, seed: int) -> dict | None:
+    """The training structures' geometry domain (density, bond lengths): `GEOMETRY_FILE` in `out_dir` and its card
+    entry, or None without geometry (a caller that has no structures) or where it spans no domain.
+    """
+    if geometry is None or not np.isfinite(geometry).all():
+        return None
+    x = np.asarray(geometry, float)
+    try:
+        domain, held_max, threshold, _ = calibrated_domain(
+            len(x), groups, np.random.default_rng(seed), lambda idx: fit_domain(x[idx], seed=seed),
+            lambda model, idx: model.grade(x[idx]).max(), GEOMETRY_MARGIN, margin=GEOMETRY_MARGIN,
+        )  # fmt: skip
+    except (ValueError, np.linalg.LinAlgError) as err:
+        log.warning("no geometry grade for this model: %s", err)
+        return None
+    domain.save(Path(out_dir) / GEOMETRY_FILE)
+    return {"file": GEOMETRY_FILE, "features": list(GEOMETRY_FEATURES), "training_min": x.min(axis=0).tolist(),
+            "training_max": x.max(axis=0).tolist(), "max_grade_held_out_training": held_max,
+            "max_extrapolation_default": float(threshold)}  # fmt: skip
 
 
 @dataclass
@@ -164,6 +201,8 @@ class StructureDomain:
 
     model: DomainModel
     section: dict
+    geometry: DomainModel | None = None
+    """The geometry domain (density, bond lengths), where the card has one."""
 
     @property
     def threshold(self) -> float:
@@ -184,6 +223,21 @@ class StructureDomain:
         counts = (n_atoms, n_pairs) if self.per_atom else (None, None)
         return self.model.grade(domain_vectors(images, *counts, pool=int(self.section.get("pool", POOL))))
 
+    @property
+    def geometry_threshold(self) -> float | None:
+        return None if self.geometry is None else float(self.section["geometry"]["max_extrapolation_default"])
+
+    def grade_geometry(self, frames: list[Frame], dim: int) -> np.ndarray:
+        """Geometry grades (N,) of structures (NaN without a geometry domain or for a structure without bonds)."""
+        if self.geometry is None:
+            return np.full(len(frames), np.nan)
+        x = np.array([geometry_features(f, dim) for f in frames])
+        ok = np.isfinite(x).all(axis=1)
+        out = np.full(len(frames), np.nan)
+        if ok.any():
+            out[ok] = self.geometry.grade(x[ok])
+        return out
+
     def grade_pairs(self, births_A2: list[np.ndarray], deaths_A2: list[np.ndarray], histogram: HistogramSpec,
                     n_atoms: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """Extrapolation grades (N,) of diagrams given as their finite pairs (Å²) on `histogram`'s grid."""
@@ -201,7 +255,11 @@ def load_structure_domain(folder: str | Path, card: dict) -> StructureDomain | N
         log.warning("model %s: its card names %s but the file is missing: no extrapolation grades",
                     card.get("name"), path)  # fmt: skip
         return None
-    return StructureDomain(DomainModel.load(path), section)
+    geometry = None
+    if section.get("geometry"):
+        geo_path = Path(folder) / section["geometry"].get("file", GEOMETRY_FILE)
+        geometry = DomainModel.load(geo_path) if geo_path.is_file() else None
+    return StructureDomain(DomainModel.load(path), section, geometry)
 
 
 def extrapolation_warning(grade: float | None, threshold: float | None) -> str | None:
@@ -209,3 +267,14 @@ def extrapolation_warning(grade: float | None, threshold: float | None) -> str |
     if grade is None or threshold is None or not np.isfinite(grade) or grade <= threshold:
         return None
     return f"descriptor-space extrapolation grade {grade:.1f} > {threshold:.1f} (1 = edge of the training data)"
+
+
+def geometry_warning(grade: float | None, threshold: float | None, section: dict | None) -> str | None:
+    """The warning for a structure whose density or bond lengths lie outside the training structures' (None: no
+    warning); `section` is the card's `domain.geometry` (training ranges).
+    """
+    if grade is None or threshold is None or not np.isfinite(grade) or grade <= threshold:
+        return None
+    lo, hi = (section or {}).get("training_min"), (section or {}).get("training_max")
+    where = "" if lo is None else (f" (training: density {lo[0]:.4g}–{hi[0]:.4g}, mean bond {lo[1]:.3f}–{hi[1]:.3f} Å)")
+    return f"density / bond-length grade {grade:.1f} > {threshold:.1f}{where}"

@@ -161,8 +161,9 @@ def _predict_timed(potential: Potential, data: ModelData) -> tuple[np.ndarray, f
 def _training_domain(data: ModelData, s: TrainSplit, out_dir: Path) -> dict | None:
     """The training images' domain (`fit_training_domain`: writes domain.npz; the card's section or None)."""
     counts = [None if c is None else np.asarray(c)[s.train_idx] for c in (data.n_atoms, data.image_pairs)]
+    geometry = None if data.geometry is None else data.geometry[s.train_idx]
     return fit_training_domain(data.images[s.train_idx], out_dir, [data.groups[i] for i in s.train_idx], s.seed,
-                               *counts)  # fmt: skip
+                               *counts, geometry=geometry)  # fmt: skip
 
 
 def _training_metrics(state, runtime: dict, predict_ms: float) -> dict:
