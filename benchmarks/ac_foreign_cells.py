@@ -9,7 +9,7 @@ and on those inside the training densities, the mean predictor's RMSE, how many 
 (extrapolation grade above the card's threshold), and whether every cell with a large error is flagged
 (error > 3 × the model's own test RMSE); per cell: density, Tersoff energy, each model's error, its PD-image
 grade and its density / bond-length grade (`pdmd.models.global_domain`).
-A scatter of |error| against the grade goes to foreign_cells.png.
+Scatters of |error| against each grade go to foreign_cells.png.
 
     python benchmarks/ac_foreign_cells.py --work paper_runs/foreign     # resumable: data, models, cells, labels
     python benchmarks/ac_foreign_cells.py --quick                       # 64-atom cells, 2-epoch models
@@ -184,13 +184,18 @@ def plot(work: Path, results: dict, names: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4))
-    for ax, name in zip(np.atleast_1d(axes), names):
+    fig, axes = plt.subplots(2, len(names), figsize=(5 * len(names), 7.5), squeeze=False, constrained_layout=True)
+    for col, name in enumerate(names):
         r = results[name]
-        sc = ax.scatter(r["grade"], np.abs(r["error_meV_per_atom"]), c=results["density_g_cm3"], cmap="viridis")
-        ax.axvline(r["threshold"], color="k", ls="--", label="threshold")
-        ax.set(xscale="log", yscale="log", xlabel="extrapolation grade", ylabel="|error| (meV/atom)", title=name)
-        ax.legend()
+        for row, (key, limit, what) in enumerate(
+            (("grade", "threshold", "PD-image grade"), ("geometry_grade", "geometry_threshold", "density / bond grade"))
+        ):
+            ax = axes[row, col]
+            sc = ax.scatter(r[key], np.abs(r["error_meV_per_atom"]), c=results["density_g_cm3"], cmap="viridis")
+            if r[limit] is not None:
+                ax.axvline(r[limit], color="k", ls="--", label="warning threshold")
+                ax.legend(loc="lower right")
+            ax.set(yscale="log", xlabel=what, ylabel="|error| (meV/atom)", title=f"{name}: {what}")
     fig.colorbar(sc, ax=axes, label="density (g/cm³)")
     fig.savefig(work / "foreign_cells.png", dpi=120)
     print(f"plot: {work / 'foreign_cells.png'}")
