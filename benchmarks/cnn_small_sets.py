@@ -52,7 +52,7 @@ def main() -> None:
     out = output_folder(args.out, "cnn-small")
     runs, _ = plan_runs(args.plan)
     data = load_store_data(DataStore(args.data), [r.run_id for r in runs], plan_descriptor(args.plan),
-                           {"images", "diagrams"})  # fmt: skip
+                           {"images", "diagrams", "geometry"})  # fmt: skip
     print(f"{args.plan}: {len(data)} structures, energy std {1000 * data.energies_eV.std():.1f} meV/atom, "
           f"{np.mean(data.image_pairs):.0f} H1 pairs per diagram; snapshot split")  # fmt: skip
     print(

@@ -38,6 +38,7 @@ import numpy as np
 from pdmd.errors import ExtrapolationStop, InputError, SimulationError
 from pdmd.files import write_json_atomic
 from pdmd.store.datastore import DataStore
+from pdmd.systems import system_dim
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ def reference_calculator(store: DataStore, s: ActiveSettings, vasp_cmd: str | No
     from pdmd.md.single_point import LammpsSinglePoint
     from pdmd.md.vasp.single_point import VaspSinglePoint
 
-    dim = 2 if s.system in ("agr", "2d") else 3
+    dim = system_dim(s.system)
     if POTENTIALS[s.reference].engine != "vasp":
         return LammpsSinglePoint(dim, s.reference)
     if not vasp_cmd:

@@ -359,12 +359,18 @@ def nearest_neighbour_distances(frame: Frame, dim: int) -> np.ndarray:
     """Nearest-neighbour distance of each atom (Å, in 3D), periodic along the first `dim` lattice vectors."""
     from scipy.spatial import cKDTree
 
-    lattice = frame.cell[:dim]
-    pos = np.asarray(frame.positions, float)
-    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
-    images = (pos[None, :, :] + (shifts @ lattice)[:, None, :]).reshape(-1, 3)
+    pos, images = _with_neighbour_images(frame, dim)
     d, _ = cKDTree(images).query(pos, k=2)
     return d[:, 1]
+
+
+def _with_neighbour_images(frame: Frame, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions (N, 3) Å and their images in the 3^dim cells around (and including) the cell, periodic along
+    the first `dim` lattice vectors: every pair within one cell length is a pair of a position and an image.
+    """
+    pos = np.asarray(frame.positions, float)
+    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
+    return pos, (pos[None, :, :] + (shifts @ np.asarray(frame.cell, float)[:dim])[:, None, :]).reshape(-1, 3)
 
 
 BOND_CUTOFF_A = 1.85
@@ -381,11 +387,8 @@ def geometry_features(frame: Frame, dim: int) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     cell = np.asarray(frame.cell, float)
-    lattice = cell[:dim]
     measure = abs(np.linalg.det(cell)) if dim == 3 else float(np.linalg.norm(np.cross(cell[0], cell[1])))
-    pos = np.asarray(frame.positions, float)
-    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
-    images = (pos[None, :, :] + (shifts @ lattice)[:, None, :]).reshape(-1, 3)
+    pos, images = _with_neighbour_images(frame, dim)
     pairs = cKDTree(pos).sparse_distance_matrix(cKDTree(images), BOND_CUTOFF_A, output_type="ndarray")
     bonds = pairs["v"][pairs["v"] > 1e-8]  # each bond from both ends; not the atom itself
     density = frame.n_atoms / measure if measure > 0 else np.nan

@@ -23,8 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-# 8 runs × (final + 5 snapshots from 1500 K up to the 6000 K liquid) of 120 atoms: 48 labelled structures;
-# the liquid and hot snapshots give energies that differ by structure (rings, defects), not only by heat
 def quick_runs(seeds: range, rates: tuple, n_atoms: int, melt_ps: float, hold_ps: float, temps: tuple) -> list:
     """Short melt-quench runs (seed, rate K/ps pairs) keeping snapshots at the set-points `temps` (K)."""
     return [
@@ -40,6 +38,8 @@ def quick_runs(seeds: range, rates: tuple, n_atoms: int, melt_ps: float, hold_ps
     ]
 
 
+# 8 runs × (final + 5 snapshots from 1500 K up to the 6000 K liquid) of 120 atoms: 48 labelled structures;
+# the liquid and hot snapshots give energies that differ by structure (rings, defects), not only by heat
 SMALL_RUNS = quick_runs(range(11, 19), (400, 600, 800, 1000, 1200, 1500, 1800, 2000), 120, 1.0, 0.2,
                         (1500.0, 3000.0, 4000.0, 5000.0, 6000.0))  # fmt: skip
 

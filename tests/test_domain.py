@@ -110,9 +110,9 @@ def test_stray_pairs_where_no_training_diagram_had_any_grade_two_per_square_root
 # -- trained models: grades at prediction -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def model_data(small_store):
-    """Diagrams, images and frames of SMALL_RUNS (48 aGr structures of 120 atoms, 8 runs)."""
+    """Diagrams, images, frames and geometry of SMALL_RUNS (48 aGr structures of 120 atoms, 8 runs)."""
     return load_store_data(DataStore(small_store), [p.run_id for p in SMALL_RUNS], DESC,
-                           {"images", "diagrams", "frames"})  # fmt: skip
+                           {"images", "diagrams", "frames", "geometry"})  # fmt: skip
 
 
 OPTIONS = {

@@ -242,9 +242,9 @@ def _kind_data(
     features attached.
     """
     from pdmd.models.data import data_from_structures
-    from pdmd.models.registry import MODEL_KINDS, extra_image_degrees
+    from pdmd.models.registry import extra_image_degrees, training_needs
 
-    needs = MODEL_KINDS[kind].needs
+    needs = training_needs(kind)
     extra = extra_image_degrees(kind, cnn_options)
     mdata = data_from_structures(c.data, spec, needs, store, extra)
     mdata.features = c.features

@@ -450,10 +450,9 @@ def run_md_file(model: str | Path, structure: str | Path, out: str | Path, **kwa
     """
     from pdmd.calculator import ReferencePotential
 
-    md_keys = set(inspect.signature(run_md).parameters) - {"calculator", "atoms", "dim", "trajectory", "limits"}
-    unknown = sorted(set(kwargs) - _INPUT_KEYS - md_keys)
+    unknown = sorted(set(kwargs) - _INPUT_KEYS - _MD_KEYS)
     if unknown:
-        raise TypeError(f"run_md_file: unexpected keyword(s) {unknown}; known: {sorted(_INPUT_KEYS | md_keys)}")
+        raise TypeError(f"run_md_file: unexpected keyword(s) {unknown}; known: {sorted(_INPUT_KEYS | _MD_KEYS)}")
     job = md_inputs(model, structure, **{k: v for k, v in kwargs.items() if k in _INPUT_KEYS})
     md = {k: v for k, v in kwargs.items() if k not in _INPUT_KEYS}
     try:
@@ -464,4 +463,5 @@ def run_md_file(model: str | Path, structure: str | Path, out: str | Path, **kwa
 
 
 _INPUT_KEYS = frozenset(inspect.signature(md_inputs).parameters) - {"model", "structure"}
-"""The keywords of `run_md_file` that go to `md_inputs` (the rest go to `run_md`)."""
+_MD_KEYS = frozenset(inspect.signature(run_md).parameters) - {"calculator", "atoms", "dim", "trajectory", "limits"}
+"""The keywords of `run_md_file` that go to `md_inputs` and those that go to `run_md`."""

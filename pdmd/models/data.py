@@ -115,7 +115,8 @@ class LoadedModel(Protocol):
 def load_store_data(
     store, run_ids: list[str], spec: DescriptorSpec, needs, extra_degrees: tuple[int, ...] = ()
 ) -> ModelData:
-    """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`.
+    """Every stored structure of `run_ids` that has a descriptor of setting `spec`, with the inputs in `needs`
+    (`pdmd.models.registry.NEEDS`; "geometry" to train a global kind: `pdmd.models.registry.training_needs`).
 
     extra_degrees: homology degrees whose images follow `spec`'s as further channels (`images` (N, C, bins, bins),
     see `CNNConfig`); read from the store where it has them (`pdmd campaign --extra-degrees`), else computed.
@@ -126,7 +127,7 @@ def load_store_data(
     rows: dict[str, list] = {k: [] for k in ("energy", "group", "id", "n", "image", "pairs", "births", "deaths",
                                              "frame", "geometry")}  # fmt: skip
     dim = SYSTEM_DIM[spec.system]
-    geometry = bool(needs & {"images", "diagrams"})  # the global kinds' geometry domain
+    geometry = "geometry" in needs  # training a global kind: its geometry domain
     missing = 0
     progress = ProgressLog(len(run_ids), "loading model data", log)
     for run_id in run_ids:
@@ -227,10 +228,10 @@ def data_from_structures(
     data = ModelData(np.asarray(structures.energies_eV, float), list(structures.groups), list(structures.ids),
                      spec, np.asarray([f.n_atoms for f in structures.frames], int),
                      frames=list(structures.frames) if "frames" in needs else None)  # fmt: skip
+    if "geometry" in needs:  # training a global kind: its geometry domain
+        data.geometry = np.array([geometry_features(f, SYSTEM_DIM[spec.system]) for f in structures.frames])
     if not needs & {"images", "diagrams"}:
         return data
-    dim = SYSTEM_DIM[spec.system]
-    data.geometry = np.array([geometry_features(f, dim) for f in structures.frames])  # the geometry domain
     raw: list = [None] * len(data)  # (births, deaths, essential births) in Å², as stored
     if store is not None:
         for i, sid in enumerate(data.ids):
@@ -256,10 +257,10 @@ def data_from_structures(
 
 def load_store_dataset(store: DataStore, run_ids: list[str], spec: DescriptorSpec, extra_degrees: tuple[int, ...] = ()
                        ) -> ModelData:  # fmt: skip
-    """Images and energies of every stored structure of `run_ids` that has a descriptor of setting `spec`
-    (`extra_degrees`: further channels, see `pdmd.models.registry.load_store_data`).
+    """Images, energies and geometry of every stored structure of `run_ids` that has a descriptor of setting `spec`:
+    what the paper's CNN trains on (`extra_degrees`: further channels, see `load_store_data`).
     """
-    return load_store_data(store, run_ids, spec, {"images"}, extra_degrees)
+    return load_store_data(store, run_ids, spec, {"images", "geometry"}, extra_degrees)
 
 
 def load_images(

@@ -103,6 +103,14 @@ def extra_image_degrees(kind: str, cnn: Any) -> tuple[int, ...]:
     return config_from_options("cnn", {} if cnn is None else cnn, "pd-cnn options: cnn").extra_degrees
 
 
+def training_needs(kind: str) -> frozenset[str]:
+    """What training `kind` loads: its inputs, and for the kinds with one energy per structure (inputs images or
+    diagrams) each structure's geometry as well, for their geometry domain (`pdmd.models.global_domain`).
+    """
+    needs = get_kind(kind).needs
+    return needs | {"geometry"} if needs & {"images", "diagrams"} else needs
+
+
 def get_kind(name: str) -> ModelKind:
     if name not in MODEL_KINDS:
         raise InputError(f"unknown model kind {name!r}; choose one of {sorted(MODEL_KINDS)}")

@@ -18,7 +18,7 @@ from pdmd.models.card import register_model
 from pdmd.models.data import ModelData, TrainSplit, data_from_structures, load_store_data
 from pdmd.models.labelled import check_split_size, load_structures
 from pdmd.models.plots import parity_plot, rmse_meV
-from pdmd.models.registry import extra_image_degrees, get_kind, load_model
+from pdmd.models.registry import extra_image_degrees, get_kind, load_model, training_needs
 from pdmd.models.split import train_test_split
 from pdmd.store.datastore import DataStore
 from pdmd.store.documents import DEFAULT_KIND, model_kind_of, read_card, write_card
@@ -84,7 +84,7 @@ def train_from_file(
     # the split is checked before any diagram is computed
     check_split_size(structures.groups, rule["test_fraction"], rule["split"], rule["seed"], str(path))
     extra = extra_image_degrees(kind, (rule["options"] or {}).get("cnn"))
-    data = data_from_structures(structures, spec, get_kind(kind).needs, extra_degrees=extra)
+    data = data_from_structures(structures, spec, training_needs(kind), extra_degrees=extra)
     provenance = {"data": str(Path(path).resolve()), "energies_read_as": structures.energy_note}
     return train_model(kind, data, out_dir, name, provenance=provenance, **train_kw)
 
@@ -150,7 +150,7 @@ def train_on_store(
     options = dict(options or {})
     if kind == DEFAULT_KIND:
         options = {"train": dict(train or {}), "cnn": dict(cnn or {}), **options}
-    data = load_store_data(store, run_ids, spec, get_kind(kind).needs, extra_image_degrees(kind, options.get("cnn")))
+    data = load_store_data(store, run_ids, spec, training_needs(kind), extra_image_degrees(kind, options.get("cnn")))
     card = train_model(kind, data, store.root / "models" / name, name, split=split, test_fraction=test_fraction,
                        seed=int((train or {}).get("seed", 0)), options=options, provenance=provenance)  # fmt: skip
     register_model(store, card)
