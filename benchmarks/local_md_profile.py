@@ -5,15 +5,19 @@ Per cell (2D sheets and 3D cells: random packings at carbon density, `tests/test
 untrained pd-local model with the default descriptor and network (the cost does not depend on the
 weights) runs `--steps` evaluations (energy + forces + extrapolation grade, as `pdmd md` does each
 step) along an MD-like path (300 K Maxwell-Boltzmann velocities, 1 fs per step). Printed:
-- ms per step and µs per atom-step (one torch thread, no profiler), with the ratio of µs per
-  atom-step to the smallest cell of the same dimension (linear cost: 1.0);
+- ms per step and µs per atom-step (one thread, no profiler), with the ratio of µs per atom-step
+  to the smallest cell of the same dimension (linear cost: 1.0);
+- with `--reference`: ms per step of the same path without the compiled kernels (numpy, gudhi and
+  torch: `pdmd.models.local.compiled.use_compiled(False)`, what pd-local ran before them, and what
+  runs without numba), in turn in this run, and the speed-up;
 - the share of each stage, from a profiled second pass: neighbour lists, the certificate of the
-  cached triangulations, retriangulation (qhull), alpha values, persistence (gudhi) and
-  pairs, feature vectors (forward), network (forward), backward (autograd forces), grade;
-- with `--threads 1,2`: ms per step at each torch thread count, side by side in this run.
+  cached triangulations, retriangulation (qhull), complexes and pairs, feature vectors (forward),
+  network (forward), backward (forces: compiled feature gradient and autograd), grade;
+- with `--threads 1,2`: ms per step at each thread count (torch and numba), side by side in this run.
 
     python benchmarks/local_md_profile.py                      # 2D 680/2,720/10,880, 3D 216/512/4,096
     python benchmarks/local_md_profile.py --threads 1,2 --cells 2:680,3:512
+    python benchmarks/local_md_profile.py --reference --cells 2:680,3:512 --steps 10
     python benchmarks/local_md_profile.py --quick               # 2D 120 and 3D 64 atoms, 3 steps
 """
 
@@ -37,8 +41,7 @@ STAGES = {  # stage: (file suffix, function) whose cumulative time it is
     "neighbour lists": ("local/complex.py", "neighbourhoods"),
     "certificate": ("local/incremental.py", "_invalid_atoms"),
     "retriangulation": ("local/complex.py", "regular_tops"),
-    "alpha values": ("local/complex.py", "alpha_levels"),
-    "persistence": ("local/complex.py", "topology_from_levels"),
+    "complexes and pairs": ("local/complex.py", "topology_of"),
     "features": ("local/features.py", "atom_features"),
     "network": ("local/model.py", "_atom_energies"),
     "backward": ("~", "<method 'run_backward' of 'torch._C._EngineBase' objects>"),
@@ -94,33 +97,43 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cells", default=None, help=f"dim:atoms,... (default {CELLS})")
     p.add_argument("--steps", type=int, default=5, help="timed MD steps per cell (default 5)")
-    p.add_argument("--threads", default="1", help="torch thread counts to compare, e.g. 1,2 (default 1)")
+    p.add_argument("--threads", default="1", help="thread counts to compare, e.g. 1,2 (default 1)")
+    p.add_argument("--reference", action="store_true", help="also without the compiled kernels, and the speed-up")
     p.add_argument("--quick", action="store_true", help=f"cells {QUICK_CELLS}, 3 steps: the code path in seconds")
     args = p.parse_args()
+    from pdmd.models.local.compiled import set_threads, use_compiled
+
     cells = [
         tuple(int(x) for x in c.split(":")) for c in (args.cells or (QUICK_CELLS if args.quick else CELLS)).split(",")
     ]
     steps = 3 if args.quick else args.steps
     threads = [int(t) for t in args.threads.split(",")]
     print("| cell | atoms | ms/step (1 thread) | µs/atom-step | vs smallest | "
+          + ("ms/step without compiled kernels (speed-up) | " if args.reference else "")
           + " | ".join(f"ms/step {t} threads" for t in threads[1:])
           + (" | " if threads[1:] else "") + " | ".join(STAGES) + " |")  # fmt: skip
-    print("|---" * (5 + len(threads[1:]) + len(STAGES)) + "|")
+    print("|---" * (5 + args.reference + len(threads[1:]) + len(STAGES)) + "|")
     smallest: dict[int, float] = {}
     for dim, n in cells:
         model, path = model_and_path(dim, n, steps)
-        torch.set_num_threads(1)
+        set_threads(1)
         ms = step_ms(model, path)
         per_atom = 1e3 * ms / n
         smallest.setdefault(dim, per_atom)
         more = []
+        if args.reference:  # a fresh model: its cache is built the way the reference path builds it
+            use_compiled(False)
+            more.append(step_ms(*model_and_path(dim, n, steps)))
+            use_compiled(True)
         for t in threads[1:]:
-            torch.set_num_threads(t)
+            set_threads(t)
             more.append(step_ms(model, path))
-        torch.set_num_threads(1)
+        set_threads(1)
         shares = stage_shares(model, path)
         cols = [f"{dim}D", str(n), f"{ms:.1f}", f"{per_atom:.1f}", f"{per_atom / smallest[dim]:.2f}"]
-        cols += [f"{m:.1f} ({ms / m:.2f}×)" for m in more] + [f"{100 * s:.0f} %" for s in shares.values()]
+        cols += [f"{m:.1f} ({ms / m:.2f}×)" if i or not args.reference else f"{m:.1f} ({m / ms:.2f}×)"
+                 for i, m in enumerate(more)]  # fmt: skip
+        cols += [f"{100 * s:.0f} %" for s in shares.values()]
         print("| " + " | ".join(cols) + " |", flush=True)
 
 

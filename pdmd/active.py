@@ -198,9 +198,9 @@ def explore(store: DataStore, s: ActiveSettings, iteration: int, temperature_K: 
     done = traj.with_suffix(".done.json")
     if done.is_file():
         return json.loads(done.read_text())
-    import torch
+    from pdmd.models.local.compiled import set_threads
 
-    torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest (as `pdmd md`)
+    set_threads(1)  # exploration fireworks run side by side, one core each
     pot = load_potential(folder / "model")
     window = trust(store.root, s, iteration)
     limits = Limits(max_force_deviation_eV_per_A=STOP_OVER_HIGH * window[1])  # the committee decides, not the grade

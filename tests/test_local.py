@@ -118,6 +118,38 @@ def test_forces_match_finite_differences(dim, descriptor):
 
 
 @pytest.mark.parametrize(
+    "dim, descriptor",
+    [(2, None), (3, None), (2, RADIAL_2D), (3, PD_ONLY), (2, SYMMETRY_ONLY)],
+    ids=["2D", "3D", "2D-radial", "3D-pd-only", "2D-symmetry-only"],
+)
+def test_compiled_features_equal_torch(dim, descriptor):
+    """The compiled feature kernels (evaluation) give torch's features and vector-Jacobian products (stress too)."""
+    from pdmd.models.local.compiled import compiled_available
+
+    assert compiled_available()
+    frame = random_packing(80 if dim == 2 else 64, dim, seed=4)
+    cfg = LocalDescriptorConfig.default(dim, descriptor)
+    topo = local_topology(frame, dim, cfg.cutoff_A, cfg.inner_A, cfg.alpha_max_A2)
+    pos = torch.tensor(frame.positions, requires_grad=True)
+    strain = torch.zeros((3, 3), dtype=torch.float64, requires_grad=True) if dim == 3 else None
+    weights = torch.randn(
+        (frame.n_atoms, cfg.n_features), dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    out = []
+    for compiled in (False, True):
+        x = atom_features(pos, topo, cfg, strain, compiled=compiled)
+        grads = torch.autograd.grad((x * weights).sum() + 0.01 * (x**2).sum(), [pos] + ([strain] if dim == 3 else []))
+        out.append([x.detach().numpy()] + [g.numpy() for g in grads])
+    for torch_value, compiled_value in zip(*out):
+        assert np.abs(torch_value).max() > 1.0  # non-trivial
+        assert np.abs(torch_value - compiled_value).max() < 1e-11 * np.abs(torch_value).max()
+    with pytest.raises(RuntimeError):  # training needs the gradient of the forces: the compiled path refuses it
+        x = atom_features(pos, topo, cfg, compiled=True)
+        (g,) = torch.autograd.grad((x**2).sum(), pos, create_graph=True)
+        torch.autograd.grad(g.sum(), pos)
+
+
+@pytest.mark.parametrize(
     "descriptor", [PD_ONLY, {**RADIAL_2D, **PD_ONLY}, SYMMETRY_ONLY], ids=["diagrams", "radial-diagrams", "symmetry"]
 )
 def test_energy_is_the_path_integral_of_the_forces(descriptor):
@@ -238,6 +270,40 @@ def test_topology_cache_gives_the_fresh_result_along_a_trajectory(dim):
     assert worst_e < 1e-9 and worst_f < 1e-9
     assert 2 <= stats["neighbour_builds"] < stats["calls"]  # the skin was used, and outgrown
     assert stats["atoms_retriangulated"] < stats["calls"] * frame.n_atoms  # some triangulations were reused
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_compiled_evaluation_equals_the_reference_path(dim, monkeypatch, caplog):
+    """Energies, forces (stress in 3D) and grades along an MD-like path: compiled kernels = numpy/gudhi/torch path."""
+    from pdmd.domain import fit_domain
+    from pdmd.models.local import compiled
+
+    frame = random_packing(60 if dim == 2 else 48, dim, seed=11)
+    rng = np.random.default_rng(2)
+    velocity = np.zeros_like(frame.positions)
+    velocity[:, :dim] = rng.normal(0.0, 0.02, (frame.n_atoms, dim))
+    results = []
+    domain = fit_domain(random_model(dim).features(frame))  # one domain (its fit is sensitive to rounding)
+    for on in (True, False):
+        compiled.use_compiled(on)
+        try:
+            model = random_model(dim)
+            model.domain = domain
+            results.append([model.evaluate(moved(frame, frame.positions + k * velocity), stress=dim == 3)
+                            for k in range(8)])  # fmt: skip
+        finally:
+            compiled.use_compiled(True)
+    for a, b in zip(*results):
+        assert abs(a.energy - b.energy) < 1e-10 and np.abs(a.forces - b.forces).max() < 1e-10
+        assert np.abs(a.extrapolation - b.extrapolation).max() < 1e-9
+        if dim == 3:
+            assert np.abs(a.stress - b.stress).max() < 1e-12
+    monkeypatch.setattr(compiled, "numba", None)
+    monkeypatch.setitem(compiled._state, "warned", False)
+    assert not compiled.compiled_available() and not compiled.compiled_available()
+    assert [r.message for r in caplog.records if "numba" in r.message] == [
+        "numba is not installed: pd-local runs without its compiled kernels (slower): pip install numba"
+    ]
 
 
 def test_stress_matches_finite_differences_of_strained_cells(tmp_path):

@@ -14,12 +14,10 @@ from pdmd.errors import InputError
 def cmd_md(args: argparse.Namespace) -> int:
     import os
 
-    import torch
-
     from pdmd.cli.inputs import read_options
+    from pdmd.models.local.compiled import set_threads
 
-    # many small tensors per step: one thread is the default (threads help only on idle cores; docs/local.md)
-    torch.set_num_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
+    set_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))  # default one (docs/local.md)
     out = Path(args.out or Path(args.structure).with_suffix("").name + f"-{args.ensemble}-md.extxyz")
     run = {"temperature_K": args.temperature_K, "steps": args.steps, "timestep_fs": args.timestep_fs,
            "ensemble": args.ensemble, "every": args.every, "seed": args.seed, "read_options": read_options(args),
@@ -107,7 +105,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--no-core", action="store_true", help="leave out the model's short-range (ZBL) repulsion")
     s.add_argument("--member-only", action="store_true",
                    help="committee models: evaluate member 0 only (no force deviation; 1/K the cost)")  # fmt: skip
-    s.add_argument("--threads", type=int, help="torch threads of the model (default: $OMP_NUM_THREADS, else 1)")
+    s.add_argument("--threads", type=int, help="threads of the model, torch and numba (default $OMP_NUM_THREADS or 1)")
     add_read_args(s)
     s = command(sub, cmd_forces, "forces", help="add single-point LAMMPS forces to stored structures that lack them")
     s.add_argument("data_dir", help="data folder (holds structures/)")

@@ -15,7 +15,8 @@ the positions, so F = -dE/dr is exact autograd.
 
 Modules: `complex` (neighbourhoods, batched local alpha complexes, persistence pairs with their
 sources), `incremental` (neighbour lists and triangulations reused between MD steps, certified),
-`features` (torch values, weights, vectorization), `model` (network, loaded model,
+`features` (torch values, weights, vectorization), `compiled` / `pairing` / `kernels` (the same
+complexes, pairs, features and their gradient compiled with numba, for evaluation), `model` (network, loaded model,
 energy_and_forces, energy_forces_stress), `train` (energy + force loss), `reference` (Tersoff
 single-point reference forces for stored data). The ASE calculator is `pdmd.calculator.PDPotential`.
 """

@@ -31,15 +31,13 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 
 from pdmd.errors import DescriptorError, InputError
+from pdmd.models.local.compiled import ATTACH_TOL, DEGENERATE_TOL
+from pdmd.models.local.pairing import compiled_pairs
 from pdmd.structure import Frame
 from pdmd.systems import SHEET_Z_SPAN_A
 
 MAX_NEIGHBOURS = 254
 """Most neighbours one atom may have within the cutoff (simplex keys use 8 bits per local index)."""
-DEGENERATE_TOL = 1e-10
-"""Relative Gram determinant below which a simplex is flat (its orthogonal sphere is infinite)."""
-ATTACH_TOL = 1e-10
-"""Relative tolerance of the in-sphere (attachment) test."""
 
 
 def entry_values(r2: torch.Tensor, inner_A: float, cutoff_A: float, alpha_max_A2: float) -> torch.Tensor:
@@ -247,11 +245,14 @@ class Skeleton:
     first: list[np.ndarray]
 
 
-def skeleton(tops: np.ndarray, dim: int, n_points: int) -> Skeleton:
-    """All faces of the top simplices `tops` (global point ids) and their incidences, level by level down to edges."""
+def skeleton(tops: np.ndarray, dim: int, n_points: int, depth: int | None = None) -> Skeleton:
+    """All faces of the top simplices `tops` (global point ids) and their incidences, level by level down to edges.
+
+    `depth`: only that many levels below the tops (1: the facets, all a triangulation certificate needs).
+    """
     upper = tops
     acc: dict[str, list[np.ndarray]] = {k: [] for k in ("faces_all", "opposite", "coface", "which", "faces", "first")}
-    for k in range(dim - 1, -1, -1):
+    for k in range(dim - 1, dim - 1 - (dim if depth is None else depth), -1):
         q = k + 2
         faces_all = np.concatenate([np.delete(upper, drop, axis=1) for drop in range(q)])
         _, first, which = np.unique(_keys(faces_all), return_index=True, return_inverse=True)
@@ -263,11 +264,6 @@ def skeleton(tops: np.ndarray, dim: int, n_points: int) -> Skeleton:
             acc[name].append(value)
         upper = faces
     return Skeleton(dim, n_points, tops, **acc)
-
-
-def _alpha_levels(rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, dim: int) -> AlphaLevels:
-    """Weighted alpha values of all simplices of the local complexes (vertices included), with their sources."""
-    return alpha_levels(rel, entry, skeleton(tops, dim, len(rel)))
 
 
 def alpha_levels(rel: np.ndarray, entry: np.ndarray, skel: Skeleton) -> AlphaLevels:
@@ -370,8 +366,40 @@ def local_topology(frame: Frame, dim: int, cutoff_A: float, inner_A: float, alph
     rel = nb.relative(frame.positions)
     with torch.no_grad():
         entry = entry_values(torch.from_numpy((rel**2).sum(1)), inner_A, cutoff_A, alpha_max_A2).numpy()
-    tops = regular_tops(rel, entry, nb.start, dim)
-    return topology_from_levels(nb, _alpha_levels(rel, entry, tops, dim), alpha_max_A2)
+    return topology_of(nb, rel, entry, regular_tops(rel, entry, nb.start, dim), alpha_max_A2)
+
+
+def topology_of(
+    nb: Neighbourhoods, rel: np.ndarray, entry: np.ndarray, tops: np.ndarray, alpha_max_A2: float,
+    skel: Skeleton | None = None,
+) -> LocalTopology:  # fmt: skip
+    """The LocalTopology of triangulations `tops` of the weighted point sets (`rel` Å, `entry` Å²) of `nb`.
+
+    Compiled (`pdmd.models.local.pairing`) where numba is present; else, or where that declines, the
+    skeleton (`skel`, when the caller has it), alpha levels and gudhi.
+    """
+    out = compiled_pairs(rel, entry, nb.start, tops, nb.dim, alpha_max_A2)
+    if out is None:
+        skel = skel if skel is not None and len(skel.faces) == nb.dim else skeleton(tops, nb.dim, len(rel))
+        return topology_from_levels(nb, alpha_levels(rel, entry, skel), alpha_max_A2)
+    pairs, sources, level = out
+    rank = np.zeros(len(level), int)
+    for k in range(nb.dim + 1):
+        rank[level == k] = np.arange(int((level == k).sum()))
+    return LocalTopology(
+        dim=nb.dim,
+        n_atoms=nb.n_atoms,
+        centre=nb.centre,
+        atom=nb.atom,
+        offset=nb.offset,
+        sources=[sources[level == k, : k + 1] for k in range(nb.dim + 1)],
+        pair_degree=pairs[:, 0],
+        pair_centre=pairs[:, 1],
+        birth_level=level[pairs[:, 2]],
+        birth_index=rank[pairs[:, 2]],
+        death_level=level[pairs[:, 3]],
+        death_index=rank[pairs[:, 3]],
+    )
 
 
 def _simplex_tree(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float):
@@ -412,20 +440,28 @@ def _simplex_of_value(shifted: list[np.ndarray]):
     return lookup
 
 
-def _finite_pairs(st, nb: Neighbourhoods, levels: AlphaLevels, lookup) -> tuple[list[tuple], list[list[np.ndarray]]]:
-    """Per degree h: (h, centre atom, birth level, birth source, death level, death source) of every finite
-    interval, and per level the source simplices the pairs use.
+def _gudhi_pairs(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per degree h: (birth index at level h, death index at level h + 1) of every finite interval, by gudhi."""
+    st, shifted = _simplex_tree(nb, levels, alpha_max_A2)
+    lookup = _simplex_of_value(shifted)
+    out = []
+    for h in range(nb.dim):
+        iv = np.asarray(st.persistence_intervals_in_dimension(h), float).reshape(-1, 2)
+        iv = iv[np.isfinite(iv[:, 1])]  # essential classes are dropped
+        out.append((lookup(h, iv[:, 0]), lookup(h + 1, iv[:, 1])))
+    return out
+
+
+def _finite_pairs(nb: Neighbourhoods, levels: AlphaLevels, pairs) -> tuple[list[tuple], list[list[np.ndarray]]]:
+    """Per degree h: (h, centre atom, birth level, birth source, death level, death source) of the finite pairs
+    `pairs` (per h, birth and death simplex indices), and per level the source simplices they use.
     """
     dim = nb.dim
     used: list[list[np.ndarray]] = [[] for _ in range(dim + 1)]
     parts = []
-    for h in range(dim):
-        iv = np.asarray(st.persistence_intervals_in_dimension(h), float).reshape(-1, 2)
-        iv = iv[np.isfinite(iv[:, 1])]  # essential classes are dropped
-        if not len(iv):
+    for h, (b_idx, d_idx) in enumerate(pairs):
+        if not len(d_idx):
             continue
-        d_idx = lookup(h + 1, iv[:, 1])
-        b_idx = lookup(h, iv[:, 0])
         b_lvl, b_src = levels.src_level[h][b_idx], levels.src_index[h][b_idx]
         d_lvl, d_src = levels.src_level[h + 1][d_idx], levels.src_index[h + 1][d_idx]
         parts.append((h, nb.centre[levels.simplices[h + 1][d_idx, 0]], b_lvl, b_src, d_lvl, d_src))
@@ -448,10 +484,9 @@ def _used_sources(levels: AlphaLevels, used: list[list[np.ndarray]]) -> tuple[li
 
 
 def topology_from_levels(nb: Neighbourhoods, levels: AlphaLevels, alpha_max_A2: float) -> LocalTopology:
-    """Persistence pairs (with their value sources) of the complexes `levels` on neighbourhoods `nb`."""
+    """Persistence pairs (with their value sources) of the complexes `levels` on neighbourhoods `nb`, by gudhi."""
     dim = nb.dim
-    st, shifted = _simplex_tree(nb, levels, alpha_max_A2)
-    parts, used = _finite_pairs(st, nb, levels, _simplex_of_value(shifted))
+    parts, used = _finite_pairs(nb, levels, _gudhi_pairs(nb, levels, alpha_max_A2))
     sources, remaps = _used_sources(levels, used)
 
     def renumber(lvl: np.ndarray, src: np.ndarray) -> np.ndarray:

@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from pdmd.models.local.compiled import compiled_available
 from pdmd.models.local.complex import LocalTopology, batched_dot, entry_values, orthospheres
+from pdmd.models.local.kernels import compiled_features
 
 ANGULAR_SHELLS_A = (1.2, 2.4, 7)
 """Default angular shells (lo, hi, n), Å: 0.2 Å apart over the bonds and the cut-off region of carbon potentials."""
@@ -228,14 +230,18 @@ def atom_features(
     cfg: LocalDescriptorConfig,
     strain: torch.Tensor | None = None,
     dtype: torch.dtype | None = None,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """Per-atom vectors (N, n_features): local diagrams, then symmetry functions; differentiable in positions Å.
 
     The geometry (relative points, simplex radii, distances, angles) is computed in the positions'
     dtype (fp64: its degeneracy tolerances are set for it); `dtype` (e.g. fp32 for training) is the
-    arithmetic of the Gaussian expansions that follow, where the time goes.
+    arithmetic of the Gaussian expansions that follow, where the time goes. `compiled`: the compiled kernels
+    (`pdmd.models.local.kernels`; float64, one backward pass: evaluation, not training).
     """
     rel = relative_points(positions, topo, strain)
+    if compiled and rel.dtype == torch.float64 and compiled_available():
+        return compiled_features(rel, topo, cfg)
     dtype = dtype or rel.dtype
     blocks = pd_blocks(rel, topo, cfg, dtype) if cfg.use_pd else []
     if cfg.radial_A or cfg.angular_shells_A:

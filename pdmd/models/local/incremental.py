@@ -27,17 +27,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pdmd.models.local.compiled import _jit, _orthosphere, compiled_available
 from pdmd.models.local.complex import (
     LocalTopology,
     Neighbourhoods,
     Skeleton,
-    alpha_levels,
     entry_values,
     neighbourhoods,
     orthospheres_np,
     regular_tops,
     skeleton,
-    topology_from_levels,
+    topology_of,
 )
 from pdmd.structure import Frame
 
@@ -147,6 +147,10 @@ def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign
 
 def _invalid_atoms(cert: _Certificate, tops: np.ndarray, rel: np.ndarray, entry: np.ndarray) -> np.ndarray:
     """Atoms whose cached triangulation is not certified as regular at points `rel` (entries `entry`)."""
+    if compiled_available():
+        bad = _compiled_check(tops, cert.sign, cert.top_atom, cert.power_top, cert.power_point, cert.side_facet,
+                              cert.side_point, cert.side_ref, cert.side_atom, rel, entry, MARGIN)  # fmt: skip
+        return np.flatnonzero(bad)
     pts = rel[tops]
     vol = _orient(pts) * cert.sign
     scale = ((pts - pts[:, :1, :]) ** 2).sum((1, 2)) ** (0.5 * (pts.shape[2]))
@@ -166,6 +170,67 @@ def _invalid_atoms(cert: _Certificate, tops: np.ndarray, rel: np.ndarray, entry:
         ok = s_point * np.sign(s_ref) > MARGIN * fscale ** (0.5 * f.shape[2])
         bad.append(cert.side_atom[~ok])
     return np.unique(np.concatenate(bad))
+
+
+@_jit
+def _orient_c(rel, ids, x):  # pragma: no cover - compiled
+    """Signed volume (x d!) of the simplex of points rel[ids[:d]] and rel[x] (x < 0: ids[:d+1]), d = 2 or 3."""
+    d = rel.shape[1]
+    o = ids[0]
+    a, b = ids[1], (ids[d] if x < 0 else x) if d == 2 else ids[2]
+    ax, ay = rel[a, 0] - rel[o, 0], rel[a, 1] - rel[o, 1]
+    bx, by = rel[b, 0] - rel[o, 0], rel[b, 1] - rel[o, 1]
+    if d == 2:
+        return ax * by - ay * bx
+    c = ids[3] if x < 0 else x
+    az, bz = rel[a, 2] - rel[o, 2], rel[b, 2] - rel[o, 2]
+    cx, cy, cz = rel[c, 0] - rel[o, 0], rel[c, 1] - rel[o, 1], rel[c, 2] - rel[o, 2]
+    return ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx)
+
+
+@_jit
+def _spread(rel, ids, n, x):  # pragma: no cover - compiled
+    """Sum of squared distances of rel[ids[1:n]] (and rel[x] when x >= 0) to rel[ids[0]]."""
+    s = 0.0
+    for i in range(1, n + (1 if x >= 0 else 0)):
+        p = ids[i] if i < n else x
+        for c in range(rel.shape[1]):
+            s += (rel[p, c] - rel[ids[0], c]) ** 2
+    return s
+
+
+@_jit
+def _compiled_check(tops, sign, top_atom, power_top, power_point, side_facet, side_point, side_ref, side_atom,
+                    rel, entry, margin):  # fmt: skip  # pragma: no cover - compiled
+    """The certificate's checks (orientation, local regularity, boundary convexity) in one pass: a bad-atom mask."""
+    d = rel.shape[1]
+    n_atoms = top_atom.max() + 1 if len(top_atom) else 0
+    if len(side_atom):
+        n_atoms = max(n_atoms, side_atom.max() + 1)
+    bad = np.zeros(n_atoms, np.bool_)
+    value = np.empty(len(tops))
+    centre = np.empty((len(tops), 3))
+    w = np.empty(40)
+    for t in range(len(tops)):
+        vol = _orient_c(rel, tops[t], -1) * sign[t]
+        if not vol > margin * _spread(rel, tops[t], d + 1, -1) ** (0.5 * d):
+            bad[top_atom[t]] = True
+        value[t] = _orthosphere(rel, entry, tops[t], 0, d + 1, centre[t], w)
+    for i in range(len(power_top)):
+        t, q = power_top[i], power_point[i]
+        g2 = 0.0
+        for c in range(d):
+            g2 += (rel[q, c] - centre[t, c]) ** 2
+        if not g2 + entry[q] - value[t] > margin * (abs(value[t]) + g2 + 1.0):
+            bad[top_atom[t]] = True
+    for i in range(len(side_point)):
+        f = side_facet[i]
+        s_point = _orient_c(rel, f, side_point[i])
+        s_ref = _orient_c(rel, f, side_ref[i])
+        scale = _spread(rel, f, d, side_point[i])
+        if not s_point * np.sign(s_ref) > margin * scale ** (0.5 * d):
+            bad[side_atom[i]] = True
+    return bad
 
 
 class TopologyCache:
@@ -198,7 +263,7 @@ class TopologyCache:
         redo = np.union1d(_invalid_atoms(self._cert, self._skel.tops, rel, entry), self._fragile_array)
         if len(redo):
             self._retriangulate(rel, entry, redo)
-        return topology_from_levels(nb, alpha_levels(rel, entry, self._skel), self.alpha_max_A2)
+        return topology_of(nb, rel, entry, self._skel.tops, self.alpha_max_A2, self._skel)
 
     def _rebuild_all(self, frame: Frame, key: tuple) -> None:
         """New neighbour lists; atoms whose point list is unchanged keep their triangulation (checked later)."""
@@ -246,6 +311,7 @@ class TopologyCache:
     def _set_tops(self, tops: np.ndarray, sign: np.ndarray, rel: np.ndarray) -> None:
         """Install a triangulation; `sign`: each top's orientation when it was last certified or built."""
         order = np.lexsort(tops.T[::-1]) if len(tops) else np.zeros(0, int)
-        self._skel = skeleton(tops[order], self.dim, len(rel))
+        depth = 1 if compiled_available() else None  # the compiled complexes need no lower faces
+        self._skel = skeleton(tops[order], self.dim, len(rel), depth)
         self._cert = _certificate(self._skel, self._nb.centre, self._fragile, sign[order])
         self._fragile_array = np.array(sorted(self._fragile), int)

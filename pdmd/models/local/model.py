@@ -158,7 +158,7 @@ class LocalPDModel:
         if stress:
             strain = torch.zeros((3, 3), dtype=torch.float64, requires_grad=True)
             inputs.append(strain)
-        x = atom_features(pos, topo, self.cfg, strain)
+        x = atom_features(pos, topo, self.cfg, strain, compiled=True)
         core_e = None
         if self.core is not None:
             core_e = self.core.atom_energies(relative_points(pos, topo, strain), topo.centre, topo.n_atoms)
@@ -204,7 +204,7 @@ class LocalPDModel:
         frame, _ = in_sheet_frame(frame, self.dim)
         with torch.no_grad():
             pos = torch.tensor(np.asarray(frame.positions, float), dtype=torch.float64)
-            return atom_features(pos, self.topology(frame), self.cfg).numpy()
+            return atom_features(pos, self.topology(frame), self.cfg, compiled=True).numpy()
 
     def atom_energies(self, frame: Frame) -> np.ndarray:
         """Per-atom energies (eV) of one structure (member 0, with the core repulsion where the card has one)."""
@@ -215,7 +215,8 @@ class LocalPDModel:
             core_e = None
             if self.core is not None:
                 core_e = self.core.atom_energies(relative_points(pos, topo), topo.centre, topo.n_atoms)
-            return self._atom_energies(self.net, atom_features(pos, topo, self.cfg), core_e).numpy()
+            x = atom_features(pos, topo, self.cfg, compiled=True)
+            return self._atom_energies(self.net, x, core_e).numpy()
 
     def predict_frames(self, frames: list[Frame], labels: list[str] | None = None) -> tuple[np.ndarray, float]:
         """Energies (eV/atom) of structures (validated first: units, flatness, overlaps) and mean seconds each."""

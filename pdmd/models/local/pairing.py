@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every atom's weighted alpha complex and its persistence pairs, compiled (numba): one loop over the atoms.
+
+Per atom, from its regular triangulation (the top simplices) and its weighted points, the same steps
+as the numpy/gudhi path of `pdmd.models.local.complex`:
+
+1. faces level by level (lexicographic order, incidences in (dropped vertex, coface) order);
+2. each simplex's smallest orthogonal sphere (the same Gram solve as `orthospheres`), and
+   Edelsbrunner's attachment rule down to the vertices: a face attached to a coface (the opposite
+   vertex has a smaller power distance to its centre) takes the cheapest such coface's value and
+   source;
+3. gudhi's filtration order of the simplices up to `alpha_max_A2`: by value, ties by the reverse
+   lexicographic order of their vertex lists (`is_before_in_filtration`; faces come first);
+4. the Z/2 boundary matrix reduced column by column, top dimension first with clearing (a column
+   that is another's pivot is a birth and needs no reduction). The pairing of a total order is
+   unique, so the pairs are the simplex pairs gudhi's persistent cohomology gives for that order.
+
+Pairs of zero persistence and essential classes are dropped, as `compute_persistence(min_persistence=0)`
+and the descriptor do. The result: each pair's degree, atom and the sources (point ids) of its birth
+and death, the simplices whose orthogonal spheres give the values. `compiled_pairs` returns None when
+numba is missing, or when a complex is not a filtration (a face after one of its cofaces: within
+rounding of the attachment test only); the caller then takes the numpy/gudhi path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pdmd.models.local.compiled import ATTACH_TOL, _jit, _orthosphere, compiled_available
+
+
+@_jit
+def _rl_less(verts, a, b):  # pragma: no cover - compiled
+    """Reverse lexicographic order of vertex rows sorted in decreasing order, padded with -1 (a prefix is less)."""
+    for i in range(verts.shape[1]):
+        if verts[a, i] != verts[b, i]:
+            return verts[a, i] < verts[b, i]
+    return False
+
+
+@_jit
+def _filtration_order(members, n, value, rdesc, order):  # pragma: no cover - compiled
+    """`members[:n]` into `order[:n]` in filtration order: by value, ties in reverse lexicographic order of `rdesc`."""
+    idx = np.argsort(value[members[:n]])
+    for p in range(n):
+        order[p] = members[idx[p]]
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and value[order[j]] == value[order[i]]:
+            j += 1
+        for p in range(i + 1, j):  # insertion sort of the tie run (a total order: the run's start order is irrelevant)
+            x = order[p]
+            r = p - 1
+            while r >= i and _rl_less(rdesc, x, order[r]):
+                order[r + 1] = order[r]
+                r -= 1
+            order[r + 1] = x
+        i = j
+
+
+@_jit
+def _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, next_id):  # pragma: no cover - compiled
+    """Id of `key` in an open-addressing table of mask + 1 slots (a new id `next_id` if absent); (id, n_slots)."""
+    h = ((key * 2654435761) >> 11) & mask  # key < 2**24: no overflow
+    while tab_key[h] != -1:
+        if tab_key[h] == key:
+            return tab_id[h], n_slots
+        h = (h + 1) & mask
+    tab_key[h] = key
+    tab_id[h] = next_id
+    slots[n_slots] = h
+    return next_id, n_slots + 1
+
+
+@_jit
+def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_start, w_len, mark, touched, pool):  # noqa: E501  # pragma: no cover
+    """Pair the simplices `order[:n]` (filtration order; pos: simplex -> position): (birth, death) rows of
+    `pairs_out`, top dimension first with clearing. Returns (number of pairs or -1 if not a filtration,
+    touched, pool) (the last two grown where needed).
+    """
+    for p in range(n):
+        w_pivot[p] = -1
+        w_cleared[p] = False
+    used = 0
+    n_pairs = 0
+    for k in range(dim, 0, -1):
+        for p in range(n):
+            s = order[p]
+            if level[s] != k or w_cleared[p]:
+                continue
+            n_t = 0
+            for i in range(k + 1):
+                r = pos[bnd[s, i]]
+                if r < 0 or r >= p:
+                    for t in range(n_t):
+                        mark[touched[t]] = False
+                    return -1, touched, pool
+                mark[r] = True
+                touched[n_t] = r
+                n_t += 1
+            low = -1
+            while True:
+                low = -1
+                for t in range(n_t):
+                    if mark[touched[t]] and touched[t] > low:
+                        low = touched[t]
+                if low < 0 or w_pivot[low] < 0:
+                    break
+                q = w_pivot[low]
+                for e in range(w_start[q], w_start[q] + w_len[q]):
+                    r = pool[e]
+                    if not mark[r]:
+                        if n_t == len(touched):
+                            touched = np.concatenate((touched, np.empty(n_t, np.int64)))
+                        touched[n_t] = r
+                        n_t += 1
+                    mark[r] = not mark[r]
+            if low >= 0:
+                w_pivot[low] = p
+                w_cleared[low] = True
+                w_start[p] = used
+                for t in range(n_t):
+                    r = touched[t]
+                    if mark[r]:
+                        if used == len(pool):
+                            pool = np.concatenate((pool, np.empty(len(pool), np.int64)))
+                        pool[used] = r
+                        used += 1
+                        mark[r] = False
+                w_len[p] = used - w_start[p]
+                pairs_out[n_pairs, 0] = order[low]
+                pairs_out[n_pairs, 1] = s
+                n_pairs += 1
+            for t in range(n_t):
+                mark[touched[t]] = False
+    return n_pairs, touched, pool
+
+
+@_jit
+def _all_pairs(rel, entry, start, tops, top_start, dim, alpha_max):  # pragma: no cover - compiled
+    """Every atom's finite pairs of positive persistence: rows (degree, atom, birth source, death source) with
+    sources as rows of `sources` (global point ids, padded -1) and `source_level`; ok False: not a filtration.
+    """
+    n_atoms = len(start) - 1
+    n_max = 1
+    t_max = 1
+    for a in range(n_atoms):
+        n_max = max(n_max, start[a + 1] - start[a])
+        t_max = max(t_max, top_start[a + 1] - top_start[a])
+    # capacities: level k has at most (k + 2) x (level k + 1) simplices
+    cap_level = np.zeros(dim + 1, np.int64)
+    cap_level[dim] = t_max
+    for k in range(dim - 1, 0, -1):
+        cap_level[k] = (k + 2) * cap_level[k + 1]
+    cap_level[0] = n_max
+    m_max = cap_level.sum()
+    inc_max = 0
+    for k in range(dim):
+        inc_max += (k + 2) * cap_level[k + 1]
+    verts = np.full((m_max, 4), -1, np.int64)
+    rdesc = np.full((m_max, 4), -1, np.int64)
+    bnd = np.full((m_max, 4), -1, np.int64)
+    value = np.empty(m_max)
+    src = np.empty(m_max, np.int64)
+    level = np.empty(m_max, np.int64)
+    centres = np.empty((m_max, 3))
+    best = np.empty(m_max, np.int64)
+    which = np.empty(inc_max, np.int64)
+    opposite = np.empty(inc_max, np.int64)
+    inc_upper = np.empty(inc_max, np.int64)
+    size = 1
+    while size < 2 * inc_max:
+        size *= 2
+    tab_key = np.full(size, -1, np.int64)
+    tab_id = np.empty(size, np.int64)
+    slots = np.empty(inc_max, np.int64)
+    members = np.empty(m_max, np.int64)
+    order = np.empty(m_max, np.int64)
+    pos = np.full(m_max, -1, np.int64)
+    src_id = np.full(m_max, -1, np.int64)
+    found = np.empty((m_max, 2), np.int64)
+    w_pivot = np.empty(m_max, np.int64)
+    w_cleared = np.empty(m_max, np.bool_)
+    w_start = np.empty(m_max, np.int64)
+    w_len = np.empty(m_max, np.int64)
+    mark = np.zeros(m_max, np.bool_)
+    touched = np.empty(4 * m_max, np.int64)
+    pool = np.empty(16 * m_max, np.int64)
+    scratch = np.empty(40)
+    ilo = np.zeros(dim + 1, np.int64)  # incidences of faces at level k and their cofaces: ilo[k]..ihi[k]
+    ihi = np.zeros(dim + 1, np.int64)
+    row_lo = np.zeros(dim + 1, np.int64)
+    row_hi = np.zeros(dim + 1, np.int64)
+
+    cap = 32 * n_atoms + 64
+    pairs = np.empty((cap, 4), np.int64)
+    sources = np.full((2 * cap, 4), -1, np.int64)
+    source_level = np.empty(2 * cap, np.int64)
+    n_pairs = 0
+    n_src = 0
+    for a in range(n_atoms):
+        base = start[a]
+        n_pts = start[a + 1] - base
+        n_top = top_start[a + 1] - top_start[a]
+        if n_top == 0:
+            continue
+        # tops (rows 0..n_top), then each lower level's faces in first-seen (dropped vertex, coface) order
+        for t in range(n_top):
+            for i in range(4):
+                verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
+        row_lo[dim], row_hi[dim] = 0, n_top
+        n_rows = n_top
+        n_inc = 0
+        for k in range(dim - 1, -1, -1):
+            u_lo, u_hi = row_lo[k + 1], row_hi[k + 1]
+            row_lo[k] = n_rows
+            ilo[k] = n_inc
+            if k == 0:  # vertices: every point of the set, isolated ones too (point p is row row_lo[0] + p)
+                for p in range(n_pts):
+                    verts[n_rows + p, 0] = p
+                    for i in range(1, 4):
+                        verts[n_rows + p, i] = -1
+                n_rows += n_pts
+            n_slots = 0
+            n_new = 0
+            mask = 15  # the table's first slots: at least twice this level's incidences (a sparse, cached table)
+            while mask + 1 < 2 * (k + 2) * (u_hi - u_lo):
+                mask = 2 * mask + 1
+            for drop in range(k + 2):
+                for u in range(u_lo, u_hi):
+                    key = 0
+                    for i in range(k + 2):
+                        if i != drop:
+                            key = key * 256 + verts[u, i]
+                    if k == 0:
+                        f = row_lo[0] + key
+                    else:
+                        fid, n_slots = _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, n_new)
+                        if fid == n_new:
+                            c = 0
+                            for i in range(k + 2):
+                                if i != drop:
+                                    verts[n_rows + n_new, c] = verts[u, i]
+                                    c += 1
+                            for i in range(k + 1, 4):
+                                verts[n_rows + n_new, i] = -1
+                            n_new += 1
+                        f = row_lo[k] + fid
+                    which[n_inc] = f
+                    opposite[n_inc] = verts[u, drop]
+                    inc_upper[n_inc] = u
+                    bnd[u, drop] = f
+                    n_inc += 1
+            for h in range(n_slots):
+                tab_key[slots[h]] = -1
+            if k > 0:
+                n_rows += n_new
+            row_hi[k] = n_rows
+            ihi[k] = n_inc
+        # values: own spheres top down, attached faces take their cheapest attaching coface's value and source
+        for s in range(n_rows):
+            src[s] = s
+        for k in range(dim, -1, -1):
+            for s in range(row_lo[k], row_hi[k]):
+                level[s] = k
+                value[s] = _orthosphere(rel, entry, verts[s], base, k + 1, centres[s], scratch)
+                best[s] = -1
+                for i in range(4):
+                    rdesc[s, i] = verts[s, k - i] if i <= k else -1
+            if k == dim:
+                continue
+            for r in range(ilo[k], ihi[k]):
+                f, u, o = which[r], inc_upper[r], opposite[r] + base
+                own = value[f]
+                power = entry[o]
+                for c in range(rel.shape[1]):
+                    gap = rel[o, c] - centres[f, c]
+                    power += gap * gap
+                attached = power < own - ATTACH_TOL * (abs(own) + 1.0)
+                if attached and (best[f] < 0 or value[u] < value[best[f]]):
+                    best[f] = u
+            for f in range(row_lo[k], row_hi[k]):
+                if best[f] >= 0:
+                    value[f] = value[best[f]]
+                    src[f] = src[best[f]]
+        n_mem = 0
+        for s in range(n_rows):
+            if value[s] <= alpha_max:
+                members[n_mem] = s
+                n_mem += 1
+        _filtration_order(members, n_mem, value, rdesc, order)
+        for p in range(n_mem):
+            pos[order[p]] = p
+        n_found, touched, pool = _reduce(order, n_mem, pos, level, bnd, dim, found, w_pivot, w_cleared, w_start,
+                                         w_len, mark, touched, pool)  # fmt: skip
+        for p in range(n_mem):
+            pos[order[p]] = -1
+        if n_found < 0:
+            return pairs[:0], sources[:0], source_level[:0], False
+        for t in range(n_found):
+            b, d = found[t, 0], found[t, 1]
+            if not value[d] > value[b]:
+                continue
+            if n_pairs == len(pairs):
+                pairs = np.concatenate((pairs, np.empty_like(pairs)))
+            pairs[n_pairs, 0] = level[b]
+            pairs[n_pairs, 1] = a
+            for c in range(2):
+                s = src[found[t, c]]
+                if src_id[s] < 0:
+                    if n_src == len(sources):
+                        sources = np.concatenate((sources, np.full_like(sources, -1)))
+                        source_level = np.concatenate((source_level, np.empty_like(source_level)))
+                    src_id[s] = n_src
+                    source_level[n_src] = level[s]
+                    for i in range(level[s] + 1):
+                        sources[n_src, i] = verts[s, i] + base
+                    n_src += 1
+                pairs[n_pairs, 2 + c] = src_id[s]
+            n_pairs += 1
+        for t in range(n_found):
+            src_id[src[found[t, 0]]] = -1
+            src_id[src[found[t, 1]]] = -1
+    return pairs[:n_pairs], sources[:n_src], source_level[:n_src], True
+
+
+def compiled_pairs(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, tops: np.ndarray, dim: int,
+                   alpha_max_A2: float):  # fmt: skip
+    """Pairs and their sources of every atom's complex, or None (use numpy/gudhi; see the module docstring).
+
+    rel (P, d) Å and entry (P,) Å² of the points of all sets (atom a's set: start[a]..start[a+1]);
+    tops (T, d+1): the top simplices (point ids, each row sorted). Returns (pairs (Q, 4): degree, atom,
+    birth source, death source; sources (S, dim+1) point ids, padded -1; source levels (S,)).
+    """
+    if not compiled_available():
+        return None
+    owner = np.searchsorted(start, tops[:, 0], side="right") - 1 if len(tops) else np.zeros(0, np.int64)
+    order = np.argsort(owner, kind="stable")
+    top_start = np.searchsorted(owner[order], np.arange(len(start)))
+    pairs, sources, source_level, ok = _all_pairs(
+        np.ascontiguousarray(rel, float), np.ascontiguousarray(entry, float), np.asarray(start, np.int64),
+        np.ascontiguousarray(tops[order], np.int64), top_start.astype(np.int64), dim, float(alpha_max_A2),
+    )  # fmt: skip
+    return (pairs, sources[:, : dim + 1], source_level) if ok else None
