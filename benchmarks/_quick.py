@@ -175,11 +175,11 @@ def resolve_work(parser: argparse.ArgumentParser, args: argparse.Namespace, pref
 
 
 def one_thread() -> None:
-    """One torch and OpenMP thread: many small tensors per call make one thread fastest, and fair to other work."""
+    """One torch, numba and OpenMP thread: timings of one core, fair to other work."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
+    from pdmd.models.local.compiled import set_threads
 
-    torch.set_num_threads(1)
+    set_threads(1)
 
 
 def tests_on_path() -> None:

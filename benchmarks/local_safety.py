@@ -40,7 +40,7 @@ QUICK = {"quick": True, "md_ps": {300.0: 0.002, 1500.0: 0.002}, "minutes": 1.0, 
          "md_runs": [(300.0, 0, True), (1500.0, 1, False)], "cost_steps": 4, "engine_steps": 4,
          "repeats": 1}  # fmt: skip
 """Settings of `--quick` (the tiny data set of `_quick.py`; MD ps per temperature, training minutes)."""
-FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 2.5, 1500.0: 2.5}, "minutes": 6.0, "epochs": 400,
+FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 10.0, 1500.0: 5.0}, "minutes": 6.0, "epochs": 400,
         "hidden": None, "cost_steps": 40, "engine_steps": 100, "repeats": 2}  # fmt: skip
 """Settings of the full study (runs of `n_atoms` atoms, MD ps per temperature, training minutes per member)."""
 HOT_K = (1500.0, 2500.0, 3500.0)
@@ -173,7 +173,8 @@ def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -
 
     tag = f"T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
     record_path = work / "md" / f"{tag}.json"
-    if record_path.is_file():
+    steps = int(round(cfg["md_ps"][temperature_K] * 1000 / 0.5))
+    if record_path.is_file() and json.loads(record_path.read_text())["steps_asked"] == steps:
         return json.loads(record_path.read_text())
     frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
     _, test = split(groups)
@@ -181,7 +182,6 @@ def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -
     start = work / "md" / f"{tag}-start.extxyz"
     start.parent.mkdir(parents=True, exist_ok=True)
     write(start, frames[finals[seed % len(finals)]].to_ase())
-    steps = int(round(cfg["md_ps"][temperature_K] * 1000 / 0.5))
     out = work / "md" / f"{tag}.extxyz"
     record = {"temperature_K": temperature_K, "seed": seed, "core": core, "steps_asked": steps, "stopped": None}
     t0 = time.perf_counter()
@@ -316,9 +316,9 @@ def main() -> None:
     args = p.parse_args()
     if resolve_work(p, args, "safety"):
         args.members = 2
-    import torch
+    from pdmd.models.local.compiled import set_threads
 
-    torch.set_num_threads(1)  # many small tensors per MD step: one thread is fastest, and two runs share the cores
+    set_threads(1)  # one thread per run: two runs share the cores
     cfg = {**QUICK, "quick_data": args.quick_data} if args.quick else FULL
     args.work.mkdir(parents=True, exist_ok=True)
     stages = ["data", "train", "md", "spearman", "cost", "engine"] if args.stage == "all" else [args.stage]

@@ -47,30 +47,36 @@ def _jit(f):
     return numba.njit(cache=True, nogil=True)(f) if numba is not None else f
 
 
-def _pjit(f):
-    """`_jit` with `prange` loops run by numba's threads (`set_threads`)."""
-    return numba.njit(cache=True, nogil=True, parallel=True)(f) if numba is not None else f
-
-
-prange = numba.prange if numba is not None else range
+_env_threads = os.environ.get("OMP_NUM_THREADS", "")
+_pool: dict = {"threads": int(_env_threads) if _env_threads.isdigit() and int(_env_threads) > 0 else 1, "exec": None}
 
 
 def set_threads(n: int) -> int:
-    """Threads of pd-local evaluation: torch's and the compiled kernels' (at most numba's pool, the cores)."""
+    """Threads of pd-local evaluation, torch's and the compiled kernels' (default: $OMP_NUM_THREADS, else 1)."""
     import torch
 
     n = max(1, int(n))
     torch.set_num_threads(n)
-    if numba is None:
-        return n
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _pool["threads"] = n
     return n
 
 
-def n_chunks(n_items: int) -> int:
-    """Parallel chunks of a loop over `n_items`: four per thread (load balance), at most one per item."""
-    threads = numba.get_num_threads() if numba is not None else 1
-    return max(1, min(n_items, 4 * threads))
+def in_chunks(kernel, n_items: int, *args) -> None:
+    """kernel(lo, hi, *args) over chunks of range(n_items), on the evaluation's threads (the kernels release
+    the GIL; each chunk writes only its own items' outputs). Four chunks per thread balance the load.
+    """
+    threads = _pool["threads"]
+    if threads == 1 or n_items < 2:
+        kernel(0, n_items, *args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _pool["exec"] is None or _pool["exec"]._max_workers != threads:
+        _pool["exec"] = ThreadPoolExecutor(threads, thread_name_prefix="pdmd-kernel")
+    chunks = min(n_items, 4 * threads)
+    bounds = [(c * n_items // chunks, (c + 1) * n_items // chunks) for c in range(chunks)]
+    for future in [_pool["exec"].submit(kernel, lo, hi, *args) for lo, hi in bounds]:
+        future.result()
 
 
 @_jit

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pdmd.models.local.compiled import _jit, _orthosphere, _pjit, n_chunks, prange
+from pdmd.models.local.compiled import _jit, _orthosphere, in_chunks
 
 
 @_jit
@@ -93,63 +93,38 @@ def _entries(rel, scal):  # pragma: no cover - compiled
 
 
 @_jit
-def _zeta_prefactors(zetas):  # pragma: no cover - compiled
-    """2^(1-ζ) per ζ."""
-    out = np.empty(len(zetas))
-    for i in range(len(zetas)):
-        out[i] = 2.0 ** (1 - zetas[i])
-    return out
+def _sources_chunk(lo, hi, rel, e, src, rho, lam, cen):  # pragma: no cover - compiled
+    """Power radius ρ, barycentric coordinates λ and centre of the orthogonal spheres of sources lo..hi."""
+    w = np.empty(40)
+    for m in range(lo, hi):
+        q = 1
+        while q < 4 and src[m, q] >= 0:
+            q += 1
+        rho[m] = _orthosphere(rel, e, src[m], 0, q, cen[m], w)
+        lam[m, 0] = 1.0
+        for i in range(1, q):
+            lam[m, i] = w[29 + i]
+            lam[m, 0] -= w[29 + i]
 
 
 @_jit
-def _chunk(c, n_chunks, n):  # pragma: no cover - compiled
-    """Bounds of chunk c of range(n) cut into n_chunks parts."""
-    return c * n // n_chunks, (c + 1) * n // n_chunks
-
-
-@_pjit
-def _features_fwd(rel, start, src, pairs, pair_start, axes, deg_axes, cols, scal, zetas, n_chunks):  # noqa: E501  # pragma: no cover
-    """Atom vectors (N, F) and what the backward pass reuses: r, e, de/dr, each source's ρ, λ and centre.
-
-    Loops run over chunks of atoms (sources) in parallel (numba threads): atom a writes row a only.
-    """
-    n_atoms = len(start) - 1
-    x = np.zeros((n_atoms, cols[-1]))
-    r, e, de = _entries(rel, scal)
-    pref = _zeta_prefactors(zetas)
-    rho = np.empty(len(src))
-    lam = np.zeros((len(src), 4))
-    cen = np.empty((len(src), 3))
-    for c in prange(n_chunks):
-        w = np.empty(40)
-        lo, hi = _chunk(c, n_chunks, len(src) if len(pairs) else 0)
-        for m in range(lo, hi):
-            q = 1
-            while q < 4 and src[m, q] >= 0:
-                q += 1
-            rho[m] = _orthosphere(rel, e, src[m], 0, q, cen[m], w)
-            lam[m, 0] = 1.0
-            for i in range(1, q):
-                lam[m, i] = w[29 + i]
-                lam[m, 0] -= w[29 + i]
-    for c in prange(n_chunks):
-        gb = np.empty(axes.shape[1])
-        gd = np.empty(axes.shape[1])
-        g = np.empty(axes.shape[1])
-        lo, hi = _chunk(c, n_chunks, n_atoms)
-        for a in range(lo, hi):
-            for t in range(pair_start[a], pair_start[a + 1]):
-                h = pairs[t, 0]
-                b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
-                ramp, _ = _smoothstep(dd - b, scal[4])
-                cap, _ = _smoothstep(dd - scal[3], scal[2] - scal[3])
-                wt = ramp * (1.0 - cap)
-                nb, nd = _pair_grid(b, dd, deg_axes[h, 0], deg_axes[h, 1], axes, gb, gd)
-                for i in range(nb):
-                    for j in range(nd):
-                        x[a, cols[h] + i * nd + j] += wt * gb[i] * gd[j]
-            _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g)
-    return x, r, e, de, rho, lam, cen
+def _atoms_fwd_chunk(lo, hi, rel, r, start, pairs, pair_start, rho, axes, deg_axes, cols, scal, zetas, pref, x):  # noqa: E501  # pragma: no cover
+    """Rows lo..hi of the atom vectors x: the atoms' pairs on their grids, then their symmetry functions."""
+    gb = np.empty(axes.shape[1])
+    gd = np.empty(axes.shape[1])
+    g = np.empty(axes.shape[1])
+    for a in range(lo, hi):
+        for t in range(pair_start[a], pair_start[a + 1]):
+            h = pairs[t, 0]
+            b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
+            ramp, _ = _smoothstep(dd - b, scal[4])
+            cap, _ = _smoothstep(dd - scal[3], scal[2] - scal[3])
+            wt = ramp * (1.0 - cap)
+            nb, nd = _pair_grid(b, dd, deg_axes[h, 0], deg_axes[h, 1], axes, gb, gd)
+            for i in range(nb):
+                for j in range(nd):
+                    x[a, cols[h] + i * nd + j] += wt * gb[i] * gd[j]
+        _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g)
 
 
 @_jit
@@ -196,57 +171,70 @@ def _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g):  
                         x[a, col + s] += term * g[s]
 
 
-@_pjit
-def _features_bwd(
-    gout, rel, start, src, pairs, pair_start, axes, deg_axes, cols, scal, zetas, n_chunks, r, e, de, rho, lam, cen
+@_jit
+def _atoms_bwd_chunk(
+    lo,
+    hi,
+    gout,
+    rel,
+    start,
+    src,
+    pairs,
+    pair_start,
+    axes,
+    deg_axes,
+    cols,
+    scal,
+    zetas,
+    pref,
+    r,
+    de,
+    rho,
+    lam,
+    cen,
+    g_rel,
 ):  # noqa: E501  # pragma: no cover
-    """dL/d rel (P, d) from dL/dx `gout` (N, F); atoms in parallel chunks (atom a's points only get atom a's terms)."""
+    """dL/d rel of the points of atoms lo..hi (each atom's points get only its own terms) from dL/dx `gout`."""
     d = rel.shape[1]
-    n_atoms = len(start) - 1
-    g_rel = np.zeros(rel.shape)
-    pref = _zeta_prefactors(zetas)
-    for c in prange(n_chunks):
-        gb = np.empty(axes.shape[1])
-        gd = np.empty(axes.shape[1])
-        lo, hi = _chunk(c, n_chunks, n_atoms)
-        for a in range(lo, hi):
-            g_ra = np.zeros(start[a + 1] - start[a])  # dL/dr (radial, angular, entries) of atom a's points
-            for t in range(pair_start[a], pair_start[a + 1]):
-                h = pairs[t, 0]
-                b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
-                ramp, d_ramp = _smoothstep(dd - b, scal[4])
-                cap, d_cap = _smoothstep(dd - scal[3], scal[2] - scal[3])
-                wt = ramp * (1.0 - cap)
-                ax_b, ax_d = deg_axes[h, 0], deg_axes[h, 1]
-                nb, nd = _pair_grid(b, dd, ax_b, ax_d, axes, gb, gd)
-                s_d = axes[ax_d, 0]
-                g_w = 0.0
-                g_b = 0.0
-                g_d = 0.0
-                for i in range(nb):
-                    db_i = -(b - axes[ax_b, 1 + i]) / (axes[ax_b, 0] ** 2) if ax_b >= 0 else 0.0
-                    for j in range(nd):
-                        go = gout[a, cols[h] + i * nd + j] * gb[i] * gd[j]
-                        g_w += go
-                        g_b += go * db_i
-                        g_d -= go * (dd - axes[ax_d, 1 + j]) / (s_d * s_d)
-                g_b = g_b * wt - g_w * d_ramp * (1.0 - cap)
-                g_d = g_d * wt + g_w * (d_ramp * (1.0 - cap) - ramp * d_cap)
-                for m, gm in ((pairs[t, 2], g_b), (pairs[t, 3], g_d)):
-                    for i in range(4):
-                        p = src[m, i]
-                        if p < 0:
-                            break
-                        g_ra[p - start[a]] += gm * lam[m, i] * de[p]
-                        for k in range(d):
-                            g_rel[p, k] += 2.0 * gm * lam[m, i] * (rel[p, k] - cen[m, k])
-            _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_ra, g_rel, gb)
-            for p in range(start[a], start[a + 1]):
-                gr = g_ra[p - start[a]]
-                if gr != 0.0 and r[p] > 0.0:
+    gb = np.empty(axes.shape[1])
+    gd = np.empty(axes.shape[1])
+    for a in range(lo, hi):
+        g_ra = np.zeros(start[a + 1] - start[a])  # dL/dr (radial, angular, entries) of atom a's points
+        for t in range(pair_start[a], pair_start[a + 1]):
+            h = pairs[t, 0]
+            b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
+            ramp, d_ramp = _smoothstep(dd - b, scal[4])
+            cap, d_cap = _smoothstep(dd - scal[3], scal[2] - scal[3])
+            wt = ramp * (1.0 - cap)
+            ax_b, ax_d = deg_axes[h, 0], deg_axes[h, 1]
+            nb, nd = _pair_grid(b, dd, ax_b, ax_d, axes, gb, gd)
+            s_d = axes[ax_d, 0]
+            g_w = 0.0
+            g_b = 0.0
+            g_d = 0.0
+            for i in range(nb):
+                db_i = -(b - axes[ax_b, 1 + i]) / (axes[ax_b, 0] ** 2) if ax_b >= 0 else 0.0
+                for j in range(nd):
+                    go = gout[a, cols[h] + i * nd + j] * gb[i] * gd[j]
+                    g_w += go
+                    g_b += go * db_i
+                    g_d -= go * (dd - axes[ax_d, 1 + j]) / (s_d * s_d)
+            g_b = g_b * wt - g_w * d_ramp * (1.0 - cap)
+            g_d = g_d * wt + g_w * (d_ramp * (1.0 - cap) - ramp * d_cap)
+            for m, gm in ((pairs[t, 2], g_b), (pairs[t, 3], g_d)):
+                for i in range(4):
+                    p = src[m, i]
+                    if p < 0:
+                        break
+                    g_ra[p - start[a]] += gm * lam[m, i] * de[p]
                     for k in range(d):
-                        g_rel[p, k] += gr * rel[p, k] / r[p]
-    return g_rel
+                        g_rel[p, k] += 2.0 * gm * lam[m, i] * (rel[p, k] - cen[m, k])
+        _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_ra, g_rel, gb)
+        for p in range(start[a], start[a + 1]):
+            gr = g_ra[p - start[a]]
+            if gr != 0.0 and r[p] > 0.0:
+                for k in range(d):
+                    g_rel[p, k] += gr * rel[p, k] / r[p]
 
 
 @_jit
@@ -326,19 +314,27 @@ def _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_
 class _LocalFeatures(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rel, args):
-        x, *saved = _features_fwd(np.ascontiguousarray(rel.detach().numpy()), *args)
-        ctx.args, ctx.saved, ctx.rel = args, saved, rel.detach()
+        start, src, pairs, pair_start, axes, deg, cols, scal, zetas, pref = args
+        rel_np = np.ascontiguousarray(rel.detach().numpy())
+        r, e, de = _entries(rel_np, scal)
+        rho, lam, cen = np.empty(len(src)), np.zeros((len(src), 4)), np.empty((len(src), 3))
+        if len(pairs):
+            in_chunks(_sources_chunk, len(src), rel_np, e, src, rho, lam, cen)
+        x = np.zeros((len(start) - 1, cols[-1]))
+        in_chunks(_atoms_fwd_chunk, len(start) - 1, rel_np, r, start, pairs, pair_start, rho, axes, deg, cols, scal,
+                  zetas, pref, x)  # fmt: skip
+        ctx.args, ctx.saved, ctx.rel = args, (r, de, rho, lam, cen), rel_np
         return torch.from_numpy(x)
 
     @staticmethod
     def backward(ctx, gout):
         if torch.is_grad_enabled():
-            raise RuntimeError(
-                "pd-local's compiled features give forces, not their gradient: train with compiled=False"
-            )
-        rel = np.ascontiguousarray(ctx.rel.numpy())
-        g = _features_bwd(np.ascontiguousarray(gout.numpy()), rel, *ctx.args, *ctx.saved)
-        return torch.from_numpy(g), None
+            raise RuntimeError("pd-local compiled features give forces, not their gradient: train with compiled=False")
+        start, src, pairs, pair_start, axes, deg, cols, scal, zetas, pref = ctx.args
+        g_rel = np.zeros(ctx.rel.shape)
+        in_chunks(_atoms_bwd_chunk, len(start) - 1, np.ascontiguousarray(gout.numpy()), ctx.rel, start, src, pairs,
+                  pair_start, axes, deg, cols, scal, zetas, pref, *ctx.saved, g_rel)  # fmt: skip
+        return torch.from_numpy(g_rel), None
 
 
 def _kernel_args(topo, cfg) -> tuple:
@@ -381,7 +377,7 @@ def _kernel_args(topo, cfg) -> tuple:
     deg = np.array(deg_axes if deg_axes else np.zeros((0, 2)), np.int64).reshape(-1, 2)
     pair_start = np.searchsorted(pairs[:, 1], np.arange(topo.n_atoms + 1)).astype(np.int64)
     zetas = np.asarray(cfg.angular_zetas, np.int64)
-    return start, src, pairs, pair_start, axes, deg, cols, scal, zetas, n_chunks(topo.n_atoms)
+    return start, src, pairs, pair_start, axes, deg, cols, scal, zetas, 2.0 ** (1 - zetas.astype(float))
 
 
 def compiled_features(rel: torch.Tensor, topo, cfg) -> torch.Tensor:

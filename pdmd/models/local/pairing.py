@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdmd.models.local.compiled import ATTACH_TOL, _jit, _orthosphere, compiled_available
+from pdmd.models.local.compiled import ATTACH_TOL, _jit, _orthosphere, compiled_available, in_chunks
 
 
 @_jit
@@ -138,191 +138,219 @@ def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_sta
 
 
 @_jit
-def _all_pairs(rel, entry, start, tops, top_start, dim, alpha_max):  # pragma: no cover - compiled
-    """Every atom's finite pairs of positive persistence: rows (degree, atom, birth source, death source) with
-    sources as rows of `sources` (global point ids, padded -1) and `source_level`; ok False: not a filtration.
+def _workspace(m_max, inc_max, dim):  # pragma: no cover - compiled
+    """Work arrays of `_atom_pairs` for complexes of at most m_max simplices and inc_max incidences per level."""
+    size = 1
+    while size < 2 * inc_max:
+        size *= 2
+    ints4 = np.full((3, m_max, 4), -1, np.int64)  # vertices, reverse-lex keys, boundaries
+    ints = np.empty((10, m_max), np.int64)  # source, level, best, members, order, pos, source id, pivot, start, len
+    ints[5] = -1
+    ints[6] = -1
+    flags = np.zeros((2, m_max), np.bool_)  # cleared, mark
+    incs = np.empty((4, inc_max), np.int64)  # face, opposite vertex, coface, table slot
+    table = np.full((2, size), -1, np.int64)
+    levels = np.zeros((4, dim + 1), np.int64)  # incidence ranges, row ranges per level
+    return (ints4, ints, flags, np.empty(m_max), np.empty((m_max, 3)), incs, table, np.empty((m_max, 2), np.int64),
+            levels, np.empty(4 * m_max, np.int64), np.empty(16 * m_max, np.int64), np.empty(40))  # fmt: skip
+
+
+@_jit
+def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres, incs,
+                table, found, levels, touched, pool, scratch, pairs, p0, sources, source_level, s0):  # noqa: E501  # fmt: skip  # pragma: no cover
+    """Atom a's finite pairs of positive persistence into pairs[p0:], their sources into sources[s0:] (atom-local
+    source ids); returns (pairs, sources, touched, pool), (-1, -1, ...) when the complex is not a filtration.
+    """
+    verts, rdesc, bnd = ints4[0], ints4[1], ints4[2]
+    src, level, best, members, order, pos, src_id = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6]
+    w_pivot, w_start, w_len = ints[7], ints[8], ints[9]
+    w_cleared, mark = flags[0], flags[1]
+    which, opposite, inc_upper, slots = incs[0], incs[1], incs[2], incs[3]
+    tab_key, tab_id = table[0], table[1]
+    ilo, ihi, row_lo, row_hi = levels[0], levels[1], levels[2], levels[3]
+    n_pairs = 0
+    n_src = 0
+    base = start[a]
+    n_pts = start[a + 1] - base
+    n_top = top_start[a + 1] - top_start[a]
+    if n_top == 0:
+        return 0, 0, touched, pool
+    # tops (rows 0..n_top), then each lower level's faces in first-seen (dropped vertex, coface) order
+    for t in range(n_top):
+        for i in range(4):
+            verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
+    row_lo[dim], row_hi[dim] = 0, n_top
+    n_rows = n_top
+    n_inc = 0
+    for k in range(dim - 1, -1, -1):
+        u_lo, u_hi = row_lo[k + 1], row_hi[k + 1]
+        row_lo[k] = n_rows
+        ilo[k] = n_inc
+        if k == 0:  # vertices: every point of the set, isolated ones too (point p is row row_lo[0] + p)
+            for p in range(n_pts):
+                verts[n_rows + p, 0] = p
+                for i in range(1, 4):
+                    verts[n_rows + p, i] = -1
+            n_rows += n_pts
+        n_slots = 0
+        n_new = 0
+        mask = 15  # the table's first slots: at least twice this level's incidences (a sparse, cached table)
+        while mask + 1 < 2 * (k + 2) * (u_hi - u_lo):
+            mask = 2 * mask + 1
+        for drop in range(k + 2):
+            for u in range(u_lo, u_hi):
+                key = 0
+                for i in range(k + 2):
+                    if i != drop:
+                        key = key * 256 + verts[u, i]
+                if k == 0:
+                    f = row_lo[0] + key
+                else:
+                    fid, n_slots = _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, n_new)
+                    if fid == n_new:
+                        c = 0
+                        for i in range(k + 2):
+                            if i != drop:
+                                verts[n_rows + n_new, c] = verts[u, i]
+                                c += 1
+                        for i in range(k + 1, 4):
+                            verts[n_rows + n_new, i] = -1
+                        n_new += 1
+                    f = row_lo[k] + fid
+                which[n_inc] = f
+                opposite[n_inc] = verts[u, drop]
+                inc_upper[n_inc] = u
+                bnd[u, drop] = f
+                n_inc += 1
+        for h in range(n_slots):
+            tab_key[slots[h]] = -1
+        if k > 0:
+            n_rows += n_new
+        row_hi[k] = n_rows
+        ihi[k] = n_inc
+    # values: own spheres top down, attached faces take their cheapest attaching coface's value and source
+    for s in range(n_rows):
+        src[s] = s
+    for k in range(dim, -1, -1):
+        for s in range(row_lo[k], row_hi[k]):
+            level[s] = k
+            value[s] = _orthosphere(rel, entry, verts[s], base, k + 1, centres[s], scratch)
+            best[s] = -1
+            for i in range(4):
+                rdesc[s, i] = verts[s, k - i] if i <= k else -1
+        if k == dim:
+            continue
+        for r in range(ilo[k], ihi[k]):
+            f, u, o = which[r], inc_upper[r], opposite[r] + base
+            own = value[f]
+            power = entry[o]
+            for c in range(rel.shape[1]):
+                gap = rel[o, c] - centres[f, c]
+                power += gap * gap
+            attached = power < own - ATTACH_TOL * (abs(own) + 1.0)
+            if attached and (best[f] < 0 or value[u] < value[best[f]]):
+                best[f] = u
+        for f in range(row_lo[k], row_hi[k]):
+            if best[f] >= 0:
+                value[f] = value[best[f]]
+                src[f] = src[best[f]]
+    n_mem = 0
+    for s in range(n_rows):
+        if value[s] <= alpha_max:
+            members[n_mem] = s
+            n_mem += 1
+    _filtration_order(members, n_mem, value, rdesc, order)
+    for p in range(n_mem):
+        pos[order[p]] = p
+    n_found, touched, pool = _reduce(order, n_mem, pos, level, bnd, dim, found, w_pivot, w_cleared, w_start,
+                                     w_len, mark, touched, pool)  # fmt: skip
+    for p in range(n_mem):
+        pos[order[p]] = -1
+    if n_found < 0:
+        return -1, -1, touched, pool
+    for t in range(n_found):
+        b, d = found[t, 0], found[t, 1]
+        if not value[d] > value[b]:
+            continue
+        pairs[p0 + n_pairs, 0] = level[b]
+        pairs[p0 + n_pairs, 1] = a
+        for c in range(2):
+            s = src[found[t, c]]
+            if src_id[s] < 0:
+                src_id[s] = n_src
+                source_level[s0 + n_src] = level[s]
+                for i in range(4):
+                    sources[s0 + n_src, i] = verts[s, i] + base if i <= level[s] else -1
+                n_src += 1
+            pairs[p0 + n_pairs, 2 + c] = src_id[s]
+        n_pairs += 1
+    for t in range(n_found):
+        src_id[src[found[t, 0]]] = -1
+        src_id[src[found[t, 1]]] = -1
+    return n_pairs, n_src, touched, pool
+
+
+@_jit
+def _capacities(start, top_start, dim):  # pragma: no cover - compiled
+    """Output offsets per atom (pairs <= half its simplices, bounded level by level from its tops), and the
+    largest complex's simplex and incidence counts (work array sizes).
     """
     n_atoms = len(start) - 1
     n_max = 1
     t_max = 1
+    cap = np.zeros(n_atoms + 1, np.int64)
     for a in range(n_atoms):
-        n_max = max(n_max, start[a + 1] - start[a])
-        t_max = max(t_max, top_start[a + 1] - top_start[a])
-    # capacities: level k has at most (k + 2) x (level k + 1) simplices
+        n_pts, n_top = start[a + 1] - start[a], top_start[a + 1] - top_start[a]
+        n_max = max(n_max, n_pts)
+        t_max = max(t_max, n_top)
+        bound, level_k = n_pts + n_top, n_top
+        for k in range(dim - 1, 0, -1):
+            level_k *= k + 2
+            bound += level_k
+        cap[a + 1] = cap[a] + bound // 2 + 1
     cap_level = np.zeros(dim + 1, np.int64)
     cap_level[dim] = t_max
     for k in range(dim - 1, 0, -1):
         cap_level[k] = (k + 2) * cap_level[k + 1]
     cap_level[0] = n_max
-    m_max = cap_level.sum()
     inc_max = 0
     for k in range(dim):
         inc_max += (k + 2) * cap_level[k + 1]
-    verts = np.full((m_max, 4), -1, np.int64)
-    rdesc = np.full((m_max, 4), -1, np.int64)
-    bnd = np.full((m_max, 4), -1, np.int64)
-    value = np.empty(m_max)
-    src = np.empty(m_max, np.int64)
-    level = np.empty(m_max, np.int64)
-    centres = np.empty((m_max, 3))
-    best = np.empty(m_max, np.int64)
-    which = np.empty(inc_max, np.int64)
-    opposite = np.empty(inc_max, np.int64)
-    inc_upper = np.empty(inc_max, np.int64)
-    size = 1
-    while size < 2 * inc_max:
-        size *= 2
-    tab_key = np.full(size, -1, np.int64)
-    tab_id = np.empty(size, np.int64)
-    slots = np.empty(inc_max, np.int64)
-    members = np.empty(m_max, np.int64)
-    order = np.empty(m_max, np.int64)
-    pos = np.full(m_max, -1, np.int64)
-    src_id = np.full(m_max, -1, np.int64)
-    found = np.empty((m_max, 2), np.int64)
-    w_pivot = np.empty(m_max, np.int64)
-    w_cleared = np.empty(m_max, np.bool_)
-    w_start = np.empty(m_max, np.int64)
-    w_len = np.empty(m_max, np.int64)
-    mark = np.zeros(m_max, np.bool_)
-    touched = np.empty(4 * m_max, np.int64)
-    pool = np.empty(16 * m_max, np.int64)
-    scratch = np.empty(40)
-    ilo = np.zeros(dim + 1, np.int64)  # incidences of faces at level k and their cofaces: ilo[k]..ihi[k]
-    ihi = np.zeros(dim + 1, np.int64)
-    row_lo = np.zeros(dim + 1, np.int64)
-    row_hi = np.zeros(dim + 1, np.int64)
+    return cap, cap_level.sum(), inc_max
 
-    cap = 32 * n_atoms + 64
-    pairs = np.empty((cap, 4), np.int64)
-    sources = np.full((2 * cap, 4), -1, np.int64)
-    source_level = np.empty(2 * cap, np.int64)
-    n_pairs = 0
-    n_src = 0
-    for a in range(n_atoms):
-        base = start[a]
-        n_pts = start[a + 1] - base
-        n_top = top_start[a + 1] - top_start[a]
-        if n_top == 0:
-            continue
-        # tops (rows 0..n_top), then each lower level's faces in first-seen (dropped vertex, coface) order
-        for t in range(n_top):
-            for i in range(4):
-                verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
-        row_lo[dim], row_hi[dim] = 0, n_top
-        n_rows = n_top
-        n_inc = 0
-        for k in range(dim - 1, -1, -1):
-            u_lo, u_hi = row_lo[k + 1], row_hi[k + 1]
-            row_lo[k] = n_rows
-            ilo[k] = n_inc
-            if k == 0:  # vertices: every point of the set, isolated ones too (point p is row row_lo[0] + p)
-                for p in range(n_pts):
-                    verts[n_rows + p, 0] = p
-                    for i in range(1, 4):
-                        verts[n_rows + p, i] = -1
-                n_rows += n_pts
-            n_slots = 0
-            n_new = 0
-            mask = 15  # the table's first slots: at least twice this level's incidences (a sparse, cached table)
-            while mask + 1 < 2 * (k + 2) * (u_hi - u_lo):
-                mask = 2 * mask + 1
-            for drop in range(k + 2):
-                for u in range(u_lo, u_hi):
-                    key = 0
-                    for i in range(k + 2):
-                        if i != drop:
-                            key = key * 256 + verts[u, i]
-                    if k == 0:
-                        f = row_lo[0] + key
-                    else:
-                        fid, n_slots = _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, n_new)
-                        if fid == n_new:
-                            c = 0
-                            for i in range(k + 2):
-                                if i != drop:
-                                    verts[n_rows + n_new, c] = verts[u, i]
-                                    c += 1
-                            for i in range(k + 1, 4):
-                                verts[n_rows + n_new, i] = -1
-                            n_new += 1
-                        f = row_lo[k] + fid
-                    which[n_inc] = f
-                    opposite[n_inc] = verts[u, drop]
-                    inc_upper[n_inc] = u
-                    bnd[u, drop] = f
-                    n_inc += 1
-            for h in range(n_slots):
-                tab_key[slots[h]] = -1
-            if k > 0:
-                n_rows += n_new
-            row_hi[k] = n_rows
-            ihi[k] = n_inc
-        # values: own spheres top down, attached faces take their cheapest attaching coface's value and source
-        for s in range(n_rows):
-            src[s] = s
-        for k in range(dim, -1, -1):
-            for s in range(row_lo[k], row_hi[k]):
-                level[s] = k
-                value[s] = _orthosphere(rel, entry, verts[s], base, k + 1, centres[s], scratch)
-                best[s] = -1
-                for i in range(4):
-                    rdesc[s, i] = verts[s, k - i] if i <= k else -1
-            if k == dim:
-                continue
-            for r in range(ilo[k], ihi[k]):
-                f, u, o = which[r], inc_upper[r], opposite[r] + base
-                own = value[f]
-                power = entry[o]
-                for c in range(rel.shape[1]):
-                    gap = rel[o, c] - centres[f, c]
-                    power += gap * gap
-                attached = power < own - ATTACH_TOL * (abs(own) + 1.0)
-                if attached and (best[f] < 0 or value[u] < value[best[f]]):
-                    best[f] = u
-            for f in range(row_lo[k], row_hi[k]):
-                if best[f] >= 0:
-                    value[f] = value[best[f]]
-                    src[f] = src[best[f]]
-        n_mem = 0
-        for s in range(n_rows):
-            if value[s] <= alpha_max:
-                members[n_mem] = s
-                n_mem += 1
-        _filtration_order(members, n_mem, value, rdesc, order)
-        for p in range(n_mem):
-            pos[order[p]] = p
-        n_found, touched, pool = _reduce(order, n_mem, pos, level, bnd, dim, found, w_pivot, w_cleared, w_start,
-                                         w_len, mark, touched, pool)  # fmt: skip
-        for p in range(n_mem):
-            pos[order[p]] = -1
-        if n_found < 0:
-            return pairs[:0], sources[:0], source_level[:0], False
-        for t in range(n_found):
-            b, d = found[t, 0], found[t, 1]
-            if not value[d] > value[b]:
-                continue
-            if n_pairs == len(pairs):
-                pairs = np.concatenate((pairs, np.empty_like(pairs)))
-            pairs[n_pairs, 0] = level[b]
-            pairs[n_pairs, 1] = a
-            for c in range(2):
-                s = src[found[t, c]]
-                if src_id[s] < 0:
-                    if n_src == len(sources):
-                        sources = np.concatenate((sources, np.full_like(sources, -1)))
-                        source_level = np.concatenate((source_level, np.empty_like(source_level)))
-                    src_id[s] = n_src
-                    source_level[n_src] = level[s]
-                    for i in range(level[s] + 1):
-                        sources[n_src, i] = verts[s, i] + base
-                    n_src += 1
-                pairs[n_pairs, 2 + c] = src_id[s]
+
+@_jit
+def _pairs_chunk(lo, hi, rel, entry, start, tops, top_start, dim, alpha_max, m_max, inc_max, cap, pairs, sources,
+                 source_level, counts):  # fmt: skip  # pragma: no cover - compiled
+    """Atoms lo..hi into their own output slices (pairs from cap[a], sources from 2 cap[a]); counts (-1: not a
+    filtration).
+    """
+    ints4, ints, flags, value, centres, incs, table, found, levels, touched, pool, scratch = _workspace(
+        m_max, inc_max, dim)  # fmt: skip
+    for a in range(lo, hi):
+        out = _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres,
+                          incs, table, found, levels, touched, pool, scratch, pairs, cap[a], sources, source_level,
+                          2 * cap[a])  # fmt: skip
+        counts[a, 0], counts[a, 1], touched, pool = out
+
+
+@_jit
+def _compact(counts, cap, pairs, sources, source_level):  # pragma: no cover - compiled
+    """The atoms' slices made contiguous, source ids made global; returns the numbers of pairs and sources."""
+    n_pairs, n_src = 0, 0
+    for a in range(len(counts)):
+        for t in range(counts[a, 0]):
+            for i in range(2):
+                pairs[n_pairs, i] = pairs[cap[a] + t, i]
+            for i in range(2, 4):
+                pairs[n_pairs, i] = pairs[cap[a] + t, i] + n_src
             n_pairs += 1
-        for t in range(n_found):
-            src_id[src[found[t, 0]]] = -1
-            src_id[src[found[t, 1]]] = -1
-    return pairs[:n_pairs], sources[:n_src], source_level[:n_src], True
+        for t in range(counts[a, 1]):
+            source_level[n_src] = source_level[2 * cap[a] + t]
+            for i in range(4):
+                sources[n_src, i] = sources[2 * cap[a] + t, i]
+            n_src += 1
+    return n_pairs, n_src
 
 
 def compiled_pairs(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, tops: np.ndarray, dim: int,
@@ -338,8 +366,17 @@ def compiled_pairs(rel: np.ndarray, entry: np.ndarray, start: np.ndarray, tops: 
     owner = np.searchsorted(start, tops[:, 0], side="right") - 1 if len(tops) else np.zeros(0, np.int64)
     order = np.argsort(owner, kind="stable")
     top_start = np.searchsorted(owner[order], np.arange(len(start)))
-    pairs, sources, source_level, ok = _all_pairs(
-        np.ascontiguousarray(rel, float), np.ascontiguousarray(entry, float), np.asarray(start, np.int64),
-        np.ascontiguousarray(tops[order], np.int64), top_start.astype(np.int64), dim, float(alpha_max_A2),
-    )  # fmt: skip
-    return (pairs, sources[:, : dim + 1], source_level) if ok else None
+    rel, entry = np.ascontiguousarray(rel, float), np.ascontiguousarray(entry, float)
+    start, tops = np.asarray(start, np.int64), np.ascontiguousarray(tops[order], np.int64)
+    top_start = top_start.astype(np.int64)
+    cap, m_max, inc_max = _capacities(start, top_start, dim)
+    pairs = np.empty((cap[-1], 4), np.int64)
+    sources = np.empty((2 * cap[-1], 4), np.int64)
+    source_level = np.empty(2 * cap[-1], np.int64)
+    counts = np.zeros((len(start) - 1, 2), np.int64)
+    in_chunks(_pairs_chunk, len(start) - 1, rel, entry, start, tops, top_start, dim, float(alpha_max_A2), m_max,
+              inc_max, cap, pairs, sources, source_level, counts)  # fmt: skip
+    if (counts < 0).any():
+        return None
+    n_pairs, n_src = _compact(counts, cap, pairs, sources, source_level)
+    return pairs[:n_pairs], sources[:n_src, : dim + 1], source_level[:n_src]
