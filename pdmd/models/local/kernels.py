@@ -63,6 +63,14 @@ def _ipow(x, n):  # pragma: no cover - compiled
 
 
 @_jit
+def _pair_weight(b, d, scal):  # pragma: no cover - compiled
+    """A pair's weight w = ramp(d - b) (1 - cap(d)) and its derivatives dw/db, dw/dd."""
+    ramp, d_ramp = _smoothstep(d - b, scal[4])
+    cap, d_cap = _smoothstep(d - scal[3], scal[2] - scal[3])
+    return ramp * (1.0 - cap), -d_ramp * (1.0 - cap), d_ramp * (1.0 - cap) - ramp * d_cap
+
+
+@_jit
 def _pair_grid(b, d, ax_b, ax_d, axes, gb, gd):  # pragma: no cover - compiled
     """Birth and death Gaussians of one pair (gb[0] = 1 and nb = 1 without a birth axis)."""
     if ax_b < 0:
@@ -117,9 +125,7 @@ def _atoms_fwd_chunk(lo, hi, rel, r, start, pairs, pair_start, rho, axes, deg_ax
         for t in range(pair_start[a], pair_start[a + 1]):
             h = pairs[t, 0]
             b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
-            ramp, _ = _smoothstep(dd - b, scal[4])
-            cap, _ = _smoothstep(dd - scal[3], scal[2] - scal[3])
-            wt = ramp * (1.0 - cap)
+            wt, _, _ = _pair_weight(b, dd, scal)
             nb, nd = _pair_grid(b, dd, deg_axes[h, 0], deg_axes[h, 1], axes, gb, gd)
             for i in range(nb):
                 for j in range(nd):
@@ -128,9 +134,43 @@ def _atoms_fwd_chunk(lo, hi, rel, r, start, pairs, pair_start, rho, axes, deg_ax
 
 
 @_jit
+def _atom_shells(a, r, start, axes, ax, rc, g):  # pragma: no cover - compiled
+    """Angular shells R_s(r) = G_s(r) fc(r) of atom a's points within rc and dR_s/dr (rows: point - start[a])."""
+    base = start[a]
+    n_s = int(axes[ax, -1])
+    s_w = axes[ax, 0]
+    shell = np.zeros((start[a + 1] - base, n_s))
+    d_shell = np.zeros((start[a + 1] - base, n_s))
+    for p in range(base + 1, start[a + 1]):
+        if r[p] < rc:
+            fc, dfc = _cosine_cutoff(r[p], rc)
+            _gaussians(r[p], axes, ax, g)
+            for i in range(n_s):
+                shell[p - base, i] = fc * g[i]
+                d_shell[p - base, i] = -g[i] * (r[p] - axes[ax, 1 + i]) / (s_w * s_w) * fc + g[i] * dfc
+    return shell, d_shell
+
+
+@_jit
+def _angle_terms(rel, r, j, k, zetas, pref, term, dterm):  # pragma: no cover - compiled
+    """The cosine of θ_jik (raw, not clamped); T_m(cos), dT_m/dcos into term, dterm (m = 2 · ζ index + λ index)."""
+    dot = 0.0
+    for c in range(rel.shape[1]):
+        dot += rel[j, c] * rel[k, c]
+    raw = dot / (r[j] * r[k])
+    cos = min(1.0, max(-1.0, raw))
+    for zi in range(len(zetas)):
+        for li in range(2):
+            lam = 1.0 - 2.0 * li
+            power = _ipow(1.0 + lam * cos, zetas[zi] - 1)
+            term[2 * zi + li] = pref[zi] * power * (1.0 + lam * cos)
+            dterm[2 * zi + li] = pref[zi] * zetas[zi] * lam * power
+    return raw
+
+
+@_jit
 def _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g):  # pragma: no cover - compiled
     """Atom a's radial and angular symmetry functions into x[a] (columns from cols[-3] and cols[-2])."""
-    d = rel.shape[1]
     col_r, col_a = cols[len(cols) - 3], cols[len(cols) - 2]
     if scal[5] > 0:
         for p in range(start[a] + 1, start[a + 1]):
@@ -140,35 +180,20 @@ def _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g):  
                 x[a, col_r + i] += fc * g[i]
     if scal[6] <= 0:
         return
-    ax = int(scal[6]) - 1
+    ax, rc, base = int(scal[6]) - 1, scal[7], start[a]
     n_s = int(axes[ax, -1])
-    rc = scal[7]
-    base = start[a]
-    shell = np.zeros((start[a + 1] - base, n_s))
-    for p in range(base + 1, start[a + 1]):
-        if r[p] < rc:
-            fc, _ = _cosine_cutoff(r[p], rc)
-            _gaussians(r[p], axes, ax, g)
-            for s in range(n_s):
-                shell[p - base, s] = fc * g[s]
+    shell, _ = _atom_shells(a, r, start, axes, ax, rc, g)
+    term, dterm = np.empty(2 * len(zetas)), np.empty(2 * len(zetas))
     for j in range(base + 1, start[a + 1]):
-        if r[j] >= rc:
-            continue
         for k in range(j + 1, start[a + 1]):
-            if r[k] >= rc:
+            if r[j] >= rc or r[k] >= rc:
                 continue
-            dot = 0.0
-            for c in range(d):
-                dot += rel[j, c] * rel[k, c]
-            cos = min(1.0, max(-1.0, dot / (r[j] * r[k])))
+            _angle_terms(rel, r, j, k, zetas, pref, term, dterm)
             for s in range(n_s):
                 g[s] = shell[j - base, s] * shell[k - base, s]
-            for zi in range(len(zetas)):
-                for li in range(2):
-                    term = pref[zi] * _ipow(1.0 + (1.0 - 2.0 * li) * cos, zetas[zi])
-                    col = col_a + (2 * zi + li) * n_s
-                    for s in range(n_s):
-                        x[a, col + s] += term * g[s]
+            for m in range(2 * len(zetas)):
+                for s in range(n_s):
+                    x[a, col_a + m * n_s + s] += term[m] * g[s]
 
 
 @_jit
@@ -203,9 +228,7 @@ def _atoms_bwd_chunk(
         for t in range(pair_start[a], pair_start[a + 1]):
             h = pairs[t, 0]
             b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
-            ramp, d_ramp = _smoothstep(dd - b, scal[4])
-            cap, d_cap = _smoothstep(dd - scal[3], scal[2] - scal[3])
-            wt = ramp * (1.0 - cap)
+            wt, dw_db, dw_dd = _pair_weight(b, dd, scal)
             ax_b, ax_d = deg_axes[h, 0], deg_axes[h, 1]
             nb, nd = _pair_grid(b, dd, ax_b, ax_d, axes, gb, gd)
             s_d = axes[ax_d, 0]
@@ -219,8 +242,8 @@ def _atoms_bwd_chunk(
                     g_w += go
                     g_b += go * db_i
                     g_d -= go * (dd - axes[ax_d, 1 + j]) / (s_d * s_d)
-            g_b = g_b * wt - g_w * d_ramp * (1.0 - cap)
-            g_d = g_d * wt + g_w * (d_ramp * (1.0 - cap) - ramp * d_cap)
+            g_b = g_b * wt + g_w * dw_db
+            g_d = g_d * wt + g_w * dw_dd
             for m, gm in ((pairs[t, 2], g_b), (pairs[t, 3], g_d)):
                 for i in range(4):
                     p = src[m, i]
@@ -254,46 +277,21 @@ def _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_
                 g_ra[p - base] += gout[a, col_r + i] * (dg * fc + g[i] * dfc)
     if scal[6] <= 0:
         return
-    ax = int(scal[6]) - 1
+    ax, rc = int(scal[6]) - 1, scal[7]
     n_s = int(axes[ax, -1])
-    s_w = axes[ax, 0]
-    rc = scal[7]
-    n_pts = start[a + 1] - base
-    shell = np.zeros((n_pts, n_s))
-    d_shell = np.zeros((n_pts, n_s))
-    g_shell = np.zeros((n_pts, n_s))
-    for p in range(base + 1, start[a + 1]):
-        if r[p] < rc:
-            fc, dfc = _cosine_cutoff(r[p], rc)
-            _gaussians(r[p], axes, ax, g)
-            for i in range(n_s):
-                shell[p - base, i] = fc * g[i]
-                d_shell[p - base, i] = -g[i] * (r[p] - axes[ax, 1 + i]) / (s_w * s_w) * fc + g[i] * dfc
-    n_z = len(zetas)
-    term = np.empty(2 * n_z)
-    dterm = np.empty(2 * n_z)
+    shell, d_shell = _atom_shells(a, r, start, axes, ax, rc, g)
+    g_shell = np.zeros(shell.shape)
+    term, dterm = np.empty(2 * len(zetas)), np.empty(2 * len(zetas))
     for j in range(base + 1, start[a + 1]):
-        if r[j] >= rc:
-            continue
         for k in range(j + 1, start[a + 1]):
-            if r[k] >= rc:
+            if r[j] >= rc or r[k] >= rc:
                 continue
-            dot = 0.0
-            for c in range(d):
-                dot += rel[j, c] * rel[k, c]
-            raw = dot / (r[j] * r[k])
-            cos = min(1.0, max(-1.0, raw))
-            for zi in range(n_z):
-                for li in range(2):
-                    lam = 1.0 - 2.0 * li
-                    power = _ipow(1.0 + lam * cos, zetas[zi] - 1)
-                    term[2 * zi + li] = pref[zi] * power * (1.0 + lam * cos)
-                    dterm[2 * zi + li] = pref[zi] * zetas[zi] * lam * power
+            raw = _angle_terms(rel, r, j, k, zetas, pref, term, dterm)
             g_cos = 0.0
             for sh in range(n_s):
                 acc_t = 0.0
                 acc_d = 0.0
-                for m in range(2 * n_z):
+                for m in range(2 * len(zetas)):
                     go = gout[a, col_a + m * n_s + sh]
                     acc_t += go * term[m]
                     acc_d += go * dterm[m]
@@ -301,12 +299,12 @@ def _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_
                 g_cos += acc_d * sj * sk
                 g_shell[j - base, sh] += acc_t * sk
                 g_shell[k - base, sh] += acc_t * sj
-            if -1.0 <= raw <= 1.0:
+            if -1.0 <= raw <= 1.0:  # the clamp's gradient is zero outside
                 inv = 1.0 / (r[j] * r[k])
                 for c in range(d):
-                    g_rel[j, c] += g_cos * (rel[k, c] * inv - cos * rel[j, c] / (r[j] * r[j]))
-                    g_rel[k, c] += g_cos * (rel[j, c] * inv - cos * rel[k, c] / (r[k] * r[k]))
-    for p in range(1, n_pts):
+                    g_rel[j, c] += g_cos * (rel[k, c] * inv - raw * rel[j, c] / (r[j] * r[j]))
+                    g_rel[k, c] += g_cos * (rel[j, c] * inv - raw * rel[k, c] / (r[k] * r[k]))
+    for p in range(1, len(shell)):
         for i in range(n_s):
             g_ra[p] += g_shell[p, i] * d_shell[p, i]
 
