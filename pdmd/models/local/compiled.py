@@ -43,7 +43,8 @@ def compiled_available() -> bool:
     return numba is not None and _state["enabled"]
 
 
-def _jit(f):
+def jit(f):
+    """The function compiled by numba (cached, releasing the GIL); the function itself without numba."""
     return numba.njit(cache=True, nogil=True)(f) if numba is not None else f
 
 
@@ -79,8 +80,8 @@ def in_chunks(kernel, n_items: int, *args) -> None:
         future.result()
 
 
-@_jit
-def _orthosphere(rel, entry, ids, base, q, centre, w):  # pragma: no cover - compiled
+@jit
+def orthosphere_power(rel, entry, ids, base, q, centre, w):  # pragma: no cover - compiled
     """Power radius (Å²) of the smallest orthogonal sphere of points rel[base + ids[:q]]; its centre into `centre`.
 
     `w`: scratch (at least 40 floats): edge vectors, Gram matrix, right-hand side, adjugate, coefficients.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pdmd.models.local.compiled import _jit, _orthosphere, compiled_available
+from pdmd.models.local.compiled import compiled_available, jit, orthosphere_power
 from pdmd.models.local.complex import (
     LocalTopology,
     Neighbourhoods,
@@ -172,7 +172,7 @@ def _invalid_atoms(cert: _Certificate, tops: np.ndarray, rel: np.ndarray, entry:
     return np.unique(np.concatenate(bad))
 
 
-@_jit
+@jit
 def _orient_c(rel, ids, x):  # pragma: no cover - compiled
     """Signed volume (x d!) of the simplex of points rel[ids[:d]] and rel[x] (x < 0: ids[:d+1]), d = 2 or 3."""
     d = rel.shape[1]
@@ -188,7 +188,7 @@ def _orient_c(rel, ids, x):  # pragma: no cover - compiled
     return ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx)
 
 
-@_jit
+@jit
 def _spread(rel, ids, n, x):  # pragma: no cover - compiled
     """Sum of squared distances of rel[ids[1:n]] (and rel[x] when x >= 0) to rel[ids[0]]."""
     s = 0.0
@@ -199,7 +199,7 @@ def _spread(rel, ids, n, x):  # pragma: no cover - compiled
     return s
 
 
-@_jit
+@jit
 def _compiled_check(tops, sign, top_atom, power_top, power_point, side_facet, side_point, side_ref, side_atom,
                     rel, entry, margin):  # fmt: skip  # pragma: no cover - compiled
     """The certificate's checks (orientation, local regularity, boundary convexity) in one pass: a bad-atom mask."""
@@ -215,7 +215,7 @@ def _compiled_check(tops, sign, top_atom, power_top, power_point, side_facet, si
         vol = _orient_c(rel, tops[t], -1) * sign[t]
         if not vol > margin * _spread(rel, tops[t], d + 1, -1) ** (0.5 * d):
             bad[top_atom[t]] = True
-        value[t] = _orthosphere(rel, entry, tops[t], 0, d + 1, centre[t], w)
+        value[t] = orthosphere_power(rel, entry, tops[t], 0, d + 1, centre[t], w)
     for i in range(len(power_top)):
         t, q = power_top[i], power_point[i]
         g2 = 0.0

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pdmd.models.local.compiled import _jit, _orthosphere, in_chunks
+from pdmd.models.local.compiled import in_chunks, jit, orthosphere_power
 
 
-@_jit
+@jit
 def _smoothstep(x, width):  # pragma: no cover - compiled
     """(s, ds/dx) of the C1 smoothstep of x / width clamped to [0, 1]."""
     t = x / width
@@ -34,7 +34,7 @@ def _smoothstep(x, width):  # pragma: no cover - compiled
     return t * t * (3.0 - 2.0 * t), 6.0 * t * (1.0 - t) / width
 
 
-@_jit
+@jit
 def _cosine_cutoff(r, rc):  # pragma: no cover - compiled
     """(fc, dfc/dr): 0.5 (cos(π r / rc) + 1) below rc, else 0."""
     if r >= rc:
@@ -42,7 +42,7 @@ def _cosine_cutoff(r, rc):  # pragma: no cover - compiled
     return 0.5 * (np.cos(np.pi * r / rc) + 1.0), -0.5 * np.pi / rc * np.sin(np.pi * r / rc)
 
 
-@_jit
+@jit
 def _gaussians(x, axes, ax, out):  # pragma: no cover - compiled
     """exp(-(x - c_i)² / 2s²) on axis `ax` (centres axes[ax, 1:n+1], width axes[ax, 0]) into out[:n]; returns n."""
     s = axes[ax, 0]
@@ -53,7 +53,7 @@ def _gaussians(x, axes, ax, out):  # pragma: no cover - compiled
     return n
 
 
-@_jit
+@jit
 def _ipow(x, n):  # pragma: no cover - compiled
     """x**n for an integer n >= 0, by multiplication."""
     out = 1.0
@@ -62,7 +62,7 @@ def _ipow(x, n):  # pragma: no cover - compiled
     return out
 
 
-@_jit
+@jit
 def _pair_weight(b, d, scal):  # pragma: no cover - compiled
     """A pair's weight w = ramp(d - b) (1 - cap(d)) and its derivatives dw/db, dw/dd."""
     ramp, d_ramp = _smoothstep(d - b, scal[4])
@@ -70,7 +70,7 @@ def _pair_weight(b, d, scal):  # pragma: no cover - compiled
     return ramp * (1.0 - cap), -d_ramp * (1.0 - cap), d_ramp * (1.0 - cap) - ramp * d_cap
 
 
-@_jit
+@jit
 def _pair_grid(b, d, ax_b, ax_d, axes, gb, gd):  # pragma: no cover - compiled
     """Birth and death Gaussians of one pair (gb[0] = 1 and nb = 1 without a birth axis)."""
     if ax_b < 0:
@@ -81,7 +81,7 @@ def _pair_grid(b, d, ax_b, ax_d, axes, gb, gd):  # pragma: no cover - compiled
     return nb, _gaussians(d, axes, ax_d, gd)
 
 
-@_jit
+@jit
 def _entries(rel, scal):  # pragma: no cover - compiled
     """Distances r (P,), entries e = g(r) and de/dr (the smoothstep from `inner` to `cutoff`)."""
     inner, cutoff, alpha_max = scal[0], scal[1], scal[2]
@@ -100,7 +100,7 @@ def _entries(rel, scal):  # pragma: no cover - compiled
     return r, e, de
 
 
-@_jit
+@jit
 def _sources_chunk(lo, hi, rel, e, src, rho, lam, cen):  # pragma: no cover - compiled
     """Power radius ρ, barycentric coordinates λ and centre of the orthogonal spheres of sources lo..hi."""
     w = np.empty(40)
@@ -108,14 +108,14 @@ def _sources_chunk(lo, hi, rel, e, src, rho, lam, cen):  # pragma: no cover - co
         q = 1
         while q < 4 and src[m, q] >= 0:
             q += 1
-        rho[m] = _orthosphere(rel, e, src[m], 0, q, cen[m], w)
+        rho[m] = orthosphere_power(rel, e, src[m], 0, q, cen[m], w)
         lam[m, 0] = 1.0
         for i in range(1, q):
             lam[m, i] = w[29 + i]
             lam[m, 0] -= w[29 + i]
 
 
-@_jit
+@jit
 def _atoms_fwd_chunk(lo, hi, rel, r, start, pairs, pair_start, rho, axes, deg_axes, cols, scal, zetas, pref, x):  # noqa: E501  # pragma: no cover
     """Rows lo..hi of the atom vectors x: the atoms' pairs on their grids, then their symmetry functions."""
     gb = np.empty(axes.shape[1])
@@ -133,7 +133,7 @@ def _atoms_fwd_chunk(lo, hi, rel, r, start, pairs, pair_start, rho, axes, deg_ax
         _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g)
 
 
-@_jit
+@jit
 def _atom_shells(a, r, start, axes, ax, rc, g):  # pragma: no cover - compiled
     """Angular shells R_s(r) = G_s(r) fc(r) of atom a's points within rc and dR_s/dr (rows: point - start[a])."""
     base = start[a]
@@ -151,7 +151,7 @@ def _atom_shells(a, r, start, axes, ax, rc, g):  # pragma: no cover - compiled
     return shell, d_shell
 
 
-@_jit
+@jit
 def _angle_terms(rel, r, j, k, zetas, pref, term, dterm):  # pragma: no cover - compiled
     """The cosine of θ_jik (raw, not clamped); T_m(cos), dT_m/dcos into term, dterm (m = 2 · ζ index + λ index)."""
     dot = 0.0
@@ -168,7 +168,7 @@ def _angle_terms(rel, r, j, k, zetas, pref, term, dterm):  # pragma: no cover - 
     return raw
 
 
-@_jit
+@jit
 def _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g):  # pragma: no cover - compiled
     """Atom a's radial and angular symmetry functions into x[a] (columns from cols[-3] and cols[-2])."""
     col_r, col_a = cols[len(cols) - 3], cols[len(cols) - 2]
@@ -196,29 +196,27 @@ def _symmetry_atom_fwd(a, rel, r, start, axes, cols, scal, zetas, pref, x, g):  
                     x[a, col_a + m * n_s + s] += term[m] * g[s]
 
 
-@_jit
-def _atoms_bwd_chunk(
-    lo,
-    hi,
-    gout,
-    rel,
-    start,
-    src,
-    pairs,
-    pair_start,
-    axes,
-    deg_axes,
-    cols,
-    scal,
-    zetas,
-    pref,
-    r,
-    de,
-    rho,
-    lam,
-    cen,
-    g_rel,
-):  # noqa: E501  # pragma: no cover
+@jit
+def _pair_gradient(go_row, b, d, wt, dw_db, dw_dd, ax_b, ax_d, axes, gb, gd):  # pragma: no cover - compiled
+    """dL/db and dL/dd of one pair from dL/dx of its atom's block `go_row` (weight wt and its derivatives)."""
+    nb, nd = _pair_grid(b, d, ax_b, ax_d, axes, gb, gd)
+    s_d = axes[ax_d, 0]
+    g_w = 0.0
+    g_b = 0.0
+    g_d = 0.0
+    for i in range(nb):
+        db_i = -(b - axes[ax_b, 1 + i]) / (axes[ax_b, 0] ** 2) if ax_b >= 0 else 0.0
+        for j in range(nd):
+            go = go_row[i * nd + j] * gb[i] * gd[j]
+            g_w += go
+            g_b += go * db_i
+            g_d -= go * (d - axes[ax_d, 1 + j]) / (s_d * s_d)
+    return g_b * wt + g_w * dw_db, g_d * wt + g_w * dw_dd
+
+
+@jit
+def _atoms_bwd_chunk(lo, hi, gout, rel, start, src, pairs, pair_start, axes, deg_axes, cols, scal, zetas, pref, r,
+                     de, rho, lam, cen, g_rel):  # fmt: skip  # pragma: no cover - compiled
     """dL/d rel of the points of atoms lo..hi (each atom's points get only its own terms) from dL/dx `gout`."""
     d = rel.shape[1]
     gb = np.empty(axes.shape[1])
@@ -229,21 +227,8 @@ def _atoms_bwd_chunk(
             h = pairs[t, 0]
             b, dd = rho[pairs[t, 2]], rho[pairs[t, 3]]
             wt, dw_db, dw_dd = _pair_weight(b, dd, scal)
-            ax_b, ax_d = deg_axes[h, 0], deg_axes[h, 1]
-            nb, nd = _pair_grid(b, dd, ax_b, ax_d, axes, gb, gd)
-            s_d = axes[ax_d, 0]
-            g_w = 0.0
-            g_b = 0.0
-            g_d = 0.0
-            for i in range(nb):
-                db_i = -(b - axes[ax_b, 1 + i]) / (axes[ax_b, 0] ** 2) if ax_b >= 0 else 0.0
-                for j in range(nd):
-                    go = gout[a, cols[h] + i * nd + j] * gb[i] * gd[j]
-                    g_w += go
-                    g_b += go * db_i
-                    g_d -= go * (dd - axes[ax_d, 1 + j]) / (s_d * s_d)
-            g_b = g_b * wt + g_w * dw_db
-            g_d = g_d * wt + g_w * dw_dd
+            g_b, g_d = _pair_gradient(gout[a, cols[h] :], b, dd, wt, dw_db, dw_dd, deg_axes[h, 0], deg_axes[h, 1],
+                                      axes, gb, gd)  # fmt: skip
             for m, gm in ((pairs[t, 2], g_b), (pairs[t, 3], g_d)):
                 for i in range(4):
                     p = src[m, i]
@@ -260,7 +245,7 @@ def _atoms_bwd_chunk(
                     g_rel[p, k] += gr * rel[p, k] / r[p]
 
 
-@_jit
+@jit
 def _symmetry_atom_bwd(a, gout, rel, r, start, axes, cols, scal, zetas, pref, g_ra, g_rel, g):  # noqa: E501  # pragma: no cover
     """Adds atom a's symmetry-function dL/dr (g_ra, per point of a) and the angles' dL/d rel (g_rel)."""
     d = rel.shape[1]

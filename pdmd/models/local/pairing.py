@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdmd.models.local.compiled import ATTACH_TOL, _jit, _orthosphere, compiled_available, in_chunks
+from pdmd.models.local.compiled import ATTACH_TOL, compiled_available, in_chunks, jit, orthosphere_power
 
 
-@_jit
+@jit
 def _rl_less(verts, a, b):  # pragma: no cover - compiled
     """Reverse lexicographic order of vertex rows sorted in decreasing order, padded with -1 (a prefix is less)."""
     for i in range(verts.shape[1]):
@@ -38,7 +38,7 @@ def _rl_less(verts, a, b):  # pragma: no cover - compiled
     return False
 
 
-@_jit
+@jit
 def _filtration_order(members, n, value, rdesc, order):  # pragma: no cover - compiled
     """`members[:n]` into `order[:n]` in filtration order: by value, ties in reverse lexicographic order of `rdesc`."""
     idx = np.argsort(value[members[:n]])
@@ -59,7 +59,7 @@ def _filtration_order(members, n, value, rdesc, order):  # pragma: no cover - co
         i = j
 
 
-@_jit
+@jit
 def _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, next_id):  # pragma: no cover - compiled
     """Id of `key` in an open-addressing table of mask + 1 slots (a new id `next_id` if absent); (id, n_slots)."""
     h = ((key * 2654435761) >> 11) & mask  # key < 2**24: no overflow
@@ -73,7 +73,21 @@ def _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, next_id):  # prag
     return next_id, n_slots + 1
 
 
-@_jit
+@jit
+def _store_column(touched, n_t, mark, pool, used):  # pragma: no cover - compiled
+    """Append the marked rows of the reduced column to `pool` (grown when full), unmarking them."""
+    for t in range(n_t):
+        r = touched[t]
+        if mark[r]:
+            if used == len(pool):
+                pool = np.concatenate((pool, np.empty(len(pool), np.int64)))
+            pool[used] = r
+            used += 1
+            mark[r] = False
+    return used, pool
+
+
+@jit
 def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_start, w_len, mark, touched, pool):  # noqa: E501  # pragma: no cover
     """Pair the simplices `order[:n]` (filtration order; pos: simplex -> position): (birth, death) rows of
     `pairs_out`, top dimension first with clearing. Returns (number of pairs or -1 if not a filtration,
@@ -120,14 +134,7 @@ def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_sta
                 w_pivot[low] = p
                 w_cleared[low] = True
                 w_start[p] = used
-                for t in range(n_t):
-                    r = touched[t]
-                    if mark[r]:
-                        if used == len(pool):
-                            pool = np.concatenate((pool, np.empty(len(pool), np.int64)))
-                        pool[used] = r
-                        used += 1
-                        mark[r] = False
+                used, pool = _store_column(touched, n_t, mark, pool, used)
                 w_len[p] = used - w_start[p]
                 pairs_out[n_pairs, 0] = order[low]
                 pairs_out[n_pairs, 1] = s
@@ -137,7 +144,7 @@ def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_sta
     return n_pairs, touched, pool
 
 
-@_jit
+@jit
 def _workspace(m_max, inc_max, dim):  # pragma: no cover - compiled
     """Work arrays of `_atom_pairs` for complexes of at most m_max simplices and inc_max incidences per level."""
     size = 1
@@ -155,30 +162,14 @@ def _workspace(m_max, inc_max, dim):  # pragma: no cover - compiled
             levels, np.empty(4 * m_max, np.int64), np.empty(16 * m_max, np.int64), np.empty(40))  # fmt: skip
 
 
-@_jit
-def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres, incs,
-                table, found, levels, touched, pool, scratch, pairs, p0, sources, source_level, s0):  # noqa: E501  # fmt: skip  # pragma: no cover
-    """Atom a's finite pairs of positive persistence into pairs[p0:], their sources into sources[s0:] (atom-local
-    source ids); returns (pairs, sources, touched, pool), (-1, -1, ...) when the complex is not a filtration.
+@jit
+def _build_faces(verts, bnd, incs, table, levels, n_pts, n_top, dim):  # pragma: no cover - compiled
+    """Rows of one complex: its tops (rows 0..n_top, already in `verts`), then each lower level's faces in
+    first-seen (dropped vertex, coface) order, the vertices last (point p is row row_lo[0] + p); per level the
+    (face, opposite vertex, coface) incidences and each simplex's boundary. Returns the number of rows.
     """
-    verts, rdesc, bnd = ints4[0], ints4[1], ints4[2]
-    src, level, best, members, order, pos, src_id = ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6]
-    w_pivot, w_start, w_len = ints[7], ints[8], ints[9]
-    w_cleared, mark = flags[0], flags[1]
     which, opposite, inc_upper, slots = incs[0], incs[1], incs[2], incs[3]
-    tab_key, tab_id = table[0], table[1]
     ilo, ihi, row_lo, row_hi = levels[0], levels[1], levels[2], levels[3]
-    n_pairs = 0
-    n_src = 0
-    base = start[a]
-    n_pts = start[a + 1] - base
-    n_top = top_start[a + 1] - top_start[a]
-    if n_top == 0:
-        return 0, 0, touched, pool
-    # tops (rows 0..n_top), then each lower level's faces in first-seen (dropped vertex, coface) order
-    for t in range(n_top):
-        for i in range(4):
-            verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
     row_lo[dim], row_hi[dim] = 0, n_top
     n_rows = n_top
     n_inc = 0
@@ -186,11 +177,10 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
         u_lo, u_hi = row_lo[k + 1], row_hi[k + 1]
         row_lo[k] = n_rows
         ilo[k] = n_inc
-        if k == 0:  # vertices: every point of the set, isolated ones too (point p is row row_lo[0] + p)
+        if k == 0:
             for p in range(n_pts):
                 verts[n_rows + p, 0] = p
-                for i in range(1, 4):
-                    verts[n_rows + p, i] = -1
+                verts[n_rows + p, 1:] = -1
             n_rows += n_pts
         n_slots = 0
         n_new = 0
@@ -206,35 +196,39 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
                 if k == 0:
                     f = row_lo[0] + key
                 else:
-                    fid, n_slots = _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, n_new)
+                    fid, n_slots = _lookup_or_add(key, mask, table[0], table[1], slots, n_slots, n_new)
                     if fid == n_new:
                         c = 0
                         for i in range(k + 2):
                             if i != drop:
                                 verts[n_rows + n_new, c] = verts[u, i]
                                 c += 1
-                        for i in range(k + 1, 4):
-                            verts[n_rows + n_new, i] = -1
+                        verts[n_rows + n_new, k + 1 :] = -1
                         n_new += 1
                     f = row_lo[k] + fid
-                which[n_inc] = f
-                opposite[n_inc] = verts[u, drop]
-                inc_upper[n_inc] = u
+                which[n_inc], opposite[n_inc], inc_upper[n_inc] = f, verts[u, drop], u
                 bnd[u, drop] = f
                 n_inc += 1
         for h in range(n_slots):
-            tab_key[slots[h]] = -1
+            table[0, slots[h]] = -1
         if k > 0:
             n_rows += n_new
         row_hi[k] = n_rows
         ihi[k] = n_inc
-    # values: own spheres top down, attached faces take their cheapest attaching coface's value and source
-    for s in range(n_rows):
-        src[s] = s
+    return n_rows
+
+
+@jit
+def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, scratch, dim):  # pragma: no cover
+    """Own orthogonal spheres top down; a face attached to cofaces takes the cheapest one's value and source."""
+    src, level, best = ints[0], ints[1], ints[2]
+    which, opposite, inc_upper = incs[0], incs[1], incs[2]
+    ilo, ihi, row_lo, row_hi = levels[0], levels[1], levels[2], levels[3]
     for k in range(dim, -1, -1):
         for s in range(row_lo[k], row_hi[k]):
+            src[s] = s
             level[s] = k
-            value[s] = _orthosphere(rel, entry, verts[s], base, k + 1, centres[s], scratch)
+            value[s] = orthosphere_power(rel, entry, verts[s], base, k + 1, centres[s], scratch)
             best[s] = -1
             for i in range(4):
                 rdesc[s, i] = verts[s, k - i] if i <= k else -1
@@ -254,20 +248,14 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
             if best[f] >= 0:
                 value[f] = value[best[f]]
                 src[f] = src[best[f]]
-    n_mem = 0
-    for s in range(n_rows):
-        if value[s] <= alpha_max:
-            members[n_mem] = s
-            n_mem += 1
-    _filtration_order(members, n_mem, value, rdesc, order)
-    for p in range(n_mem):
-        pos[order[p]] = p
-    n_found, touched, pool = _reduce(order, n_mem, pos, level, bnd, dim, found, w_pivot, w_cleared, w_start,
-                                     w_len, mark, touched, pool)  # fmt: skip
-    for p in range(n_mem):
-        pos[order[p]] = -1
-    if n_found < 0:
-        return -1, -1, touched, pool
+
+
+@jit
+def _write_pairs(a, base, n_found, found, value, verts, ints, pairs, p0, sources, source_level, s0):  # noqa: E501  # pragma: no cover
+    """The pairs of positive persistence of atom a into pairs[p0:], their sources (once each) into sources[s0:]."""
+    src, level, src_id = ints[0], ints[1], ints[6]
+    n_pairs = 0
+    n_src = 0
     for t in range(n_found):
         b, d = found[t, 0], found[t, 1]
         if not value[d] > value[b]:
@@ -287,10 +275,45 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
     for t in range(n_found):
         src_id[src[found[t, 0]]] = -1
         src_id[src[found[t, 1]]] = -1
+    return n_pairs, n_src
+
+
+@jit
+def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres, incs,
+                table, found, levels, touched, pool, scratch, pairs, p0, sources, source_level, s0):  # noqa: E501  # fmt: skip  # pragma: no cover
+    """Atom a's finite pairs of positive persistence into pairs[p0:], their sources into sources[s0:] (atom-local
+    source ids); returns (pairs, sources, touched, pool), (-1, -1, ...) when the complex is not a filtration.
+    """
+    verts, rdesc, bnd = ints4[0], ints4[1], ints4[2]
+    members, order, pos = ints[3], ints[4], ints[5]
+    base = start[a]
+    n_top = top_start[a + 1] - top_start[a]
+    if n_top == 0:
+        return 0, 0, touched, pool
+    for t in range(n_top):
+        for i in range(4):
+            verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
+    n_rows = _build_faces(verts, bnd, incs, table, levels, start[a + 1] - base, n_top, dim)
+    _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, scratch, dim)
+    n_mem = 0
+    for s in range(n_rows):
+        if value[s] <= alpha_max:
+            members[n_mem] = s
+            n_mem += 1
+    _filtration_order(members, n_mem, value, rdesc, order)
+    for p in range(n_mem):
+        pos[order[p]] = p
+    n_found, touched, pool = _reduce(order, n_mem, pos, ints[1], bnd, dim, found, ints[7], flags[0], ints[8],
+                                     ints[9], flags[1], touched, pool)  # fmt: skip
+    for p in range(n_mem):
+        pos[order[p]] = -1
+    if n_found < 0:
+        return -1, -1, touched, pool
+    n_pairs, n_src = _write_pairs(a, base, n_found, found, value, verts, ints, pairs, p0, sources, source_level, s0)
     return n_pairs, n_src, touched, pool
 
 
-@_jit
+@jit
 def _capacities(start, top_start, dim):  # pragma: no cover - compiled
     """Output offsets per atom (pairs <= half its simplices, bounded level by level from its tops), and the
     largest complex's simplex and incidence counts (work array sizes).
@@ -319,7 +342,7 @@ def _capacities(start, top_start, dim):  # pragma: no cover - compiled
     return cap, cap_level.sum(), inc_max
 
 
-@_jit
+@jit
 def _pairs_chunk(lo, hi, rel, entry, start, tops, top_start, dim, alpha_max, m_max, inc_max, cap, pairs, sources,
                  source_level, counts):  # fmt: skip  # pragma: no cover - compiled
     """Atoms lo..hi into their own output slices (pairs from cap[a], sources from 2 cap[a]); counts (-1: not a
@@ -334,7 +357,7 @@ def _pairs_chunk(lo, hi, rel, entry, start, tops, top_start, dim, alpha_max, m_m
         counts[a, 0], counts[a, 1], touched, pool = out
 
 
-@_jit
+@jit
 def _compact(counts, cap, pairs, sources, source_level):  # pragma: no cover - compiled
     """The atoms' slices made contiguous, source ids made global; returns the numbers of pairs and sources."""
     n_pairs, n_src = 0, 0
