@@ -4,11 +4,12 @@
 Per atom, from its regular triangulation (the top simplices) and its weighted points, the same steps
 as the numpy/gudhi path of `pdmd.models.local.complex`:
 
-1. faces level by level (lexicographic order, incidences in (dropped vertex, coface) order);
+1. faces level by level, found through a hash table in (dropped vertex, coface) order;
 2. each simplex's smallest orthogonal sphere (the same Gram solve as `orthospheres`), and
    Edelsbrunner's attachment rule down to the vertices: a face attached to a coface (the opposite
    vertex has a smaller power distance to its centre) takes the cheapest such coface's value and
-   source;
+   source (the first in that order among equal values; those share a source unless the points are
+   degenerate, e.g. a perfect crystal, where the force is not unique);
 3. gudhi's filtration order of the simplices up to `alpha_max_A2`: by value, ties by the reverse
    lexicographic order of their vertex lists (`is_before_in_filtration`; faces come first);
 4. the Z/2 boundary matrix reduced column by column, top dimension first with clearing (a column
