@@ -274,7 +274,9 @@ def test_topology_cache_gives_the_fresh_result_along_a_trajectory(dim):
 
 @pytest.mark.parametrize("dim", [2, 3])
 def test_compiled_evaluation_equals_the_reference_path(dim, monkeypatch, caplog):
-    """Energies, forces (stress in 3D) and grades along an MD-like path: compiled kernels = numpy/gudhi/torch path."""
+    """Energies, forces (stress in 3D) and grades along an MD-like path: compiled kernels = numpy/gudhi/torch path;
+    two threads give the numbers of one; without numba, one warning line.
+    """
     from pdmd.domain import fit_domain
     from pdmd.models.local import compiled
 
@@ -293,6 +295,14 @@ def test_compiled_evaluation_equals_the_reference_path(dim, monkeypatch, caplog)
                             for k in range(8)])  # fmt: skip
         finally:
             compiled.use_compiled(True)
+    compiled.set_threads(2)  # chunks of atoms on two threads: the same numbers
+    try:
+        model = random_model(dim)
+        model.domain = domain
+        two = model.evaluate(moved(frame, frame.positions + 7 * velocity), stress=dim == 3)
+    finally:
+        compiled.set_threads(1)
+    assert two.energy == results[0][7].energy and np.array_equal(two.forces, results[0][7].forces)
     for a, b in zip(*results):
         assert abs(a.energy - b.energy) < 1e-10 and np.abs(a.forces - b.forces).max() < 1e-10
         assert np.abs(a.extrapolation - b.extrapolation).max() < 1e-9

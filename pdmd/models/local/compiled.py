@@ -49,7 +49,8 @@ def jit(f):
 
 
 _env_threads = os.environ.get("OMP_NUM_THREADS", "")
-_pool: dict = {"threads": int(_env_threads) if _env_threads.isdigit() and int(_env_threads) > 0 else 1, "exec": None}
+_pool: dict = {"threads": int(_env_threads) if _env_threads.isdigit() and int(_env_threads) > 0 else 1, "exec": None,
+               "exec_threads": 0}  # fmt: skip
 
 
 def set_threads(n: int) -> int:
@@ -72,8 +73,8 @@ def in_chunks(kernel, n_items: int, *args) -> None:
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    if _pool["exec"] is None or _pool["exec"]._max_workers != threads:
-        _pool["exec"] = ThreadPoolExecutor(threads, thread_name_prefix="pdmd-kernel")
+    if _pool["exec"] is None or _pool["exec_threads"] != threads:
+        _pool["exec"], _pool["exec_threads"] = ThreadPoolExecutor(threads, thread_name_prefix="pdmd-kernel"), threads
     chunks = min(n_items, 4 * threads)
     bounds = [(c * n_items // chunks, (c + 1) * n_items // chunks) for c in range(chunks)]
     for future in [_pool["exec"].submit(kernel, lo, hi, *args) for lo, hi in bounds]:

@@ -260,10 +260,10 @@ class TopologyCache:
         nb: Neighbourhoods = self._nb
         rel = nb.relative(pos)
         entry = self._entry(rel)
-        redo = np.union1d(_invalid_atoms(self._cert, self._skel.tops, rel, entry), self._fragile_array)
+        redo = np.union1d(_invalid_atoms(self._cert, self._tops, rel, entry), self._fragile_array)
         if len(redo):
             self._retriangulate(rel, entry, redo)
-        return topology_of(nb, rel, entry, self._skel.tops, self.alpha_max_A2, self._skel)
+        return topology_of(nb, rel, entry, self._tops, self.alpha_max_A2, self._skel)
 
     def _rebuild_all(self, frame: Frame, key: tuple) -> None:
         """New neighbour lists; atoms whose point list is unchanged keep their triangulation (checked later)."""
@@ -294,24 +294,55 @@ class TopologyCache:
         ok = np.zeros(nb.n_atoms, bool)
         ok[cand] = np.bincount(np.repeat(np.arange(len(cand)), sizes), weights=~same, minlength=len(cand)) == 0
         ok[list(self._fragile)] = False
-        tops = self._skel.tops
+        tops = self._tops
         take = ok[self._cert.top_atom]
         shift = nb.start - old.start
         return tops[take] + shift[self._cert.top_atom[take]][:, None], self._cert.sign[take]
 
     def _retriangulate(self, rel: np.ndarray, entry: np.ndarray, atoms: np.ndarray) -> None:
         self.stats["atoms_retriangulated"] += len(atoms)
-        tops = self._skel.tops
         keep = ~np.isin(self._cert.top_atom, atoms)
         self._fragile = set()
         new = regular_tops(rel, entry, self._nb.start, self.dim, atoms=atoms, fragile=self._fragile)
-        sign = np.concatenate([self._cert.sign[keep], np.sign(_orient(rel[new]))])
-        self._set_tops(np.concatenate([tops[keep], new]), sign, rel)
+        sign_new = np.sign(_orient(rel[new]))
+        if self._skel is not None or not len(new):  # the full skeleton (numpy path) is rebuilt whole
+            self._set_tops(
+                np.concatenate([self._tops[keep], new]), np.concatenate([self._cert.sign[keep], sign_new]), rel
+            )
+            return
+        self._splice(keep, atoms, new, sign_new, rel)
+
+    def _splice(self, keep: np.ndarray, atoms: np.ndarray, new: np.ndarray, sign_new: np.ndarray, rel: np.ndarray):
+        """Replace the tops and certificate rows of `atoms` by those of their new triangulations `new`; the other
+        atoms' rows are kept (no check spans two atoms).
+        """
+        order = np.lexsort(new.T[::-1])
+        part = _certificate(skeleton(new[order], self.dim, len(rel), 1), self._nb.centre, self._fragile,
+                            sign_new[order])  # fmt: skip
+        c, n_kept = self._cert, int(keep.sum())
+        index = np.cumsum(keep) - 1
+        rows = keep[c.power_top]
+        kept_atom = np.ones(self._nb.n_atoms, bool)
+        kept_atom[atoms] = False
+        side = kept_atom[c.side_atom]
+        self._tops = np.concatenate([self._tops[keep], new[order]])
+        self._cert = _Certificate(
+            np.concatenate([c.top_atom[keep], part.top_atom]), np.concatenate([c.sign[keep], part.sign]),
+            np.concatenate([index[c.power_top[rows]], part.power_top + n_kept]),
+            np.concatenate([c.power_point[rows], part.power_point]),
+            *(np.concatenate([getattr(c, f)[side], getattr(part, f)]) for f in ("side_facet", "side_point", "side_ref",
+                                                                                 "side_atom")),
+        )  # fmt: skip
+        self._fragile_array = np.array(sorted(self._fragile), int)
 
     def _set_tops(self, tops: np.ndarray, sign: np.ndarray, rel: np.ndarray) -> None:
-        """Install a triangulation; `sign`: each top's orientation when it was last certified or built."""
+        """Install a triangulation; `sign`: each top's orientation when it was last certified or built.
+
+        The full skeleton is kept for the numpy path only; the compiled one needs the tops and the certificate.
+        """
         order = np.lexsort(tops.T[::-1]) if len(tops) else np.zeros(0, int)
-        depth = 1 if compiled_available() else None  # the compiled complexes need no lower faces
-        self._skel = skeleton(tops[order], self.dim, len(rel), depth)
-        self._cert = _certificate(self._skel, self._nb.centre, self._fragile, sign[order])
+        self._tops = tops[order]
+        skel = skeleton(self._tops, self.dim, len(rel), None if not compiled_available() else 1)
+        self._skel = None if compiled_available() else skel
+        self._cert = _certificate(skel, self._nb.centre, self._fragile, sign[order])
         self._fragile_array = np.array(sorted(self._fragile), int)
