@@ -17,7 +17,9 @@
   inside the hull). Near-ties fail the test (relative margin), so degenerate sets are recomputed.
 
 Alpha values, attachments and persistence are recomputed at every call (they change with every
-move); their combinatorial scaffolding (faces and incidences) is reused with the triangulation.
+move), by the compiled kernels (`pdmd.models.local.pairing`) or, on the numpy path, on the faces and
+incidences kept with the triangulation. A retriangulation replaces only the redone atoms' tops and
+certificate rows: no check spans two atoms.
 """
 
 from __future__ import annotations
