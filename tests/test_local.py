@@ -541,6 +541,11 @@ def test_descriptor_settings_follow_the_cutoff_and_refuse_bad_zetas():
             LocalDescriptorConfig.default(2, {"angular_zetas": zetas})
     with pytest.raises(InputError, match="radial_width"):
         LocalDescriptorConfig.default(2, {"radial_width": 0})
+    with pytest.raises(InputError, match="persistence_ramp_A2"):
+        LocalDescriptorConfig.default(2, {"persistence_ramp_A2": 0.0})
+    for grid in ({"h0_grid": [1.0, 1.0, 1]}, {"angular_shells_A": [2.4, 1.2, 7]}, {"radial_A": [0.9, 3.6, 0]}):
+        with pytest.raises(InputError, match="Gaussian grid"):
+            LocalDescriptorConfig.default(2, grid)
 
 
 def test_standardization_moments_streamed_over_chunks_equal_the_whole_batch():

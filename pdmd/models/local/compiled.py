@@ -74,6 +74,8 @@ def in_chunks(kernel, n_items: int, *args) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     if _pool["exec"] is None or _pool["exec_threads"] != threads:
+        if _pool["exec"] is not None:
+            _pool["exec"].shutdown()
         _pool["exec"], _pool["exec_threads"] = ThreadPoolExecutor(threads, thread_name_prefix="pdmd-kernel"), threads
     chunks = min(n_items, 4 * threads)
     bounds = [(c * n_items // chunks, (c + 1) * n_items // chunks) for c in range(chunks)]

@@ -108,6 +108,13 @@ class LocalDescriptorConfig:
             raise InputError(f"pd-local: angular_zetas must be integers >= 1 (e.g. [1, 2, 4, 8]), got {list(zetas)}")
         if not (self.use_pd or self.radial_A or self.angular_shells_A):
             raise InputError("pd-local: use_pd is False and no symmetry functions are set: no features")
+        grids = [self.h0_grid, self.h0_birth_grid, self.radial_A, self.angular_shells_A] + [g for bd in self.grids
+                                                                                           for g in bd]  # fmt: skip
+        for lo, hi, n in (g for g in grids if g is not None):
+            if not (int(n) >= 1 and float(hi) > float(lo)):
+                raise InputError(f"pd-local: a Gaussian grid (lo, hi, n) needs hi > lo and n >= 1, got {[lo, hi, n]}")
+        if not self.persistence_ramp_A2 > 0:
+            raise InputError(f"pd-local: persistence_ramp_A2 must be > 0 Å², got {self.persistence_ramp_A2}")
         if not 0 < self.cap_start_A2 < self.alpha_max_A2:
             raise InputError(
                 f"pd-local: need 0 < cap_start_A2 ({self.cap_start_A2}) < alpha_max_A2 ({self.alpha_max_A2})"

@@ -75,6 +75,18 @@ def _lookup_or_add(key, mask, tab_key, tab_id, slots, n_slots, next_id):  # prag
 
 
 @jit
+def _is_filtration(order, n, pos, level, bnd):  # pragma: no cover - compiled
+    """Every face of every member is a member and comes before it (columns skipped by clearing included)."""
+    for p in range(n):
+        s = order[p]
+        for i in range(level[s] + 1 if level[s] > 0 else 0):
+            r = pos[bnd[s, i]]
+            if r < 0 or r >= p:
+                return False
+    return True
+
+
+@jit
 def _store_column(touched, n_t, mark, pool, used):  # pragma: no cover - compiled
     """Append the marked rows of the reduced column to `pool` (grown when full), unmarking them."""
     for t in range(n_t):
@@ -304,6 +316,10 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
     _filtration_order(members, n_mem, value, rdesc, order)
     for p in range(n_mem):
         pos[order[p]] = p
+    if not _is_filtration(order, n_mem, pos, ints[1], bnd):
+        for p in range(n_mem):
+            pos[order[p]] = -1
+        return -1, -1, touched, pool
     n_found, touched, pool = _reduce(order, n_mem, pos, ints[1], bnd, dim, found, ints[7], flags[0], ints[8],
                                      ints[9], flags[1], touched, pool)  # fmt: skip
     for p in range(n_mem):
