@@ -174,8 +174,9 @@ def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -
     tag = f"T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
     record_path = work / "md" / f"{tag}.json"
     steps = int(round(cfg["md_ps"][temperature_K] * 1000 / 0.5))
-    if record_path.is_file() and json.loads(record_path.read_text())["steps_asked"] == steps:
-        return json.loads(record_path.read_text())
+    done = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    if done.get("steps_asked") == steps:
+        return done
     frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
     _, test = split(groups)
     finals = [i for i in test if kinds[i] == "final"]

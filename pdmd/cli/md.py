@@ -12,12 +12,10 @@ from pdmd.errors import InputError
 
 
 def cmd_md(args: argparse.Namespace) -> int:
-    import os
-
     from pdmd.cli.inputs import read_options
-    from pdmd.models.local.compiled import set_threads
+    from pdmd.models.local.compiled import set_threads, threads
 
-    set_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))  # default one (docs/local.md)
+    set_threads(args.threads or threads())  # default $OMP_NUM_THREADS, else 1 (docs/local.md)
     out = Path(args.out or Path(args.structure).with_suffix("").name + f"-{args.ensemble}-md.extxyz")
     run = {"temperature_K": args.temperature_K, "steps": args.steps, "timestep_fs": args.timestep_fs,
            "ensemble": args.ensemble, "every": args.every, "seed": args.seed, "read_options": read_options(args),

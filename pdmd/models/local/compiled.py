@@ -53,6 +53,11 @@ _pool: dict = {"threads": int(_env_threads) if _env_threads.isdigit() and int(_e
                "exec_threads": 0}  # fmt: skip
 
 
+def threads() -> int:
+    """Threads of pd-local evaluation now (default: $OMP_NUM_THREADS, else 1)."""
+    return _pool["threads"]
+
+
 def set_threads(n: int) -> int:
     """Threads of pd-local evaluation, torch's and the compiled kernels' (default: $OMP_NUM_THREADS, else 1)."""
     import torch

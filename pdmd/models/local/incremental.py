@@ -344,7 +344,8 @@ class TopologyCache:
         """
         order = np.lexsort(tops.T[::-1]) if len(tops) else np.zeros(0, int)
         self._tops = tops[order]
-        skel = skeleton(self._tops, self.dim, len(rel), None if not compiled_available() else 1)
-        self._skel = None if compiled_available() else skel
+        compiled = compiled_available()
+        skel = skeleton(self._tops, self.dim, len(rel), 1 if compiled else None)
+        self._skel = None if compiled else skel
         self._cert = _certificate(skel, self._nb.centre, self._fragile, sign[order])
         self._fragile_array = np.array(sorted(self._fragile), int)

@@ -103,8 +103,8 @@ def _store_column(touched, n_t, mark, pool, used):  # pragma: no cover - compile
 @jit
 def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_start, w_len, mark, touched, pool):  # noqa: E501  # pragma: no cover
     """Pair the simplices `order[:n]` (filtration order; pos: simplex -> position): (birth, death) rows of
-    `pairs_out`, top dimension first with clearing. Returns (number of pairs or -1 if not a filtration,
-    touched, pool) (the last two grown where needed).
+    `pairs_out`, top dimension first with clearing. Returns (number of pairs, touched, pool) (the last two grown
+    where needed).
     """
     for p in range(n):
         w_pivot[p] = -1
@@ -117,12 +117,8 @@ def _reduce(order, n, pos, level, bnd, dim, pairs_out, w_pivot, w_cleared, w_sta
             if level[s] != k or w_cleared[p]:
                 continue
             n_t = 0
-            for i in range(k + 1):
+            for i in range(k + 1):  # every face a member before s: `_is_filtration`
                 r = pos[bnd[s, i]]
-                if r < 0 or r >= p:
-                    for t in range(n_t):
-                        mark[touched[t]] = False
-                    return -1, touched, pool
                 mark[r] = True
                 touched[n_t] = r
                 n_t += 1
@@ -324,8 +320,6 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
                                      ints[9], flags[1], touched, pool)  # fmt: skip
     for p in range(n_mem):
         pos[order[p]] = -1
-    if n_found < 0:
-        return -1, -1, touched, pool
     n_pairs, n_src = _write_pairs(a, base, n_found, found, value, verts, ints, pairs, p0, sources, source_level, s0)
     return n_pairs, n_src, touched, pool
 
