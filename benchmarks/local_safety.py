@@ -21,10 +21,16 @@ Every stage writes its results under --work and is skipped when they are there (
   timed in turn in one process.
 - engine: ms per NVE step of the ASE engine and of `--engine lammps` (fix external) from the same start,
   in turn, and the largest position difference after 100 steps (LAMMPS over ASE: the ratio).
+- active: active learning (`pdmd.active`) from the committee: iteration 0 is the `train` stage's committee, its
+  seed the training runs, its test set the held-out runs; exploration at 300 and 1500 K (two seeds, two at a
+  time), Tersoff labels of the frames in the trust window, a retrained committee per iteration; per iteration the
+  labelled count, the frame fractions and the test RMSE beside the mean predictor and ACSF + kernel ridge.
+- after: the `md` stage's runs (with the core) with the committee active learning ends at, and an NVE run at
+  300 K for the energy drift.
 
 `--quick`: the tiny generated data set stands in for both sets (its first 4 runs "cold", the last 2 "hot"), a
 committee of 2 trained 2 epochs, 2 of the MD runs (with and without the core) of 4 steps, 4 steps per cost and
-engine timing, timed once.
+engine timing, timed once; one active-learning iteration of 4-step explorations (every frame a candidate, 2 labels).
 """
 
 from __future__ import annotations
@@ -38,11 +44,18 @@ import numpy as np
 
 QUICK = {"quick": True, "md_ps": {300.0: 0.002, 1500.0: 0.002}, "minutes": 1.0, "epochs": 2, "hidden": [16, 16],
          "md_runs": [(300.0, 0, True), (1500.0, 1, False)], "cost_steps": 4, "engine_steps": 4,
-         "repeats": 1}  # fmt: skip
+         "repeats": 1, "active": {"temperatures_K": (300.0, 1500.0), "seeds": (0,), "steps": 4, "every": 2,
+                                  "max_labels": 2, "iterations": 1, "minutes": 1.0, "nve_ps": 0.002,
+                                  "trust_low_eV_per_A": 0.0, "trust_high_eV_per_A": 1e6}}  # fmt: skip
 """Settings of `--quick` (the tiny data set of `_quick.py`; MD ps per temperature, training minutes)."""
 FULL = {"n_atoms": 680, "runs": 75, "hot_runs": 8, "md_ps": {300.0: 10.0, 1500.0: 5.0}, "minutes": 6.0, "epochs": 400,
-        "hidden": None, "cost_steps": 40, "engine_steps": 100, "repeats": 2}  # fmt: skip
-"""Settings of the full study (runs of `n_atoms` atoms, MD ps per temperature, training minutes per member)."""
+        "hidden": None, "cost_steps": 40, "engine_steps": 100, "repeats": 2,
+        "active": {"temperatures_K": (300.0, 1500.0), "seeds": (0, 1), "steps": 2000, "every": 20, "max_labels": 50,
+                   "iterations": 2, "epochs": 30, "minutes": 60.0, "nve_ps": 5.0}}  # fmt: skip
+"""Settings of the full study (runs of `n_atoms` atoms, MD ps per temperature, training minutes per member;
+active learning: exploration temperatures, seeds and 0.5-fs steps, frames kept every `every` steps, labels and
+iterations at most, training epochs per member (a fixed number, so a loaded machine does not cut training short;
+minutes: a cap only), NVE ps of the drift run)."""
 HOT_K = (1500.0, 2500.0, 3500.0)
 
 
@@ -164,33 +177,50 @@ def shortest_pair_A(atoms) -> float:
     return float(d.min()) if len(d) else float("inf")
 
 
-def md_run(work: Path, cfg: dict, temperature_K: float, seed: int, core: bool) -> dict:
-    """One target MD run (member 0, grade checked every step); its record (reused when done)."""
+def md_run(
+    work: Path,
+    cfg: dict,
+    temperature_K: float,
+    seed: int,
+    core: bool,
+    model: Path | None = None,
+    folder: str = "md",
+    ensemble: str = "nvt",
+) -> dict:
+    """One target MD run (member 0 of `model`, default the committee; grade checked every step) from a relaxed
+    test sheet; its record (reused when done). NVE runs record the total energy's drift.
+    """
     from ase.io import read, write
 
     from pdmd.dynamics.ase_engine import run_md_file
     from pdmd.errors import ExtrapolationStop
 
-    tag = f"T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
-    record_path = work / "md" / f"{tag}.json"
-    steps = int(round(cfg["md_ps"][temperature_K] * 1000 / 0.5))
+    tag = f"{'NVE-' if ensemble == 'nve' else ''}T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
+    record_path = work / folder / f"{tag}.json"
+    ps = cfg["active"]["nve_ps"] if ensemble == "nve" else cfg["md_ps"][temperature_K]
+    steps = int(round(ps * 1000 / 0.5))
     done = json.loads(record_path.read_text()) if record_path.is_file() else {}
     if done.get("steps_asked") == steps:
         return done
     frames, _, _, groups, _, kinds, _ = load(work, cfg, "cold")
     _, test = split(groups)
     finals = [i for i in test if kinds[i] == "final"]
-    start = work / "md" / f"{tag}-start.extxyz"
+    start = work / folder / f"{tag}-start.extxyz"
     start.parent.mkdir(parents=True, exist_ok=True)
     write(start, frames[finals[seed % len(finals)]].to_ase())
-    out = work / "md" / f"{tag}.extxyz"
-    record = {"temperature_K": temperature_K, "seed": seed, "core": core, "steps_asked": steps, "stopped": None}
+    out = work / folder / f"{tag}.extxyz"
+    record = {"temperature_K": temperature_K, "seed": seed, "core": core, "ensemble": ensemble,
+              "steps_asked": steps, "stopped": None}  # fmt: skip
     t0 = time.perf_counter()
     try:
-        res = run_md_file(work / "committee", start, out, temperature_K=temperature_K, steps=steps,
-                          every=min(50, steps), seed=seed, use_core=core, deviation=False)  # fmt: skip
+        res = run_md_file(model or work / "committee", start, out, temperature_K=temperature_K, steps=steps,
+                          every=min(50, steps), seed=seed, use_core=core, deviation=False,
+                          ensemble=ensemble)  # fmt: skip
         record["steps_done"] = steps
         record["max_extrapolation"] = float(np.nanmax(res.max_extrapolation))
+        if ensemble == "nve":
+            record["drift_meV_per_atom_per_ps"] = res.drift_meV_per_atom_per_ps()
+            record["max_dE_tot_meV_per_atom"] = res.max_deviation_meV_per_atom()
     except ExtrapolationStop as stop:
         record.update(stopped=str(stop).split(": the structure")[0], steps_done=stop.step, stop_value=stop.value)
     record["wall_s"] = time.perf_counter() - t0
@@ -205,15 +235,103 @@ MD_RUNS = [(300.0, 0, True), (300.0, 1, True), (1500.0, 0, True), (1500.0, 1, Tr
 runs without the core, where only the extrapolation stop stands between the network and a collapse."""
 
 
-def stage_md(work: Path, cfg: dict, only: str | None) -> list[dict]:
+def stage_md(
+    work: Path, cfg: dict, only: str | None, runs: list | None = None, model: Path | None = None, folder: str = "md"
+) -> list[dict]:
+    """The target runs (`MD_RUNS`, or `runs`: (temperature K, seed, core[, ensemble])); `only`: tags, comma-sep."""
     rows = []
-    for t, seed, core in cfg.get("md_runs", MD_RUNS):
-        tag = f"T{t:g}-s{seed}-{'core' if core else 'nocore'}"
-        if only and only != tag:
+    for t, seed, core, *ens in runs or cfg.get("md_runs", MD_RUNS):
+        ensemble = ens[0] if ens else "nvt"
+        tag = f"{'NVE-' if ensemble == 'nve' else ''}T{t:g}-s{seed}-{'core' if core else 'nocore'}"
+        if only and tag not in only.split(","):
             continue
-        rows.append(md_run(work, cfg, t, seed, core))
+        rows.append(md_run(work, cfg, t, seed, core, model, folder, ensemble))
         print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+AFTER_RUNS = [(300.0, 0, True), (300.0, 1, True), (1500.0, 0, True), (1500.0, 1, True), (300.0, 0, True, "nve")]
+"""The runs after active learning: the product's defaults at both temperatures, and NVE at 300 K for the drift."""
+
+
+def active_settings(work: Path, cfg: dict, members: int):
+    """(store, ActiveSettings) of the study's campaign: seed = the committee's training runs, test = its test runs."""
+    from pdmd.active import ActiveSettings
+    from pdmd.store.datastore import DataStore
+
+    root, _, _ = data_runs(work, cfg)
+    if cfg.get("quick"):  # labels go into a copy: the tiny data set is shared with the other quick runs
+        import shutil
+
+        root = shutil.copytree(root, work / "active-data", ignore=shutil.ignore_patterns("md_work"), dirs_exist_ok=True)
+    _, _, _, groups, _, _, _ = load(work, cfg, "cold")
+    train, test = split(groups)
+    a = cfg["active"]
+    train_cfg = {
+        "max_minutes": a["minutes"],
+        "epochs": a.get("epochs", cfg["epochs"]),
+        "batch_structures": 4,
+        "threads": 2,
+    }
+    if cfg["hidden"]:
+        train_cfg["hidden"] = cfg["hidden"]
+    trust = {k: a[k] for k in ("trust_low_eV_per_A", "trust_high_eV_per_A") if k in a}
+    s = ActiveSettings("safety", tuple(dict.fromkeys(groups[i] for i in train)),
+                       tuple(dict.fromkeys(groups[i] for i in test)), "agr", a["temperatures_K"], a["seeds"],
+                       steps=a["steps"], every=a["every"], ensemble=members, max_labels=a["max_labels"],
+                       max_iterations=a["iterations"], model_options={"train": train_cfg}, **trust)  # fmt: skip
+    return DataStore(root), s
+
+
+def _explore(job: tuple) -> dict:
+    from pdmd.active import explore
+    from pdmd.store.datastore import DataStore
+
+    root, s, k, t, seed = job
+    return explore(DataStore(root), s, k, t, seed)
+
+
+def stage_active(work: Path, cfg: dict, members: int) -> dict:
+    """Active learning from the committee (iteration 0); per iteration its summary; the final committee's path."""
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pdmd.active import frames_data, iteration_dir, select_and_label, train_committee
+    from pdmd.descriptor.spec import DescriptorSpec
+
+    store, s = active_settings(work, cfg, members)
+    first = iteration_dir(store.root, s.name, 0) / "model"
+    if not (first / "model.json").is_file():
+        shutil.copytree(work / "committee", first, dirs_exist_ok=True)
+    rows = []
+    for k in range(s.max_iterations):
+        train_committee(store, s, k)
+        jobs = [(store.root, s, k, t, seed) for t in s.temperatures_K for seed in s.seeds]
+        with ProcessPoolExecutor(2) as pool:  # explorations two at a time, one core each
+            list(pool.map(_explore, jobs))
+        summary = select_and_label(store, s, k)
+        rows.append({key: summary[key] for key in ("iteration", "n_frames", "n_labelled", "labelled_total",
+                                                     "accurate_fraction", "candidate_fraction", "failed_fraction",
+                                                     "trust_window_eV_per_A", "test_rmse_meV_per_atom",
+                                                     "test_force_rmse_eV_per_A", "converged")})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+        if summary["converged"]:
+            break
+    final = k + 1 if rows[-1]["n_labelled"] else k  # the labels of the last iteration are trained on too
+    card = train_committee(store, s, final)
+    data = frames_data(store, list(s.seed_run_ids) + [f"active-{s.name}-iter-{j:03d}" for j in range(final)]
+                       + list(s.test_run_ids), DescriptorSpec.for_system("agr"))  # fmt: skip
+    test = np.array([i for i, g in enumerate(data.groups) if g in set(s.test_run_ids)])
+    train = np.array([i for i, g in enumerate(data.groups) if g not in set(s.test_run_ids)])
+    m = card["metrics"]
+    out = {"iterations": rows, "final_model": str(iteration_dir(store.root, s.name, final) / "model"),
+           "final_n_train": len(train), "final_test_rmse_meV_per_atom": m["test_rmse_meV_per_atom"],
+           "final_test_force_rmse_eV_per_A": m.get("test_force_rmse_eV_per_A"),
+           "final_test_force_rmse_over_std": m.get("test_force_rmse_over_std"),
+           "mean_predictor_test_rmse_meV_per_atom": m["mean_predictor_test_rmse_meV_per_atom"],
+           "acsf_krr_test_rmse_meV_per_atom": acsf_krr(data.frames, data.energies_eV, train, test)}  # fmt: skip
+    (work / "active.json").write_text(json.dumps(out, indent=1))
+    return out
 
 
 def stage_spearman(work: Path, cfg: dict) -> dict:
@@ -304,16 +422,18 @@ def stage_engine(work: Path, cfg: dict) -> dict:
     return out
 
 
+STAGES = ["data", "train", "md", "spearman", "cost", "engine", "active", "after"]
+
+
 def main() -> None:
     from _quick import add_quick_arguments, resolve_work
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", nargs="?", default="all", choices=["data", "train", "md", "spearman", "cost", "engine",
-                                                               "all"])  # fmt: skip
+    p.add_argument("stage", nargs="?", default="all", choices=[*STAGES, "all"])
     p.add_argument("--work", type=Path, help="folder for data, models and results (resumable; required unless --quick)")
     add_quick_arguments(p)
     p.add_argument("--members", type=int, default=3, help="committee size")
-    p.add_argument("--only", help="md: one run, e.g. T300-s0-core")
+    p.add_argument("--only", help="md, after: these runs (comma-separated), e.g. T300-s0-core,NVE-T300-s0-core")
     args = p.parse_args()
     if resolve_work(p, args, "safety"):
         args.members = 2
@@ -322,7 +442,7 @@ def main() -> None:
     set_threads(1)  # one thread per run: two runs share the cores
     cfg = {**QUICK, "quick_data": args.quick_data} if args.quick else FULL
     args.work.mkdir(parents=True, exist_ok=True)
-    stages = ["data", "train", "md", "spearman", "cost", "engine"] if args.stage == "all" else [args.stage]
+    stages = STAGES if args.stage == "all" else [args.stage]
     for stage in stages:
         if stage == "data":
             stage_data(args.work, cfg)
@@ -335,8 +455,14 @@ def main() -> None:
             print(json.dumps(stage_spearman(args.work, cfg), indent=1))
         elif stage == "cost":
             print(json.dumps(stage_cost(args.work, cfg), indent=1))
-        else:
+        elif stage == "engine":
             print(json.dumps(stage_engine(args.work, cfg), indent=1))
+        elif stage == "active":
+            print(json.dumps(stage_active(args.work, cfg, args.members), indent=1))
+        else:
+            final = json.loads((args.work / "active.json").read_text())["final_model"]
+            runs = AFTER_RUNS if not cfg.get("quick") else [(300.0, 0, True), (300.0, 0, True, "nve")]
+            stage_md(args.work, cfg, args.only, runs, Path(final), "after")
 
 
 if __name__ == "__main__":

@@ -70,11 +70,14 @@ QUICK: dict[str, tuple[bool, list[str], list[str]]] = {
     ]),
     "local_safety.py": (True, [], [
         rf'"acsf_krr_test_rmse_meV_per_atom": {NUM},',
-        r'^\{"temperature_K": 300.0, "seed": 0, "core": true, "steps_asked": 4, .*"steps_done": 4',
+        r'^\{"temperature_K": 300.0, "seed": 0, "core": true, "ensemble": "nvt", "steps_asked": 4, .*"steps_done": 4',
         r'^\{"temperature_K": 1500.0, "seed": 1, "core": false, ',
         rf'"spearman_extrapolation_grade": {NUM},',
         rf'"committee_over_none": {NUM},',
         rf'"lammps_over_ase": {NUM}',
+        r'^\{"iteration": 0, "n_frames": \d+, "n_labelled": 2, "labelled_total": 2, ',
+        rf'"acsf_krr_test_rmse_meV_per_atom": {NUM}\n\}}',
+        rf'"core": true, "ensemble": "nve", .*"drift_meV_per_atom_per_ps": {NUM}',
     ]),
     "local_train_speed.py": (True, [], [
         rf"^fp64: {NUM} s per training step \(4 structures, 240 atoms\)$",
