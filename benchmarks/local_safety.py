@@ -2,7 +2,7 @@
 """pd-local outside its data: MD that stays safe, what the uncertainty is worth, and what it costs.
 
     python benchmarks/local_safety.py --work paper_runs/safety all   # docs/uncertainty.md; or one stage: data, train,
-                                                                     # md, spearman, cost, engine
+                                                                     # md, spearman, cost, engine, active, after
     python benchmarks/local_safety.py --work DIR engine               # the engine timing of docs/local.md
     python benchmarks/local_safety.py --quick [--work DIR] all        # seconds: tiny generated data, a few MD steps
 
@@ -250,7 +250,7 @@ def stage_md(
     return rows
 
 
-AFTER_RUNS = [(300.0, 0, True), (300.0, 1, True), (1500.0, 0, True), (1500.0, 1, True), (300.0, 0, True, "nve")]
+AFTER_RUNS = [(1500.0, 0, True), (1500.0, 1, True), (300.0, 0, True, "nve"), (300.0, 0, True), (300.0, 1, True)]
 """The runs after active learning: the product's defaults at both temperatures, and NVE at 300 K for the drift."""
 
 
