@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 QUICK = {"quick": True, "md_ps": {300.0: 0.002, 1500.0: 0.002}, "minutes": 1.0, "epochs": 2, "hidden": [16, 16],
-         "md_runs": [(300.0, 0, True), (1500.0, 1, False)], "cost_steps": 4, "engine_steps": 4,
+         "md_runs": [(300.0, 0, True), (1500.0, 1, False)], "after_runs": [(300.0, 0, True), (300.0, 0, True, "nve")],
+         "cost_steps": 4, "engine_steps": 4,
          "repeats": 1, "active": {"temperatures_K": (300.0, 1500.0), "seeds": (0,), "steps": 4, "every": 2,
                                   "max_labels": 2, "iterations": 1, "minutes": 1.0, "nve_ps": 0.002,
                                   "trust_low_eV_per_A": 0.0, "trust_high_eV_per_A": 1e6}}  # fmt: skip
@@ -177,6 +178,11 @@ def shortest_pair_A(atoms) -> float:
     return float(d.min()) if len(d) else float("inf")
 
 
+def run_tag(temperature_K: float, seed: int, core: bool, ensemble: str = "nvt") -> str:
+    """A target run's name, e.g. T300-s0-core, NVE-T300-s0-core (`--only`, file names)."""
+    return f"{'NVE-' if ensemble == 'nve' else ''}T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
+
+
 def md_run(
     work: Path,
     cfg: dict,
@@ -195,7 +201,7 @@ def md_run(
     from pdmd.dynamics.ase_engine import run_md_file
     from pdmd.errors import ExtrapolationStop
 
-    tag = f"{'NVE-' if ensemble == 'nve' else ''}T{temperature_K:g}-s{seed}-{'core' if core else 'nocore'}"
+    tag = run_tag(temperature_K, seed, core, ensemble)
     record_path = work / folder / f"{tag}.json"
     ps = cfg["active"]["nve_ps"] if ensemble == "nve" else cfg["md_ps"][temperature_K]
     steps = int(round(ps * 1000 / 0.5))
@@ -242,8 +248,7 @@ def stage_md(
     rows = []
     for t, seed, core, *ens in runs or cfg.get("md_runs", MD_RUNS):
         ensemble = ens[0] if ens else "nvt"
-        tag = f"{'NVE-' if ensemble == 'nve' else ''}T{t:g}-s{seed}-{'core' if core else 'nocore'}"
-        if only and tag not in only.split(","):
+        if only and run_tag(t, seed, core, ensemble) not in only.split(","):
             continue
         rows.append(md_run(work, cfg, t, seed, core, model, folder, ensemble))
         print(json.dumps(rows[-1]), flush=True)
@@ -296,7 +301,7 @@ def stage_active(work: Path, cfg: dict, members: int) -> dict:
     import shutil
     from concurrent.futures import ProcessPoolExecutor
 
-    from pdmd.active import frames_data, iteration_dir, select_and_label, train_committee
+    from pdmd.active import frames_data, iteration_dir, labelled_run_ids, select_and_label, train_committee
     from pdmd.descriptor.spec import DescriptorSpec
 
     store, s = active_settings(work, cfg, members)
@@ -319,10 +324,10 @@ def stage_active(work: Path, cfg: dict, members: int) -> dict:
             break
     final = k + 1 if rows[-1]["n_labelled"] else k  # the labels of the last iteration are trained on too
     card = train_committee(store, s, final)
-    data = frames_data(store, list(s.seed_run_ids) + [f"active-{s.name}-iter-{j:03d}" for j in range(final)]
-                       + list(s.test_run_ids), DescriptorSpec.for_system("agr"))  # fmt: skip
-    test = np.array([i for i, g in enumerate(data.groups) if g in set(s.test_run_ids)])
-    train = np.array([i for i, g in enumerate(data.groups) if g not in set(s.test_run_ids)])
+    runs = list(s.seed_run_ids) + labelled_run_ids(store.root, s.name, final) + list(s.test_run_ids)
+    data = frames_data(store, runs, DescriptorSpec.for_system("agr"))  # what the final committee trained and tested on
+    in_test = np.isin(data.groups, s.test_run_ids)
+    train, test = np.flatnonzero(~in_test), np.flatnonzero(in_test)
     m = card["metrics"]
     out = {"iterations": rows, "final_model": str(iteration_dir(store.root, s.name, final) / "model"),
            "final_n_train": len(train), "final_test_rmse_meV_per_atom": m["test_rmse_meV_per_atom"],
@@ -461,8 +466,7 @@ def main() -> None:
             print(json.dumps(stage_active(args.work, cfg, args.members), indent=1))
         else:
             final = json.loads((args.work / "active.json").read_text())["final_model"]
-            runs = AFTER_RUNS if not cfg.get("quick") else [(300.0, 0, True), (300.0, 0, True, "nve")]
-            stage_md(args.work, cfg, args.only, runs, Path(final), "after")
+            stage_md(args.work, cfg, args.only, cfg.get("after_runs", AFTER_RUNS), Path(final), "after")
 
 
 if __name__ == "__main__":
