@@ -117,6 +117,36 @@ def test_workflow_lock_of_a_killed_process_is_released_when_the_store_is_next_op
     assert "released the lock" not in proc.stderr and "READY" in proc.stdout  # saved: said once
 
 
+KILLED_IN_CHECKOUT = (
+    "import os, signal\nfrom fireworks import Firework, FWorker, LaunchPad, ScriptTask, Workflow\n"
+    "lp = LaunchPad.auto_load()\nlp.reset('', require_password=False)\n"
+    "parent, child = Firework(ScriptTask.from_str('true'), name='a'), Firework(ScriptTask.from_str('true'))\n"
+    "lp.add_wf(Workflow([parent, child], {parent: [child]}))\n"
+    "lp.add_wf(Firework(ScriptTask.from_str('true'), name='b'))  # no children: rapidfire does not wait for it\n"
+    "queued, _ = lp.reserve_fw(FWorker(), '.', fw_id=lp.get_fw_ids({'name': 'b'})[0])  # qlaunch -r: kept\n"
+    "print('IDS', queued.fw_id, lp._get_a_fw_to_run(fw_id=lp.get_fw_ids({'name': 'a'})[0]).fw_id, flush=True)\n"
+    "os.kill(os.getpid(), signal.SIGKILL)  # killed after READY -> RESERVED, before the launch exists\n"
+)
+STATES = "from fireworks import LaunchPad; lp = LaunchPad.auto_load(); print(lp.get_fw_ids({'state': 'RESERVED'}))"
+
+
+def test_firework_reserved_by_a_killed_checkout_is_ready_again_when_the_store_is_next_opened(tmp_path):
+    """Killed between reservation and start, the firework stayed RESERVED and `rlaunch rapidfire` waited forever."""
+    cwd = checkout(tmp_path)
+    proc = py(KILLED_IN_CHECKOUT, cwd, check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    queued, orphan = map(int, proc.stdout.split("IDS")[1].split())
+    proc = py(STATES, cwd)
+    assert f"fw_id {orphan} set back from RESERVED to READY" in proc.stderr
+    assert proc.stdout.strip() == f"[{queued}]"  # the queue reservation is kept
+    assert "set back" not in py(STATES, cwd).stderr  # saved: said once
+    out = subprocess.run([str(BIN / "rlaunch"), "rapidfire"], cwd=cwd, capture_output=True, text=True, env=fw_env(),
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    done = py(STATES.replace("RESERVED", "COMPLETED"), cwd).stdout.strip()
+    assert done == str(sorted({1, 2, 3} - {queued}))
+
+
 # 2. journal damage ------------------------------------------------------------------------------
 def test_torn_last_record_is_dropped_with_one_line_and_nothing_else_is_lost(tmp_path):
     cwd = checkout(tmp_path)

@@ -408,8 +408,17 @@ def write_generation(path: Path, databases: dict, snap: bytes | None, journal: b
     return len(header)
 
 
-def release_stale_workflow_locks(databases: dict) -> list[tuple[str, object, dict]]:
-    """Unset FireWorks' `WFLock` flag (`locked` on a workflow) everywhere; returns (db, key, new document)s.
+Release = tuple[str, str, object, dict]
+"""A document changed in memory when the store is opened: (database, collection, key, new document)."""
+
+
+def _collection_docs(db, name: str) -> dict:
+    col = getattr(db, "_collections", {}).get(name)
+    return {} if col is None else col._documents
+
+
+def release_stale_workflow_locks(databases: dict) -> list[Release]:
+    """Unset FireWorks' `WFLock` flag (`locked` on a workflow) everywhere; returns the changed documents.
 
     Called by the process that has just taken the store's exclusive lock: no other process can hold
     a workflow lock then, so any flag on disk was left by a process killed inside a `WFLock` (else
@@ -419,14 +428,44 @@ def release_stale_workflow_locks(databases: dict) -> list[tuple[str, object, dic
     """
     released = []
     for db_name, db in databases.items():
-        col = getattr(db, "_collections", {}).get("workflows")
-        if col is None:
-            continue
-        for key, doc in list(col._documents.items()):
+        docs = _collection_docs(db, "workflows")
+        for key, doc in list(docs.items()):
             if "locked" in doc and "nodes" in doc:
                 doc = {k: v for k, v in dict(doc).items() if k != "locked"}
-                col._documents[key] = doc
-                released.append((db_name, key, doc))
+                docs[key] = doc
+                released.append((db_name, "workflows", key, doc))
+    return released
+
+
+def release_orphan_reservations(databases: dict) -> list[Release]:
+    """Put fireworks a killed launcher had reserved but not started back to READY; returns the changed documents.
+
+    `rlaunch` checks a firework out in steps: READY -> RESERVED, then a launch document, then RUNNING.
+    A launcher killed between them leaves a RESERVED firework that no launch runs: `detect_lostruns`
+    only sees RUNNING launches, and `rlaunch rapidfire` waits for it forever because it has children.
+    Called, like `release_stale_workflow_locks`, by the process that has just taken the store's lock,
+    so no checkout can be under way. A firework reserved by `qlaunch -r` keeps its reservation (its
+    launch document is RESERVED). The workflow's `fw_states` entry follows the firework.
+    """
+    released = []
+    for db_name, db in databases.items():
+        fireworks, workflows = _collection_docs(db, "fireworks"), _collection_docs(db, "workflows")
+        launches = _collection_docs(db, "launches").values()
+        reserved = {doc["launch_id"] for doc in launches if doc.get("state") == "RESERVED"}
+        orphans = set()
+        for key, doc in list(fireworks.items()):
+            if doc.get("state") == "RESERVED" and "fw_id" in doc and not reserved & set(doc.get("launches") or ()):
+                doc = {**doc, "state": "READY"}
+                fireworks[key] = doc
+                orphans.add(doc["fw_id"])
+                released.append((db_name, "fireworks", key, doc))
+        for key, doc in list(workflows.items()):
+            states = doc.get("fw_states") or {}
+            hit = {k for k in states if int(k) in orphans and states[k] == "RESERVED"}
+            if hit:
+                doc = {**doc, "fw_states": {k: ("READY" if k in hit else v) for k, v in states.items()}}
+                workflows[key] = doc
+                released.append((db_name, "workflows", key, doc))
     return released
 
 
@@ -470,15 +509,23 @@ def _take_store_lock(lock_path: Path, path: Path):
     return lock_fh
 
 
-def _report_released(released: list[tuple[str, object, dict]]) -> None:
-    """Say on stderr which workflows' stale locks were released (`release_stale_workflow_locks`)."""
-    first = sorted(min(doc["nodes"] or [-1]) for _, _, doc in released)
-    print(
-        f"pdmd: released the lock of {len(released)} workflow(s) (first fw_id {', '.join(map(str, first))})"
-        " left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
-        "resets a firework it was running",
-        file=sys.stderr,
-    )
+def _report_released(locks: list[Release], reservations: list[Release]) -> None:
+    """Say on stderr what a killed FireWorks process had left and was released at open."""
+    if locks:
+        first = sorted(min(doc["nodes"] or [-1]) for _, _, _, doc in locks)
+        print(
+            f"pdmd: released the lock of {len(locks)} workflow(s) (first fw_id {', '.join(map(str, first))})"
+            " left by a FireWorks process that was killed while it held them; `lpad detect_lostruns --rerun` "
+            "resets a firework it was running",
+            file=sys.stderr,
+        )
+    fw_ids = sorted(doc["fw_id"] for _, col, _, doc in reservations if col == "fireworks")
+    if fw_ids:
+        print(
+            f"pdmd: fw_id {', '.join(map(str, fw_ids))} set back from RESERVED to READY: a FireWorks process was "
+            "killed while it checked them out, before they started",
+            file=sys.stderr,
+        )
 
 
 class _StoreState:
@@ -506,8 +553,8 @@ class _StoreState:
         os.register_at_fork(after_in_child=self._mark_forked)
 
     def _load(self) -> None:
-        """Read the store from disk, release stale workflow locks, start a new generation if needed, open the
-        journal for appending.
+        """Read the store from disk, release what a killed process left (workflow locks, reservations), start
+        a new generation if needed, open the journal for appending.
         """
         state = read_state(self.path)
         if state.journal.torn:
@@ -518,14 +565,15 @@ class _StoreState:
                 file=sys.stderr,
             )
         self.databases.update(state.databases)
-        released = release_stale_workflow_locks(self.databases)
+        locks = release_stale_workflow_locks(self.databases)
+        reservations = release_orphan_reservations(self.databases)
+        released = locks + reservations
         saved = self._start_generation(state, bool(released))
         self._open_journal()
         if released and not saved:  # no new generation (disk full): journal the released documents
-            ops = [{"db": db, "col": "workflows", "op": "set", "key": key, "doc": doc} for db, key, doc in released]
-            self.write(ops, "release of stale workflow locks")
-        if released:
-            _report_released(released)
+            ops = [{"db": db, "col": col, "op": "set", "key": key, "doc": doc} for db, col, key, doc in released]
+            self.write(ops, "release of what a killed process left")
+        _report_released(locks, reservations)
 
     def _start_generation(self, state: DiskState, changed: bool) -> bool:
         """Fold what is on disk (a killed process's journal, `changed` documents) into a new generation when
