@@ -2,14 +2,20 @@
 """Active learning against random selection: test RMSE per number of labels, from relaxed sheets only.
 
     python benchmarks/active_learning_curve.py --work paper_runs/al-curve     # ≈ 1 h on 2 cores; docs/uncertainty.md
+    python benchmarks/active_learning_curve.py --work paper_runs/al-paper --paper paper_runs/agr_paper \
+        --iterations 6 --max-labels 50                                        # paper scale, 680 atoms
     python benchmarks/active_learning_curve.py --quick [--work DIR]           # seconds: tiny data, 2 iterations
 
 The seed is `--seed-runs` relaxed aGr sheets (Tersoff melt-quench, final structures only); the test set
 is `--test-runs` runs with their relaxed finals and snapshots at 300-3000 K. Each iteration of
 `pdmd.active` trains a committee, explores with MD at 300, 1000 and 2000 K, and labels the candidates
-(Tersoff single points). Beside it, the random baseline: the same number of frames drawn uniformly from
-the same explored trajectories, labelled and trained with the same settings. Resumable: every model,
-exploration and label set stays under --work. Prints a JSON row per iteration and writes `curve.json` and
+(Tersoff single points). `--paper DIR` (a data folder of `pdmd campaign agr-paper`) takes instead
+`--seed-runs` relaxed 680-atom sheets (runs without snapshots) from the training runs of the paper-scale
+split, and that split's test runs as the test set (the run split of `pdmd train` and `pdmd baseline`:
+seed 0, 20 % of the runs; 384 structures at full scale), copied into --work. Beside it, the random
+baseline: the same number of frames drawn uniformly from the same explored trajectories, labelled and
+trained with the same settings. Resumable: every model, exploration and label set stays under --work.
+Prints a JSON row per iteration and writes `curve.json` and
 `curve.png`. `--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under
 --work, and runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate,
 2 labels per iteration.
@@ -39,9 +45,44 @@ def protocols(n_atoms: int, n_seed: int, n_test: int):
     return seed, test
 
 
+def copy_runs(src, dst, run_ids: list[str]) -> None:
+    """Every structure of `run_ids` (energies, forces, provenance) from store `src` into store `dst`."""
+    for run in run_ids:
+        for doc in src.run_structures(run):
+            meta = {k: v for k, v in doc.items() if k not in {"_id", "content_hash", "files", "created", "units"}}
+            new = dst.save_structure(src.load_frame(doc), meta)
+            forces = src.load_forces(doc)
+            if forces is not None and "forces" not in new["files"]:
+                dst.save_forces(new, forces, doc.get("forces_source", ""))
+
+
+def paper_seed_and_test(src, store, n_seed: int) -> tuple[list[str], list[str]]:
+    """(seed, test) run ids: `n_seed` relaxed sheets from the training runs of the paper-scale run split of `src`,
+    and that split's test runs; both copied into `store`.
+    """
+    from pdmd.campaign import plan_runs
+    from pdmd.models.split import train_test_split
+
+    runs = [p for p in plan_runs("agr-paper")[0] if src.run_summary(p.run_id)]
+    if len(runs) < 2:
+        raise SystemExit(f"{src.root} holds no runs of agr-paper: `pdmd campaign agr-paper --data-dir {src.root}`")
+    ids = [p.run_id for p in runs]
+    train, test = train_test_split(ids, 0.2, 0, "run")
+    relaxed_only = {p.run_id for p in runs if not p.snapshot_temperatures_K}
+    candidates = [ids[i] for i in train if ids[i] in relaxed_only]
+    seed = [candidates[i] for i in np.random.default_rng(11).permutation(len(candidates))[:n_seed]]
+    test_ids = [ids[i] for i in test]
+    copy_runs(src, store, seed + test_ids)
+    print(f"paper-scale split of {len(ids)} runs: {len(seed)} seed sheets, {len(test_ids)} test runs", flush=True)
+    return seed, test_ids
+
+
 def seed_and_test(args: argparse.Namespace, store) -> tuple[list[str], list[str]]:
-    """Run ids of the seed and test sets in `store`: melt-quenched there, or (--quick) copied from the tiny data."""
+    """Run ids of the seed and test sets in `store`: melt-quenched there, copied from a paper-scale data folder
+    (--paper) or (--quick) from the tiny data.
+    """
     from pdmd.pipeline import melt_quench_to_store
+    from pdmd.store.datastore import DataStore
 
     if args.quick:
         import shutil
@@ -54,6 +95,8 @@ def seed_and_test(args: argparse.Namespace, store) -> tuple[list[str], list[str]
         shutil.copytree(source, store.root, ignore=shutil.ignore_patterns("md_work"), dirs_exist_ok=True)
         runs = [r.run_id for r in plan_runs(QUICK_PLAN)[0]]
         return runs[:2], runs[-1:]
+    if args.paper:
+        return paper_seed_and_test(DataStore(args.paper), store, args.seed_runs)
     seed, test = protocols(args.atoms, args.seed_runs, args.test_runs)
     t0 = time.perf_counter()
     for k, prot in enumerate(seed + test):
@@ -119,9 +162,13 @@ def main() -> None:
     p.add_argument("--test-runs", type=int, default=8)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--minutes", type=float, default=1.5, help="training time per committee member")
+    p.add_argument("--paper", type=Path, help="a data folder of `pdmd campaign agr-paper`: its split's test set")
+    p.add_argument("--max-labels", type=int, default=40, help="labels per iteration")
     args = p.parse_args()
     if resolve_work(p, args, "al-curve"):
         args.iterations = 2
+    if args.paper:
+        args.atoms = 680
     store = DataStore(args.work / "data")
     seed, test = seed_and_test(args, store)
     train = {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4, "threads": 1}
@@ -132,7 +179,8 @@ def main() -> None:
                            model_options={"train": {**train, "epochs": 2, "hidden": [16, 16]}})  # fmt: skip
     else:
         s = ActiveSettings("curve", tuple(seed), tuple(test), "agr", (300.0, 1000.0, 2000.0), (0, 1), steps=1000,
-                           every=20, ensemble=3, max_labels=40, converge_fraction=0.0, max_iterations=args.iterations,
+                           every=20, ensemble=3, max_labels=args.max_labels, converge_fraction=0.0,
+                           max_iterations=args.iterations,
                            model_options={"train": train})  # fmt: skip
     rows = []
     for k in range(args.iterations):
