@@ -457,11 +457,11 @@ def release_orphan_reservations(databases: dict) -> list[Release]:
             if doc.get("state") == "RESERVED" and "fw_id" in doc and not reserved & set(doc.get("launches") or ()):
                 doc = {**doc, "state": "READY"}
                 fireworks[key] = doc
-                orphans.add(doc["fw_id"])
+                orphans.add(str(doc["fw_id"]))  # the workflow's fw_states keys
                 released.append((db_name, "fireworks", key, doc))
         for key, doc in list(workflows.items()):
             states = doc.get("fw_states") or {}
-            hit = {k for k in states if int(k) in orphans and states[k] == "RESERVED"}
+            hit = {k for k in states if str(k) in orphans and states[k] == "RESERVED"}
             if hit:
                 doc = {**doc, "fw_states": {k: ("READY" if k in hit else v) for k, v in states.items()}}
                 workflows[key] = doc
