@@ -3,7 +3,7 @@
 
     python benchmarks/active_learning_curve.py --work paper_runs/al-curve     # ≈ 1 h on 2 cores; docs/uncertainty.md
     python benchmarks/active_learning_curve.py --work paper_runs/al-paper --paper paper_runs/agr_paper \
-        --iterations 6 --max-labels 50                                        # paper scale, 680 atoms
+        --iterations 5 --max-labels 60 --minutes 3                            # paper scale, ≤ 300 labels
     python benchmarks/active_learning_curve.py --quick [--work DIR]           # seconds: tiny data, 2 iterations
 
 The seed is `--seed-runs` relaxed aGr sheets (Tersoff melt-quench, final structures only); the test set
@@ -12,13 +12,14 @@ is `--test-runs` runs with their relaxed finals and snapshots at 300-3000 K. Eac
 (Tersoff single points). `--paper DIR` (a data folder of `pdmd campaign agr-paper`) takes instead
 `--seed-runs` relaxed 680-atom sheets (runs without snapshots) from the training runs of the paper-scale
 split, and that split's test runs as the test set (the run split of `pdmd train` and `pdmd baseline`:
-seed 0, 20 % of the runs; 384 structures at full scale), copied into --work. Beside it, the random
-baseline: the same number of frames drawn uniformly from the same explored trajectories, labelled and
-trained with the same settings. Resumable: every model, exploration and label set stays under --work.
-Prints a JSON row per iteration and writes `curve.json` and
-`curve.png`. `--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under
---work, and runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate,
-2 labels per iteration.
+seed 0, 20 % of the plan's runs; 384 structures), copied into --work (runs DIR lacks are made there
+first), and explores at 300, 1500 and 3000 K (the test set has snapshots up to 3000 K). Beside it, the
+random baseline: the same number of frames drawn uniformly from the same explored trajectories, labelled
+and trained with the same settings. Resumable: every model, exploration and label set stays under
+--work. Prints a JSON row per iteration and writes `curve.json` and `curve.png`.
+`--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under --work, and
+runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate, 2
+labels per iteration.
 """
 
 from __future__ import annotations
@@ -57,23 +58,32 @@ def copy_runs(src, dst, run_ids: list[str]) -> None:
 
 
 def paper_seed_and_test(src, store, n_seed: int) -> tuple[list[str], list[str]]:
-    """(seed, test) run ids: `n_seed` relaxed sheets from the training runs of the paper-scale run split of `src`,
-    and that split's test runs; both copied into `store`.
+    """(seed, test) run ids: `n_seed` relaxed sheets from the training runs of the paper-scale run split, and that
+    split's test runs; both copied into `store`.
+
+    The split is the one of the whole plan (seed 0, 20 % of its 1,050 runs), so it does not depend on how far
+    the campaign in `src` has got: runs it does not hold yet are melt-quenched into it first, as the campaign
+    would (which then reuses them).
     """
-    from pdmd.campaign import plan_runs
+    from pdmd.campaign import plan_descriptor, plan_runs
+    from pdmd.campaign_runner import run_protocols
     from pdmd.models.split import train_test_split
 
-    runs = [p for p in plan_runs("agr-paper")[0] if src.run_summary(p.run_id)]
-    if len(runs) < 2:
-        raise SystemExit(f"{src.root} holds no runs of agr-paper: `pdmd campaign agr-paper --data-dir {src.root}`")
+    runs = plan_runs("agr-paper")[0]
     ids = [p.run_id for p in runs]
     train, test = train_test_split(ids, 0.2, 0, "run")
     relaxed_only = {p.run_id for p in runs if not p.snapshot_temperatures_K}
     candidates = [ids[i] for i in train if ids[i] in relaxed_only]
     seed = [candidates[i] for i in np.random.default_rng(11).permutation(len(candidates))[:n_seed]]
     test_ids = [ids[i] for i in test]
+    missing = [p for p in runs if p.run_id in set(seed + test_ids) and not src.run_summary(p.run_id)]
+    if missing:
+        print(f"melt-quench of {len(missing)} seed / test runs the campaign in {src.root} has not made yet", flush=True)
+        failed = [r for r in run_protocols(missing, src.root, plan_descriptor("agr-paper")) if "error" in r]
+        if failed:
+            raise SystemExit(f"{len(failed)} runs failed, e.g. {failed[0]['run_id']}: {failed[0]['error']}")
     copy_runs(src, store, seed + test_ids)
-    print(f"paper-scale split of {len(ids)} runs: {len(seed)} seed sheets, {len(test_ids)} test runs", flush=True)
+    print(f"paper-scale split: {len(seed)} seed sheets, {len(test_ids)} test runs", flush=True)
     return seed, test_ids
 
 
@@ -178,7 +188,8 @@ def main() -> None:
                            max_iterations=args.iterations,
                            model_options={"train": {**train, "epochs": 2, "hidden": [16, 16]}})  # fmt: skip
     else:
-        s = ActiveSettings("curve", tuple(seed), tuple(test), "agr", (300.0, 1000.0, 2000.0), (0, 1), steps=1000,
+        temperatures = (300.0, 1500.0, 3000.0) if args.paper else (300.0, 1000.0, 2000.0)  # paper test: ≤ 3000 K
+        s = ActiveSettings("curve", tuple(seed), tuple(test), "agr", temperatures, (0, 1), steps=1000,
                            every=20, ensemble=3, max_labels=args.max_labels, converge_fraction=0.0,
                            max_iterations=args.iterations,
                            model_options={"train": train})  # fmt: skip
