@@ -31,7 +31,7 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 
 from pdmd.errors import DescriptorError, InputError
-from pdmd.models.local.compiled import ATTACH_TOL, DEGENERATE_TOL
+from pdmd.models.local.compiled import ATTACH_TOL, DEGENERATE_TOL, compiled_available, jit
 from pdmd.models.local.pairing import compiled_pairs
 from pdmd.structure import Frame
 from pdmd.systems import SHEET_Z_SPAN_A
@@ -174,39 +174,111 @@ def neighbourhoods(frame: Frame, dim: int, cutoff_A: float) -> Neighbourhoods:
     return Neighbourhoods(dim, n, centre, atom, offset, start)
 
 
+HULL_TOL = 1e-9
+"""Relative distance (to the largest lifted coordinate) within which a point counts as on a candidate facet's
+plane: the compiled lower hull leaves such sets to qhull, so degenerate sets are triangulated as before."""
+
+
+@jit
+def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
+    """Lower convex hull of each atom's lifted points (x, y, x² + y² + entry) by testing every triple.
+
+    A triple is a top when its plane is not vertical (normal z below -1e-12, qhull's test of a lower facet) and
+    every other point lies above it. Writes atom i's tops (local ids) into tops[i] and their number into
+    counts[i]; sets degenerate[i] when a point lies within HULL_TOL of a candidate's plane or three lifted points
+    are collinear (the caller then asks qhull, whose triangulation of such a set is not unique).
+    """
+    for t in range(len(atoms)):
+        a = atoms[t]
+        lo, n = start[a], start[a + 1] - start[a]
+        pts = np.empty((n, 3))
+        scale = 0.0
+        for p in range(n):
+            pts[p, 0], pts[p, 1] = rel[lo + p, 0], rel[lo + p, 1]
+            pts[p, 2] = rel[lo + p, 0] ** 2 + rel[lo + p, 1] ** 2 + entry[lo + p]
+            scale = max(scale, abs(pts[p, 0]), abs(pts[p, 1]), abs(pts[p, 2]))
+        tol = HULL_TOL * scale
+        c = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                ax, ay, az = pts[j, 0] - pts[i, 0], pts[j, 1] - pts[i, 1], pts[j, 2] - pts[i, 2]
+                for k in range(j + 1, n):
+                    bx, by, bz = pts[k, 0] - pts[i, 0], pts[k, 1] - pts[i, 1], pts[k, 2] - pts[i, 2]
+                    nx, ny, nz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+                    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+                    if norm <= tol * tol:
+                        degenerate[t] = True
+                        continue
+                    if nz > 0.0:  # the outward normal of a lower facet points down
+                        nx, ny, nz = -nx, -ny, -nz
+                    if -nz <= 1e-12 * norm:
+                        continue
+                    lower = True
+                    for m in range(n):
+                        if m in (i, j, k):
+                            continue
+                        d = ((pts[m, 0] - pts[i, 0]) * nx + (pts[m, 1] - pts[i, 1]) * ny
+                             + (pts[m, 2] - pts[i, 2]) * nz) / norm  # fmt: skip
+                        if d > -tol:
+                            if d < tol:
+                                degenerate[t] = True
+                            lower = False
+                            break
+                    if lower and c < tops.shape[1]:
+                        tops[t, c, 0], tops[t, c, 1], tops[t, c, 2] = lo + i, lo + j, lo + k
+                        c += 1
+        counts[t] = c
+
+
+def _qhull_tops(pts: np.ndarray, entry: np.ndarray, lo: int, dim: int) -> tuple[np.ndarray | None, bool]:
+    """(tops with global ids or None, joggled) of one weighted local set by qhull's lower hull."""
+    lifted = np.column_stack([pts, (pts**2).sum(1) + entry])
+    joggled = False
+    try:
+        hull = ConvexHull(lifted)
+    except QhullError:
+        joggled = True
+        try:  # flat or degenerate neighbourhood: a joggled triangulation, values still exact
+            hull = ConvexHull(lifted, qhull_options="QJ")
+        except QhullError:
+            return None, joggled
+    lower = hull.equations[:, dim] < -1e-12
+    return hull.simplices[lower] + lo, joggled
+
+
 def regular_tops(
     rel: np.ndarray, entry: np.ndarray, start: np.ndarray, dim: int, atoms=None, fragile: set[int] | None = None
 ) -> np.ndarray:
     """Top simplices (global point ids, (T, dim+1)) of the regular triangulation of every weighted local set.
 
     `atoms`: only these atoms' sets (default all). `fragile` collects atoms whose triangulation needed a
-    joggle or failed (degenerate sets: no cached triangulation can be certified for them).
+    joggle or failed (degenerate sets: no cached triangulation can be certified for them). In 2D with the
+    compiled kernels the lower hulls are found by `_lower_hulls_2d` (the same tops: a non-degenerate set has
+    one regular triangulation) and qhull serves the sets it flags as degenerate.
     """
-    tops = []
-    for a in range(len(start) - 1) if atoms is None else atoms:
+    todo = np.arange(len(start) - 1) if atoms is None else np.asarray(atoms, np.int64)
+    sizes = start[todo + 1] - start[todo]
+    tops = [np.arange(start[a], start[a + 1])[None, :] for a in todo[sizes == dim + 1]]  # a single simplex
+    todo = todo[sizes > dim + 1]
+    if dim == 2 and len(todo) and compiled_available():
+        n_max = int((start[todo + 1] - start[todo]).max())
+        found = np.empty((len(todo), 2 * n_max, 3), np.int64)
+        counts = np.zeros(len(todo), np.int64)
+        degenerate = np.zeros(len(todo), np.bool_)
+        _lower_hulls_2d(rel, entry, start.astype(np.int64), todo, found, counts, degenerate)
+        tops += [found[t, : counts[t]] for t in np.flatnonzero(~degenerate)]
+        todo = todo[degenerate]
+    for a in todo:
         lo, hi = int(start[a]), int(start[a + 1])
-        n = hi - lo
-        if n < dim + 1:
-            continue
-        pts = rel[lo:hi]
-        if n == dim + 1:
-            tops.append(np.arange(lo, hi)[None, :])
-            continue
-        lifted = np.column_stack([pts, (pts**2).sum(1) + entry[lo:hi]])
-        try:
-            hull = ConvexHull(lifted)
-        except QhullError:
-            if fragile is not None:
-                fragile.add(int(a))
-            try:  # flat or degenerate neighbourhood: a joggled triangulation, values still exact
-                hull = ConvexHull(lifted, qhull_options="QJ")
-            except QhullError:
-                continue
-        lower = hull.equations[:, dim] < -1e-12
-        tops.append(hull.simplices[lower] + lo)
+        simplices, joggled = _qhull_tops(rel[lo:hi], entry[lo:hi], lo, dim)
+        if joggled and fragile is not None:
+            fragile.add(int(a))
+        if simplices is not None:
+            tops.append(simplices)
     if not tops:
         return np.zeros((0, dim + 1), int)
-    return np.sort(np.concatenate(tops), axis=1)
+    out = np.sort(np.concatenate(tops), axis=1)
+    return out[np.lexsort(out.T[::-1])]  # grouped by atom (point ids are), whichever path found them
 
 
 def _keys(simplices: np.ndarray) -> np.ndarray:

@@ -44,12 +44,36 @@ def _cosine_cutoff(r, rc):  # pragma: no cover - compiled
 
 @jit
 def _gaussians(x, axes, ax, out):  # pragma: no cover - compiled
-    """exp(-(x - c_i)² / 2s²) on axis `ax` (centres axes[ax, 1:n+1], width axes[ax, 0]) into out[:n]; returns n."""
+    """exp(-(x - c_i)² / 2s²) on axis `ax` (evenly spaced centres axes[ax, 1:n+1], width axes[ax, 0]) into out[:n];
+    returns n.
+
+    Four exponentials instead of n: from the centre nearest x outwards each value is the one before times a
+    ratio exp(±u k - k²/2) (u = (x - c) / s of the one before, k = spacing / s) that itself shrinks by exp(-k²)
+    per step. Away from the nearest centre |u| only grows, so an underflow to 0 is the direct value's too;
+    the values equal the direct exponentials to a few 1e-15.
+    """
     s = axes[ax, 0]
     n = int(axes[ax, -1])
-    for i in range(n):
-        u = (x - axes[ax, 1 + i]) / s
-        out[i] = np.exp(-0.5 * u * u)
+    if n == 1:
+        u = (x - axes[ax, 1]) / s
+        out[0] = np.exp(-0.5 * u * u)
+        return 1
+    k = (axes[ax, n] - axes[ax, 1]) / ((n - 1) * s)
+    i0 = min(max(int(np.floor((x - axes[ax, 1]) / (s * k) + 0.5)), 0), n - 1)
+    u = (x - axes[ax, 1 + i0]) / s
+    g0 = np.exp(-0.5 * u * u)
+    out[i0] = g0
+    q = np.exp(-k * k)
+    g, r = g0, np.exp(u * k - 0.5 * k * k)
+    for i in range(i0 + 1, n):
+        g *= r
+        r *= q
+        out[i] = g
+    g, r = g0, np.exp(-u * k - 0.5 * k * k)
+    for i in range(i0 - 1, -1, -1):
+        g *= r
+        r *= q
+        out[i] = g
     return n
 
 
