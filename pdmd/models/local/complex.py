@@ -257,28 +257,31 @@ def regular_tops(
     one regular triangulation) and qhull serves the sets it flags as degenerate.
     """
     todo = np.arange(len(start) - 1) if atoms is None else np.asarray(atoms, np.int64)
+    found: dict[int, np.ndarray] = {}  # atom: its tops, joined in the order of `todo` at the end
     sizes = start[todo + 1] - start[todo]
-    tops = [np.arange(start[a], start[a + 1])[None, :] for a in todo[sizes == dim + 1]]  # a single simplex
-    todo = todo[sizes > dim + 1]
-    if dim == 2 and len(todo) and compiled_available():
-        n_max = int((start[todo + 1] - start[todo]).max())
-        found = np.empty((len(todo), 2 * n_max, 3), np.int64)
-        counts = np.zeros(len(todo), np.int64)
-        degenerate = np.zeros(len(todo), np.bool_)
-        _lower_hulls_2d(rel, entry, start.astype(np.int64), todo, found, counts, degenerate)
-        tops += [found[t, : counts[t]] for t in np.flatnonzero(~degenerate)]
-        todo = todo[degenerate]
-    for a in todo:
+    for a in todo[sizes == dim + 1]:  # a single simplex
+        found[int(a)] = np.arange(start[a], start[a + 1])[None, :]
+    rest = todo[sizes > dim + 1]
+    if dim == 2 and len(rest) and compiled_available():
+        n_max = int((start[rest + 1] - start[rest]).max())
+        hulls = np.empty((len(rest), 2 * n_max, 3), np.int64)
+        counts = np.zeros(len(rest), np.int64)
+        degenerate = np.zeros(len(rest), np.bool_)
+        _lower_hulls_2d(rel, entry, start.astype(np.int64), rest, hulls, counts, degenerate)
+        for t in np.flatnonzero(~degenerate):
+            found[int(rest[t])] = hulls[t, : counts[t]]
+        rest = rest[degenerate]
+    for a in rest:
         lo, hi = int(start[a]), int(start[a + 1])
         simplices, joggled = _qhull_tops(rel[lo:hi], entry[lo:hi], lo, dim)
         if joggled and fragile is not None:
             fragile.add(int(a))
         if simplices is not None:
-            tops.append(simplices)
+            found[int(a)] = simplices
+    tops = [found[a] for a in todo.tolist() if a in found]
     if not tops:
         return np.zeros((0, dim + 1), int)
-    out = np.sort(np.concatenate(tops), axis=1)
-    return out[np.lexsort(out.T[::-1])]  # grouped by atom (point ids are), whichever path found them
+    return np.sort(np.concatenate(tops), axis=1)
 
 
 def _keys(simplices: np.ndarray) -> np.ndarray:
