@@ -11,21 +11,29 @@ step) along an MD-like path (300 K Maxwell-Boltzmann velocities, 1 fs per step).
   torch: `pdmd.models.local.compiled.use_compiled(False)`, what pd-local ran before them, and what
   runs without numba), in turn in this run, and the speed-up;
 - the share of each stage, from a profiled second pass: neighbour lists, the certificate of the
-  cached triangulations, retriangulation (qhull), complexes and pairs, feature vectors (forward),
-  network (forward), backward (forces: compiled feature gradient and autograd), grade;
+  cached triangulations, retriangulation (compiled lower hulls in 2D, qhull in 3D), complexes and pairs,
+  feature vectors (forward), network (forward), backward (forces: compiled feature gradient and autograd),
+  grade;
 - with `--threads 1,2`: ms per step at each thread count (torch and numba), side by side in this run.
+
+`--against DIR` (a checkout of another commit, e.g. `git worktree add /tmp/before REV`) instead times each
+cell in fresh processes with this checkout's pdmd and with DIR's, in turn `--pairs` times, and prints the
+median ms per step of each and the median of the pairwise ratios (the speed-up of this checkout).
 
     python benchmarks/local_md_profile.py                      # 2D 680/2,720/10,880, 3D 216/512/4,096
     python benchmarks/local_md_profile.py --threads 1,2 --cells 2:680,3:512
     python benchmarks/local_md_profile.py --reference --cells 2:680,3:512 --steps 10
     python benchmarks/local_md_profile.py --quick               # 2D 120 and 3D 64 atoms, 3 steps
+    python benchmarks/local_md_profile.py --against /tmp/before --cells 2:680,3:512 --steps 20 --pairs 5
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +48,7 @@ QUICK_CELLS = "2:120,3:64"
 STAGES = {  # stage: (file suffix, function) whose cumulative time it is
     "neighbour lists": ("local/complex.py", "neighbourhoods"),
     "certificate": ("local/incremental.py", "_invalid_atoms"),
-    "retriangulation": ("local/complex.py", "regular_tops"),
+    "retriangulation": ("local/complex.py", "regular_tops"),  # compiled lower hulls in 2D, qhull in 3D
     "complexes and pairs": ("local/complex.py", "topology_of"),
     "features": ("local/features.py", "atom_features"),
     "network": ("local/model.py", "_atom_energies"),
@@ -100,6 +108,9 @@ def main() -> None:
     p.add_argument("--threads", default="1", help="thread counts to compare, e.g. 1,2 (default 1)")
     p.add_argument("--reference", action="store_true", help="also without the compiled kernels, and the speed-up")
     p.add_argument("--quick", action="store_true", help=f"cells {QUICK_CELLS}, 3 steps: the code path in seconds")
+    p.add_argument("--against", type=Path, help="another checkout: this one's speed-up over it, in turn")
+    p.add_argument("--pairs", type=int, default=5, help="timings of each checkout with --against (default 5)")
+    p.add_argument("--time-only", help=argparse.SUPPRESS)  # dim:atoms: print ms per step of that cell, nothing else
     args = p.parse_args()
     from pdmd.models.local.compiled import set_threads, use_compiled
 
@@ -107,6 +118,14 @@ def main() -> None:
         tuple(int(x) for x in c.split(":")) for c in (args.cells or (QUICK_CELLS if args.quick else CELLS)).split(",")
     ]
     steps = 3 if args.quick else args.steps
+    if args.time_only:
+        set_threads(1)
+        torch.set_num_threads(1)
+        print(step_ms(*model_and_path(*(int(x) for x in args.time_only.split(":")), steps)))
+        return
+    if args.against:
+        against(cells, steps, args.against, args.pairs)
+        return
     threads = [int(t) for t in args.threads.split(",")]
     print("| cell | atoms | ms/step (1 thread) | µs/atom-step | vs smallest | "
           + ("ms/step without compiled kernels (speed-up) | " if args.reference else "")
@@ -135,6 +154,25 @@ def main() -> None:
                  for i, m in enumerate(more)]  # fmt: skip
         cols += [f"{100 * s:.0f} %" for s in shares.values()]
         print("| " + " | ".join(cols) + " |", flush=True)
+
+
+def against(cells: list[tuple[int, int]], steps: int, other: Path, pairs: int) -> None:
+    """Per cell: ms per step with this checkout's pdmd and with `other`'s, `pairs` times in turn (fresh processes)."""
+
+    def timed(cell: str, tree: Path | None) -> float:
+        env = {**os.environ, "PYTHONPATH": str(tree.resolve())} if tree else dict(os.environ)
+        cmd = [sys.executable, __file__, "--time-only", cell, "--steps", str(steps)]
+        return float(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+    print(f"| cell | atoms | ms/step, this checkout | ms/step, {other} | speed-up (median of {pairs} pairs) |")
+    print("|---|---|---|---|---|")
+    for dim, n in cells:
+        mine, theirs = [], []
+        for _ in range(pairs):
+            theirs.append(timed(f"{dim}:{n}", other))
+            mine.append(timed(f"{dim}:{n}", None))
+        ratio = np.median(np.array(theirs) / np.array(mine))
+        print(f"| {dim}D | {n} | {np.median(mine):.1f} | {np.median(theirs):.1f} | {ratio:.2f}× |", flush=True)
 
 
 if __name__ == "__main__":
