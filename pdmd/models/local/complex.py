@@ -224,7 +224,10 @@ def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # prag
                                 degenerate[t] = True
                             lower = False
                             break
-                    if lower and c < tops.shape[1]:
+                    if lower:
+                        if c == tops.shape[1]:  # more than 2n - 5 tops: not a triangulation, ask qhull
+                            degenerate[t] = True
+                            break
                         tops[t, c, 0], tops[t, c, 1], tops[t, c, 2] = lo + i, lo + j, lo + k
                         c += 1
         counts[t] = c
