@@ -316,6 +316,37 @@ def test_compiled_evaluation_equals_the_reference_path(dim, monkeypatch, caplog)
     ]
 
 
+@pytest.mark.parametrize("sheet", ["random", "graphene", "graphene-rattled"])
+def test_compiled_lower_hulls_give_qhulls_triangulations(sheet):
+    """2D: the compiled lower hulls of the lifted local sets are qhull's tops; degenerate sets (a perfect lattice's
+    co-circular points) go to qhull, so they are triangulated as before."""
+    from ase.build import graphene
+
+    from pdmd.models.local import compiled
+    from pdmd.models.local.complex import regular_tops
+
+    if sheet == "random":
+        frame = random_packing(200, 2, seed=5)
+    else:
+        lattice = graphene(a=2.46, size=(6, 6, 1), vacuum=None)
+        pos = lattice.positions + (0.05 if sheet == "graphene-rattled" else 0.0) * np.random.default_rng(1).normal(
+            size=(len(lattice), 3)) * [1, 1, 0]  # fmt: skip
+        frame = Frame(pos, np.diag([*np.diag(lattice.cell)[:2], 20.0]) + np.triu(np.array(lattice.cell), 1),
+                      lattice.numbers, (True, True, False))  # fmt: skip
+    nb = neighbourhoods(frame, 2, 4.0)
+    rel = nb.relative(frame.positions)
+    entry = entry_values(torch.from_numpy((rel**2).sum(1)), 3.0, 4.0, 8.0).numpy()
+    tops = []
+    for on in (True, False):
+        compiled.use_compiled(on)
+        try:
+            t = regular_tops(rel, entry, nb.start, 2)
+            tops.append(t[np.lexsort(t.T[::-1])])  # each path lists an atom's tops in its own order
+        finally:
+            compiled.use_compiled(True)
+    assert len(tops[0]) > frame.n_atoms and np.array_equal(tops[0], tops[1])
+
+
 def test_stress_matches_finite_differences_of_strained_cells(tmp_path):
     """3D periodic: ASE stress (autograd dE/dε / V) vs central differences of strained cells; 2D refuses."""
     from pdmd.api import PDModel
