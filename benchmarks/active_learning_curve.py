@@ -11,11 +11,11 @@ is `--test-runs` runs with their relaxed finals and snapshots at 300-3000 K. Eac
 `pdmd.active` trains a committee, explores with MD at 300, 1000 and 2000 K, and labels the candidates
 (Tersoff single points). `--paper DIR` (a data folder of `pdmd campaign agr-paper`) takes instead
 `--seed-runs` relaxed 680-atom sheets (runs without snapshots) from the training runs of the paper-scale
-split, and that split's test runs as the test set (the run split of `pdmd train` and `pdmd baseline`:
-seed 0, 20 % of the plan's runs; 384 structures), copied into --work (runs DIR lacks are made there
-first), and explores at 300, 1500 and 3000 K (the test set has snapshots up to 3000 K). Beside it, the
-random baseline: the same number of frames drawn uniformly from the same explored trajectories, labelled
-and trained with the same settings. Resumable: every model, exploration and label set stays under
+split, and that split's test runs as the test set (the run split of `pdmd train` and `pdmd baseline` on the
+finished campaign: seed 0, 20 % of the plan's runs; 384 structures), copied into --work (runs DIR lacks
+are made there first), and explores at 300, 1500 and 3000 K (the test set has snapshots up to 3000 K).
+Beside it, the random baseline: the same number of frames drawn uniformly from the same explored
+trajectories, labelled and trained with the same settings. Resumable: every model, exploration and label set stays under
 --work. Prints a JSON row per iteration and writes `curve.json` and `curve.png`.
 `--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under --work, and
 runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate, 2
@@ -172,13 +172,18 @@ def main() -> None:
     p.add_argument("--test-runs", type=int, default=8)
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--minutes", type=float, default=1.5, help="training time per committee member")
-    p.add_argument("--paper", type=Path, help="a data folder of `pdmd campaign agr-paper`: its split's test set")
+    p.add_argument(
+        "--paper",
+        type=Path,
+        help="a data folder of `pdmd campaign agr-paper`: its split's seed and "
+        "test set (--atoms and --test-runs do not apply)",
+    )
     p.add_argument("--max-labels", type=int, default=40, help="labels per iteration")
     args = p.parse_args()
     if resolve_work(p, args, "al-curve"):
         args.iterations = 2
-    if args.paper:
-        args.atoms = 680
+    if args.paper and not (args.paper / "runs").is_dir():
+        p.error(f"--paper {args.paper}: no data folder of `pdmd campaign agr-paper` there (no runs/)")
     store = DataStore(args.work / "data")
     seed, test = seed_and_test(args, store)
     train = {"max_minutes": args.minutes, "epochs": 300, "batch_structures": 4, "threads": 1}

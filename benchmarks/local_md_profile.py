@@ -159,10 +159,15 @@ def main() -> None:
 def against(cells: list[tuple[int, int]], steps: int, other: Path, pairs: int) -> None:
     """Per cell: ms per step with this checkout's pdmd and with `other`'s, `pairs` times in turn (fresh processes)."""
 
-    def timed(cell: str, tree: Path | None) -> float:
-        env = {**os.environ, "PYTHONPATH": str(tree.resolve())} if tree else dict(os.environ)
+    def timed(cell: str, tree: Path) -> float:
+        env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
         cmd = [sys.executable, __file__, "--time-only", cell, "--steps", str(steps)]
-        return float(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()[-1])
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f"timing {cell} with the pdmd of {tree} failed:\n{proc.stderr[-2000:]}")
+        return float(proc.stdout.split()[-1])
+
+    here = Path(__file__).resolve().parents[1]
 
     print(f"| cell | atoms | ms/step, this checkout | ms/step, {other} | speed-up (median of {pairs} pairs) |")
     print("|---|---|---|---|---|")
@@ -170,7 +175,7 @@ def against(cells: list[tuple[int, int]], steps: int, other: Path, pairs: int) -
         mine, theirs = [], []
         for _ in range(pairs):
             theirs.append(timed(f"{dim}:{n}", other))
-            mine.append(timed(f"{dim}:{n}", None))
+            mine.append(timed(f"{dim}:{n}", here))
         ratio = np.median(np.array(theirs) / np.array(mine))
         print(f"| {dim}D | {n} | {np.median(mine):.1f} | {np.median(theirs):.1f} | {ratio:.2f}× |", flush=True)
 

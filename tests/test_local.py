@@ -323,7 +323,7 @@ def test_compiled_lower_hulls_give_qhulls_triangulations(sheet):
     from ase.build import graphene
 
     from pdmd.models.local import compiled
-    from pdmd.models.local.complex import regular_tops
+    from pdmd.models.local.complex import _lower_hulls_2d, regular_tops
 
     if sheet == "random":
         frame = random_packing(200, 2, seed=5)
@@ -345,6 +345,12 @@ def test_compiled_lower_hulls_give_qhulls_triangulations(sheet):
         finally:
             compiled.use_compiled(True)
     assert len(tops[0]) > frame.n_atoms and np.array_equal(tops[0], tops[1])
+    atoms = np.arange(frame.n_atoms)
+    n_max = int(np.diff(nb.start).max())
+    degenerate = np.zeros(len(atoms), np.bool_)
+    _lower_hulls_2d(rel, entry, nb.start.astype(np.int64), atoms, np.empty((len(atoms), 2 * n_max, 3), np.int64),
+                    np.zeros(len(atoms), np.int64), degenerate)  # fmt: skip
+    assert degenerate.all() if sheet == "graphene" else not degenerate.any()  # qhull only for the perfect lattice
 
 
 def test_stress_matches_finite_differences_of_strained_cells(tmp_path):

@@ -440,21 +440,21 @@ def release_stale_workflow_locks(databases: dict) -> list[Release]:
 def release_orphan_reservations(databases: dict) -> list[Release]:
     """Put fireworks a killed launcher had reserved but not started back to READY; returns the changed documents.
 
-    `rlaunch` checks a firework out in steps: READY -> RESERVED, then a launch document, then RUNNING.
-    A launcher killed between them leaves a RESERVED firework that no launch runs: `detect_lostruns`
-    only sees RUNNING launches, and `rlaunch rapidfire` waits for it forever because it has children.
-    Called, like `release_stale_workflow_locks`, by the process that has just taken the store's lock,
-    so no checkout can be under way. A firework reserved by `qlaunch -r` keeps its reservation (its
-    launch document is RESERVED). The workflow's `fw_states` entry follows the firework.
+    `rlaunch` checks a firework out in steps: READY -> RESERVED, then a launch document, then the
+    firework RUNNING with that launch in its list. A launcher killed before the last step leaves a
+    RESERVED firework with no launch in its list: `detect_lostruns` only sees RUNNING launches, and
+    `rlaunch rapidfire` waits for it forever because it has children. Called, like
+    `release_stale_workflow_locks`, by the process that has just taken the store's lock, so no checkout
+    can be under way. Only fireworks with an empty launch list are released: one that lists a launch
+    (a `qlaunch -r` reservation, a duplicate's launches, an interrupted rerun) is left to FireWorks'
+    own commands. The workflow's `fw_states` entry and state follow the firework.
     """
     released = []
     for db_name, db in databases.items():
         fireworks, workflows = _collection_docs(db, "fireworks"), _collection_docs(db, "workflows")
-        launches = _collection_docs(db, "launches").values()
-        reserved = {doc["launch_id"] for doc in launches if doc.get("state") == "RESERVED"}
         orphans = set()
         for key, doc in list(fireworks.items()):
-            if doc.get("state") == "RESERVED" and "fw_id" in doc and not reserved & set(doc.get("launches") or ()):
+            if doc.get("state") == "RESERVED" and "fw_id" in doc and not doc.get("launches"):
                 doc = {**doc, "state": "READY"}
                 fireworks[key] = doc
                 orphans.add(str(doc["fw_id"]))  # the workflow's fw_states keys
@@ -463,7 +463,11 @@ def release_orphan_reservations(databases: dict) -> list[Release]:
             states = doc.get("fw_states") or {}
             hit = {k for k in states if str(k) in orphans and states[k] == "RESERVED"}
             if hit:
-                doc = {**doc, "fw_states": {k: ("READY" if k in hit else v) for k, v in states.items()}}
+                states = {k: ("READY" if k in hit else v) for k, v in states.items()}
+                state = doc.get("state")
+                if state == "RESERVED" and "RESERVED" not in states.values():
+                    state = "READY"  # FireWorks: a workflow is RESERVED while one of its fireworks is
+                doc = {**doc, "fw_states": states, "state": state}
                 workflows[key] = doc
                 released.append((db_name, "workflows", key, doc))
     return released

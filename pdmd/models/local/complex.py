@@ -176,17 +176,19 @@ def neighbourhoods(frame: Frame, dim: int, cutoff_A: float) -> Neighbourhoods:
 
 HULL_TOL = 1e-9
 """Relative distance (to the largest lifted coordinate) within which a point counts as on a candidate facet's
-plane: the compiled lower hull leaves such sets to qhull, so degenerate sets are triangulated as before."""
+plane, and relative size below which three lifted points count as collinear or a facet as vertical: the
+compiled lower hull leaves such sets to qhull, so degenerate sets are triangulated as before."""
 
 
 @jit
 def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
     """Lower convex hull of each atom's lifted points (x, y, x² + y² + entry) by testing every triple.
 
-    A triple is a top when its plane is not vertical (normal z below -1e-12, qhull's test of a lower facet) and
+    A triple is a top when its plane is not vertical (qhull's test of a lower facet: normal z below -1e-12) and
     every other point lies above it. Writes atom i's tops (local ids) into tops[i] and their number into
-    counts[i]; sets degenerate[i] when a point lies within HULL_TOL of a candidate's plane or three lifted points
-    are collinear (the caller then asks qhull, whose triangulation of such a set is not unique).
+    counts[i]; sets degenerate[i] when a point lies within HULL_TOL of a candidate's plane, three lifted points
+    are (nearly) collinear, a candidate's plane is (nearly) vertical or there are more tops than a
+    triangulation has (the caller then asks qhull, as for every set before).
     """
     for t in range(len(atoms)):
         a = atoms[t]
@@ -206,12 +208,13 @@ def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # prag
                     bx, by, bz = pts[k, 0] - pts[i, 0], pts[k, 1] - pts[i, 1], pts[k, 2] - pts[i, 2]
                     nx, ny, nz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
                     norm = np.sqrt(nx * nx + ny * ny + nz * nz)
-                    if norm <= tol * tol:
-                        degenerate[t] = True
+                    if norm <= HULL_TOL * np.sqrt((ax * ax + ay * ay + az * az) * (bx * bx + by * by + bz * bz)):
+                        degenerate[t] = True  # (nearly) collinear lifted points
                         continue
                     if nz > 0.0:  # the outward normal of a lower facet points down
                         nx, ny, nz = -nx, -ny, -nz
-                    if -nz <= 1e-12 * norm:
+                    if -nz < HULL_TOL * norm:  # (nearly) vertical: qhull's own test (-1e-12) decides
+                        degenerate[t] = True
                         continue
                     lower = True
                     for m in range(n):
@@ -225,7 +228,7 @@ def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # prag
                             lower = False
                             break
                     if lower:
-                        if c == tops.shape[1]:  # more than 2n - 5 tops: not a triangulation, ask qhull
+                        if c == 2 * n - 5:  # a triangulation of n points has at most 2n - 5 triangles
                             degenerate[t] = True
                             break
                         tops[t, c, 0], tops[t, c, 1], tops[t, c, 2] = lo + i, lo + j, lo + k

@@ -54,10 +54,11 @@ def _gaussians(x, axes, ax, out):  # pragma: no cover - compiled
     """
     s = axes[ax, 0]
     n = int(axes[ax, -1])
-    if n == 1:
-        u = (x - axes[ax, 1]) / s
-        out[0] = np.exp(-0.5 * u * u)
-        return 1
+    if n == 1 or not abs(x - axes[ax, 1]) < 1e6 * s:  # one centre, or x not finite / far off: directly
+        for i in range(n):
+            u = (x - axes[ax, 1 + i]) / s
+            out[i] = np.exp(-0.5 * u * u)
+        return n
     k = (axes[ax, n] - axes[ax, 1]) / ((n - 1) * s)
     i0 = min(max(int(np.floor((x - axes[ax, 1]) / (s * k) + 0.5)), 0), n - 1)
     u = (x - axes[ax, 1 + i0]) / s
