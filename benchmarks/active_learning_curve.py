@@ -15,8 +15,8 @@ split, and that split's test runs as the test set (the run split of `pdmd train`
 finished campaign: seed 0, 20 % of the plan's runs; 384 structures), copied into --work (runs DIR lacks
 are made there first), and explores at 300, 1500 and 3000 K (the test set has snapshots up to 3000 K).
 Beside it, the random baseline: the same number of frames drawn uniformly from the same explored
-trajectories, labelled and trained with the same settings. Resumable: every model, exploration and label set stays under
---work. Prints a JSON row per iteration and writes `curve.json` and `curve.png`.
+trajectories, labelled and trained with the same settings. Resumable: every model, exploration and label
+set stays under --work. Prints a JSON row per iteration and writes `curve.json` and `curve.png`.
 `--quick` takes the tiny generated data set as seed (2 runs) and test (1 run) in a copy under --work, and
 runs 2 iterations of 2-epoch committees of 2, one 10-step exploration each, every frame a candidate, 2
 labels per iteration.
@@ -76,7 +76,8 @@ def paper_seed_and_test(src, store, n_seed: int) -> tuple[list[str], list[str]]:
     candidates = [ids[i] for i in train if ids[i] in relaxed_only]
     seed = [candidates[i] for i in np.random.default_rng(11).permutation(len(candidates))[:n_seed]]
     test_ids = [ids[i] for i in test]
-    missing = [p for p in runs if p.run_id in set(seed + test_ids) and not src.run_summary(p.run_id)]
+    wanted = set(seed + test_ids)
+    missing = [p for p in runs if p.run_id in wanted and not src.run_summary(p.run_id)]
     if missing:
         print(f"melt-quench of {len(missing)} seed / test runs the campaign in {src.root} has not made yet", flush=True)
         failed = [r for r in run_protocols(missing, src.root, plan_descriptor("agr-paper")) if "error" in r]
