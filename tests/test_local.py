@@ -316,31 +316,36 @@ def test_compiled_evaluation_equals_the_reference_path(dim, monkeypatch, caplog)
     ]
 
 
-@pytest.mark.parametrize("sheet", ["random", "graphene", "graphene-rattled"])
-def test_compiled_lower_hulls_give_qhulls_triangulations(sheet):
-    """2D: the compiled lower hulls of the lifted local sets are qhull's tops; degenerate sets (a perfect lattice's
-    co-circular points) go to qhull, so they are triangulated as before."""
-    from ase.build import graphene
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kind", ["random", "crystal", "crystal-rattled"])
+def test_compiled_lower_hulls_give_qhulls_triangulations(kind, dim):
+    """The compiled lower hulls of the lifted local sets (2D: every triple tested; 3D: gift wrapping) are qhull's
+    tops; degenerate sets (a perfect lattice's co-spherical points) go to qhull, so they are triangulated as
+    before."""
+    from ase.build import bulk, graphene
 
     from pdmd.models.local import compiled
-    from pdmd.models.local.complex import _lower_hulls_2d, regular_tops
+    from pdmd.models.local.complex import _lower_hulls_2d, _lower_hulls_3d, regular_tops
 
-    if sheet == "random":
-        frame = random_packing(200, 2, seed=5)
+    if kind == "random":
+        frame = random_packing(200 if dim == 2 else 64, dim, seed=5)
     else:
-        lattice = graphene(a=2.46, size=(6, 6, 1), vacuum=None)
-        pos = lattice.positions + (0.05 if sheet == "graphene-rattled" else 0.0) * np.random.default_rng(1).normal(
-            size=(len(lattice), 3)) * [1, 1, 0]  # fmt: skip
-        frame = Frame(pos, np.diag([*np.diag(lattice.cell)[:2], 20.0]) + np.triu(np.array(lattice.cell), 1),
-                      lattice.numbers, (True, True, False))  # fmt: skip
-    nb = neighbourhoods(frame, 2, 4.0)
+        lattice = graphene(a=2.46, size=(6, 6, 1), vacuum=None) if dim == 2 else bulk("C", "diamond", 3.567) * 2
+        shift = np.random.default_rng(1).normal(size=(len(lattice), 3)) * [1, 1, 1 if dim == 3 else 0]
+        pos = lattice.positions + (0.05 if kind == "crystal-rattled" else 0.0) * shift
+        cell = np.array(lattice.cell)
+        if dim == 2:
+            cell = np.diag([*np.diag(cell)[:2], 20.0]) + np.triu(cell, 1)
+        frame = Frame(pos, cell, lattice.numbers, (True, True, dim == 3))
+    cutoff, inner = (4.0, 3.0) if dim == 2 else (3.9, 2.8)
+    nb = neighbourhoods(frame, dim, cutoff)
     rel = nb.relative(frame.positions)
-    entry = entry_values(torch.from_numpy((rel**2).sum(1)), 3.0, 4.0, 8.0).numpy()
+    entry = entry_values(torch.from_numpy((rel**2).sum(1)), inner, cutoff - 0.3 * (dim == 3), 8.0).numpy()
     tops = []
     for on in (True, False):
         compiled.use_compiled(on)
         try:
-            t = regular_tops(rel, entry, nb.start, 2)
+            t = regular_tops(rel, entry, nb.start, dim)
             tops.append(t[np.lexsort(t.T[::-1])])  # each path lists an atom's tops in its own order
         finally:
             compiled.use_compiled(True)
@@ -348,9 +353,10 @@ def test_compiled_lower_hulls_give_qhulls_triangulations(sheet):
     atoms = np.arange(frame.n_atoms)
     n_max = int(np.diff(nb.start).max())
     degenerate = np.zeros(len(atoms), np.bool_)
-    _lower_hulls_2d(rel, entry, nb.start.astype(np.int64), atoms, np.empty((len(atoms), 2 * n_max, 3), np.int64),
-                    np.zeros(len(atoms), np.int64), degenerate)  # fmt: skip
-    assert degenerate.all() if sheet == "graphene" else not degenerate.any()  # qhull only for the perfect lattice
+    kernel, room = (_lower_hulls_2d, 2) if dim == 2 else (_lower_hulls_3d, 12)
+    kernel(rel, entry, nb.start.astype(np.int64), atoms, np.empty((len(atoms), room * n_max, dim + 1), np.int64),
+           np.zeros(len(atoms), np.int64), degenerate)  # fmt: skip
+    assert degenerate.all() if kind == "crystal" else not degenerate.any()  # qhull only for the perfect lattice
 
 
 def test_stress_matches_finite_differences_of_strained_cells(tmp_path):

@@ -89,58 +89,69 @@ def in_chunks(kernel, n_items: int, *args) -> None:
 
 
 @jit
-def orthosphere_power(rel, entry, ids, base, q, centre, w):  # pragma: no cover - compiled
-    """Power radius (Å²) of the smallest orthogonal sphere of points rel[base + ids[:q]]; its centre into `centre`.
+def orthosphere_power(rel, entry, ids, base, q, centre, coef):  # pragma: no cover - compiled
+    """Power radius (Å²) of the smallest orthogonal sphere of points rel[base + ids[:q]] (q <= 4); its centre into
+    `centre` and, for q > 1, its coefficients on the edge vectors from the first point into `coef[:3]`.
 
-    `w`: scratch (at least 40 floats): edge vectors, Gram matrix, right-hand side, adjugate, coefficients.
+    The Gram system of the edge vectors is solved with its adjugate, written out in scalars (in 2D the third
+    components are zero and add nothing); +inf for a flat simplex.
     """
     d = rel.shape[1]
     i0 = base + ids[0]
+    x0, y0 = rel[i0, 0], rel[i0, 1]
+    z0 = rel[i0, 2] if d == 3 else 0.0
     if q == 1:
-        for c in range(d):
-            centre[c] = rel[i0, c]
+        centre[0], centre[1] = x0, y0
+        if d == 3:
+            centre[2] = z0
         return entry[i0]
-    m = q - 1  # e: w[0:9] (row i at 3i), gram: w[9:18], rhs: w[18:21], adjugate: w[21:30], lam: w[30:33]
-    for i in range(m):
-        for c in range(d):
-            w[3 * i + c] = rel[base + ids[i + 1], c] - rel[i0, c]
-    for i in range(m):
-        for j in range(i, m):
-            s = w[3 * i] * w[3 * j]
-            for c in range(1, d):
-                s += w[3 * i + c] * w[3 * j + c]
-            w[9 + 3 * i + j] = s
-            w[9 + 3 * j + i] = s
-    for i in range(m):
-        w[18 + i] = 0.5 * (w[9 + 4 * i] + entry[base + ids[i + 1]] - entry[i0])
-    if m == 1:
-        w[30] = w[18] / w[9]
+    i1 = base + ids[1]
+    a0, a1 = rel[i1, 0] - x0, rel[i1, 1] - y0
+    a2 = rel[i1, 2] - z0 if d == 3 else 0.0
+    g00 = a0 * a0 + a1 * a1 + a2 * a2
+    r0 = 0.5 * (g00 + entry[i1] - entry[i0])
+    b0 = b1 = b2 = c0 = c1 = c2 = 0.0
+    if q == 2:
+        l0, l1, l2 = r0 / g00, 0.0, 0.0
     else:
-        if m == 2:
-            w[21], w[22], w[24], w[25] = w[13], -w[10], -w[10], w[9]
-        else:  # cofactors of the symmetric 3x3 Gram matrix
-            g00, g01, g02, g11, g12, g22 = w[9], w[10], w[11], w[13], w[14], w[17]
-            w[21], w[22], w[23] = g11 * g22 - g12 * g12, g12 * g02 - g01 * g22, g01 * g12 - g11 * g02
-            w[24], w[25], w[26] = w[22], g22 * g00 - g02 * g02, g02 * g01 - g12 * g00
-            w[27], w[28], w[29] = w[23], w[26], g00 * g11 - g01 * g01
-        det = 0.0
-        scale = 0.0
-        for j in range(m):
-            det += w[9 + j] * w[21 + 3 * j]
-            scale += w[9 + 4 * j]
-        scale /= m
-        if abs(det / (scale * scale if m == 2 else scale * scale * scale)) < DEGENERATE_TOL:
-            return np.inf
-        for i in range(m):
-            s = 0.0
-            for j in range(m):
-                s += w[21 + 3 * i + j] * w[18 + j]
-            w[30 + i] = s / det
-    value = entry[i0]
-    for c in range(d):
-        u = 0.0
-        for i in range(m):
-            u += w[30 + i] * w[3 * i + c]
-        centre[c] = rel[i0, c] + u
-        value += u * u
+        i2 = base + ids[2]
+        b0, b1 = rel[i2, 0] - x0, rel[i2, 1] - y0
+        b2 = rel[i2, 2] - z0 if d == 3 else 0.0
+        g01 = a0 * b0 + a1 * b1 + a2 * b2
+        g11 = b0 * b0 + b1 * b1 + b2 * b2
+        r1 = 0.5 * (g11 + entry[i2] - entry[i0])
+        if q == 3:
+            det = g00 * g11 + g01 * -g01
+            scale = (g00 + g11) / 2
+            if abs(det / (scale * scale)) < DEGENERATE_TOL:
+                return np.inf
+            l0 = (g11 * r0 + -g01 * r1) / det
+            l1 = (-g01 * r0 + g00 * r1) / det
+            l2 = 0.0
+        else:
+            i3 = base + ids[3]
+            c0, c1 = rel[i3, 0] - x0, rel[i3, 1] - y0
+            c2 = rel[i3, 2] - z0 if d == 3 else 0.0
+            g02 = a0 * c0 + a1 * c1 + a2 * c2
+            g12 = b0 * c0 + b1 * c1 + b2 * c2
+            g22 = c0 * c0 + c1 * c1 + c2 * c2
+            r2 = 0.5 * (g22 + entry[i3] - entry[i0])
+            m00, m01, m02 = g11 * g22 - g12 * g12, g12 * g02 - g01 * g22, g01 * g12 - g11 * g02
+            m11, m12, m22 = g22 * g00 - g02 * g02, g02 * g01 - g12 * g00, g00 * g11 - g01 * g01
+            det = g00 * m00 + g01 * m01 + g02 * m02
+            scale = (g00 + g11 + g22) / 3
+            if abs(det / (scale * scale * scale)) < DEGENERATE_TOL:
+                return np.inf
+            l0 = (m00 * r0 + m01 * r1 + m02 * r2) / det
+            l1 = (m01 * r0 + m11 * r1 + m12 * r2) / det
+            l2 = (m02 * r0 + m12 * r1 + m22 * r2) / det
+    coef[0], coef[1], coef[2] = l0, l1, l2
+    u0 = l0 * a0 + l1 * b0 + l2 * c0
+    u1 = l0 * a1 + l1 * b1 + l2 * c1
+    centre[0], centre[1] = x0 + u0, y0 + u1
+    value = entry[i0] + u0 * u0 + u1 * u1
+    if d == 3:
+        u2 = l0 * a2 + l1 * b2 + l2 * c2
+        centre[2] = z0 + u2
+        value += u2 * u2
     return value

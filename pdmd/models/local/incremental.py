@@ -212,12 +212,12 @@ def _compiled_check(tops, sign, top_atom, power_top, power_point, side_facet, si
     bad = np.zeros(n_atoms, np.bool_)
     value = np.empty(len(tops))
     centre = np.empty((len(tops), 3))
-    w = np.empty(40)
+    coef = np.empty(3)
     for t in range(len(tops)):
         vol = _orient_c(rel, tops[t], -1) * sign[t]
         if not vol > margin * _spread(rel, tops[t], d + 1, -1) ** (0.5 * d):
             bad[top_atom[t]] = True
-        value[t] = orthosphere_power(rel, entry, tops[t], 0, d + 1, centre[t], w)
+        value[t] = orthosphere_power(rel, entry, tops[t], 0, d + 1, centre[t], coef)
     for i in range(len(power_top)):
         t, q = power_top[i], power_point[i]
         g2 = 0.0

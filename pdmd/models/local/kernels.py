@@ -128,16 +128,16 @@ def _entries(rel, scal):  # pragma: no cover - compiled
 @jit
 def _sources_chunk(lo, hi, rel, e, src, rho, lam, cen):  # pragma: no cover - compiled
     """Power radius ρ, barycentric coordinates λ and centre of the orthogonal spheres of sources lo..hi."""
-    w = np.empty(40)
+    coef = np.empty(3)
     for m in range(lo, hi):
         q = 1
         while q < 4 and src[m, q] >= 0:
             q += 1
-        rho[m] = orthosphere_power(rel, e, src[m], 0, q, cen[m], w)
+        rho[m] = orthosphere_power(rel, e, src[m], 0, q, cen[m], coef)
         lam[m, 0] = 1.0
         for i in range(1, q):
-            lam[m, i] = w[29 + i]
-            lam[m, 0] -= w[29 + i]
+            lam[m, i] = coef[i - 1]
+            lam[m, 0] -= coef[i - 1]
 
 
 @jit

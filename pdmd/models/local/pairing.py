@@ -168,7 +168,7 @@ def _workspace(m_max, inc_max, dim):  # pragma: no cover - compiled
     table = np.full((2, size), -1, np.int64)
     levels = np.zeros((4, dim + 1), np.int64)  # incidence ranges, row ranges per level
     return (ints4, ints, flags, np.empty(m_max), np.empty((m_max, 3)), incs, table, np.empty((m_max, 2), np.int64),
-            levels, np.empty(4 * m_max, np.int64), np.empty(16 * m_max, np.int64), np.empty(40))  # fmt: skip
+            levels, np.empty(4 * m_max, np.int64), np.empty(16 * m_max, np.int64))  # fmt: skip
 
 
 @jit
@@ -228,16 +228,17 @@ def _build_faces(verts, bnd, incs, table, levels, n_pts, n_top, dim):  # pragma:
 
 
 @jit
-def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, scratch, dim):  # pragma: no cover
+def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim):  # pragma: no cover - compiled
     """Own orthogonal spheres top down; a face attached to cofaces takes the cheapest one's value and source."""
     src, level, best = ints[0], ints[1], ints[2]
     which, opposite, inc_upper = incs[0], incs[1], incs[2]
     ilo, ihi, row_lo, row_hi = levels[0], levels[1], levels[2], levels[3]
+    coef = np.empty(3)
     for k in range(dim, -1, -1):
         for s in range(row_lo[k], row_hi[k]):
             src[s] = s
             level[s] = k
-            value[s] = orthosphere_power(rel, entry, verts[s], base, k + 1, centres[s], scratch)
+            value[s] = orthosphere_power(rel, entry, verts[s], base, k + 1, centres[s], coef)
             best[s] = -1
             for i in range(4):
                 rdesc[s, i] = verts[s, k - i] if i <= k else -1
@@ -289,7 +290,7 @@ def _write_pairs(a, base, n_found, found, value, verts, ints, pairs, p0, sources
 
 @jit
 def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres, incs,
-                table, found, levels, touched, pool, scratch, pairs, p0, sources, source_level, s0):  # noqa: E501  # fmt: skip  # pragma: no cover
+                table, found, levels, touched, pool, pairs, p0, sources, source_level, s0):  # noqa: E501  # fmt: skip  # pragma: no cover
     """Atom a's finite pairs of positive persistence into pairs[p0:], their sources into sources[s0:] (atom-local
     source ids); returns (pairs, sources, touched, pool), (-1, -1, ...) when the complex is not a filtration.
     """
@@ -303,7 +304,7 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
         for i in range(4):
             verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
     n_rows = _build_faces(verts, bnd, incs, table, levels, start[a + 1] - base, n_top, dim)
-    _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, scratch, dim)
+    _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim)
     n_mem = 0
     for s in range(n_rows):
         if value[s] <= alpha_max:
@@ -359,11 +360,11 @@ def _pairs_chunk(lo, hi, rel, entry, start, tops, top_start, dim, alpha_max, m_m
     """Atoms lo..hi into their own output slices (pairs from cap[a], sources from 2 cap[a]); counts (-1: not a
     filtration).
     """
-    ints4, ints, flags, value, centres, incs, table, found, levels, touched, pool, scratch = _workspace(
+    ints4, ints, flags, value, centres, incs, table, found, levels, touched, pool = _workspace(
         m_max, inc_max, dim)  # fmt: skip
     for a in range(lo, hi):
         out = _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, ints, flags, value, centres,
-                          incs, table, found, levels, touched, pool, scratch, pairs, cap[a], sources, source_level,
+                          incs, table, found, levels, touched, pool, pairs, cap[a], sources, source_level,
                           2 * cap[a])  # fmt: skip
         counts[a, 0], counts[a, 1], touched, pool = out
 
