@@ -20,7 +20,7 @@ test structures repeated 2×2 (the same structures and energies at 4× the atoms
 descriptor + model), (2) the pair count per atom as an extra feature block, (3) an energy-extrapolation
 test at the training size: the lowest-energy 680-atom final states held out (whole runs) as far below the
 remaining training range as the 4× finals lie below the full one, (4) training on relaxed final states
-only. `--cnn-minutes M` (0: skip) adds the paper's CNN (`train_model("pd-cnn")`, bf16, one thread,
+only. `--cnn-minutes M` (0: skip) adds the paper's CNN (`train_model("pd-cnn")`, one thread,
 M minutes, the card's min-max standardization) for each diagram setting. The bias tables of docs/models.md
 (demo data):
 
@@ -352,7 +352,7 @@ def controls(sets: list[Sets], tr: np.ndarray, te: np.ndarray, grid: K.KernelGri
 
 
 def cnn_rows(sets: list[Sets], tr: np.ndarray, te: np.ndarray, args) -> None:
-    """The paper's CNN (bf16, capped at `--cnn-minutes`) on the periodic and the open histogram images."""
+    """The paper's CNN (capped at `--cnn-minutes`) on the periodic and the open histogram images."""
     from pdmd.descriptor.histogram import pd_histogram
     from pdmd.models.training import train_model, validate_model
 
@@ -364,7 +364,7 @@ def cnn_rows(sets: list[Sets], tr: np.ndarray, te: np.ndarray, args) -> None:
                                  for b, e in zip(d.births_A2, d.deaths_A2)]).astype(np.float32)  # fmt: skip
         tag = s.name.replace(" + ", "+").replace(" ", "-")
         out = args.cache / "models" / f"cnn-{tag}-seed{args.seed}-{args.cnn_minutes:g}min"
-        opts = {"train": {"precision": "bf16", "threads": 1, "max_minutes": args.cnn_minutes}}
+        opts = {"train": {"threads": 1, "max_minutes": args.cnn_minutes}}
         card = train_model("pd-cnn", s.small, out, f"size-transfer-cnn-{tag}", split_indices=(tr, te),
                            seed=args.seed, options=opts)  # fmt: skip
         validate_model(out, s.large)

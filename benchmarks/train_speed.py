@@ -8,7 +8,8 @@ Every variant trains the paper's CNN (`pdmd.models.cnn.train.train_network`) for
 same `--n` structures of the plan (standardized as `pdmd train` does) and reports the mean
 seconds per epoch after the first (the first pays one-off costs: allocation, oneDNN kernel
 selection, compilation), ms per structure and the ratio against the first row (the loop as it
-was: fp32, channels_last, batch 32). `--accuracy-seeds` then trains fp32 and bf16 to
+was: fp32, channels_last, batch 32); the last row is the default, `precision="auto"` (bf16 where the CPU has it
+natively: emulated bf16 is several times slower than fp32). `--accuracy-seeds` then trains fp32 and bf16 to
 convergence (early stopping) on the plan's run split with each seed and prints both test RMSEs
 (meV/atom), so the speed-up can be checked not to cost accuracy. The speed rows of docs/models.md:
 
@@ -34,7 +35,7 @@ from pdmd.models.cnn.config import CNNConfig, TrainConfig
 from pdmd.models.cnn.fit import fit_potential
 from pdmd.models.cnn.network import PDCNN
 from pdmd.models.cnn.standardize import ImageScaler, TargetScaler
-from pdmd.models.cnn.train import train_network
+from pdmd.models.cnn.train import train_network, training_precision
 from pdmd.models.data import load_store_dataset
 from pdmd.store.datastore import DataStore
 
@@ -53,6 +54,9 @@ def variants(threads: int) -> dict[str, TrainConfig]:
         "bf16, contiguous": replace(bf16, channels_last=False),
         "bf16, batch 64, lr x2": replace(bf16, batch_size=64, learning_rate=2 * bf16.learning_rate),
         "bf16, batch 128, lr x4": replace(bf16, batch_size=128, learning_rate=4 * bf16.learning_rate),
+        f"auto (the default; {training_precision('auto', torch.device('cpu'))} on this CPU)": replace(
+            base, precision="auto"
+        ),
     }
 
 

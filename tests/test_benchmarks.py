@@ -127,6 +127,7 @@ QUICK: dict[str, tuple[bool, list[str], list[str]]] = {
         r"^variant +s/epoch +ms/structure +speed-up$",
         rf"^today: fp32, channels_last, batch 32 +{NUM} +{NUM} +1\.00x$",
         rf"^bf16, batch 128, lr x4 +{NUM} +{NUM} +{NUM}x$",
+        rf"^auto \(the default; (bf16|fp32) on this CPU\) +{NUM} +{NUM} +{NUM}x$",
     ]),
     "validate_models.py": (True, [], [
         r"^\| model \| kind \| 240-atom validation, all 3: RMSE \(meV/atom\) \| bias \| mean predictor \|$",

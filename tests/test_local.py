@@ -354,8 +354,8 @@ def test_compiled_lower_hulls_give_qhulls_triangulations(kind, dim):
     n_max = int(np.diff(nb.start).max())
     degenerate = np.zeros(len(atoms), np.bool_)
     kernel, room = (_lower_hulls_2d, 2) if dim == 2 else (_lower_hulls_3d, 12)
-    kernel(rel, entry, nb.start.astype(np.int64), atoms, np.empty((len(atoms), room * n_max, dim + 1), np.int64),
-           np.zeros(len(atoms), np.int64), degenerate)  # fmt: skip
+    hulls = np.empty((len(atoms), room * n_max, dim + 1), np.int64)
+    kernel(0, len(atoms), rel, entry, nb.start.astype(np.int64), atoms, hulls, np.zeros_like(atoms), degenerate)
     assert degenerate.all() if kind == "crystal" else not degenerate.any()  # qhull only for the perfect lattice
 
 

@@ -127,14 +127,21 @@ def test_checkpoint_of_other_data_is_not_resumed(data, tmp_path):
     assert len(card["history"]) == 3  # trained afresh on the new data, not resumed at epoch 2
 
 
-def test_checkpoints_from_before_a_setting_existed_stay_resumable():
+def test_checkpoints_from_before_a_setting_existed_stay_resumable(monkeypatch):
     import json
+
+    import torch
 
     from pdmd.models.cnn.config import CNNConfig
     from pdmd.models.cnn.train import _fingerprint, same_job
 
     x, y, cnn = np.zeros((2, 4, 4), np.float32), np.zeros(2, np.float32), CNNConfig(image_size=4)
-    now = _fingerprint(x, y, cnn, TrainConfig(epochs=100, schedule="cosine", representation="smooth"))
+    config = TrainConfig(epochs=100, schedule="cosine", representation="smooth", device="cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert '"precision": "fp32"' in _fingerprint(x, y, cnn, config)  # auto without native bf16: another job
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    now = _fingerprint(x, y, cnn, config)  # auto on a CPU with native bf16 (the default of then): the same job
     data = now.split("[", 1)[0]
     # the settings part of the session-5 paper-scale checkpoint (before image_scope and pool existed), as written
     s5 = {"batch_size": 32, "channels_last": True, "epochs": 100, "learning_rate": 0.001, "lr_factor": 0.5,

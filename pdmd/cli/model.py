@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pdmd.cli.common import command, open_store, print_active_campaigns, register_card
 from pdmd.cli.inputs import add_descriptor_args, add_read_args
+from pdmd.models.cnn.config import PRECISIONS
 from pdmd.models.registry import KINDS, MODEL_KINDS
 from pdmd.store.documents import DEFAULT_KIND, find_model
 
@@ -241,7 +242,9 @@ def _add_training_args(s: argparse.ArgumentParser) -> None:
         help="CNN input: auto (default: the paper's PD histogram, smoothed when the training diagrams are sparse), "
         "the histogram, its sqrt, log, or Gaussian-smoothed (docs/models.md)",
     )
-    s.add_argument("--precision", choices=["bf16", "fp32"], help="training arithmetic (prediction is always fp32)")
+    s.add_argument("--precision", choices=list(PRECISIONS),
+                   help="training arithmetic; auto (default): bf16 where the device has it natively, else fp32 "
+                   "(prediction is always fp32)")  # fmt: skip
     s.add_argument("--threads", type=int, help="torch threads (default: every core this process may use)")
     s.add_argument("--device", help="auto (CUDA when present), cpu or cuda[:N]")
     s.add_argument("--max-minutes", type=float, help="wall-time cap of this training run (a safety net)")

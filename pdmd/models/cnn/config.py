@@ -9,8 +9,9 @@ from pdmd.models.cnn.standardize import REPRESENTATIONS, SCOPES, STANDARDIZATION
 
 POOLS = ("max", "avg")
 """2×2 pooling after each conv layer of the pd-cnn: the paper's max-pooling, or average pooling."""
-PRECISIONS = ("bf16", "fp32")
-"""pd-cnn training arithmetic: bf16 autocast (weights and optimizer stay fp32) or plain fp32."""
+PRECISIONS = ("auto", "bf16", "fp32")
+"""pd-cnn training arithmetic: bf16 autocast (weights and optimizer stay fp32), plain fp32, or auto: bf16 where
+the device computes it natively, else fp32 (`pdmd.models.cnn.train.training_precision`)."""
 SCHEDULES = ("plateau", "cosine", "onecycle")
 """Learning-rate schedules: `plateau` (linear warm-up, then × `lr_factor` after `lr_patience` flat
 validation epochs), `cosine` (linear warm-up, then half a cosine from `learning_rate` to 0 at
@@ -70,13 +71,14 @@ class TrainConfig:
     `schedule` "cosine" / "onecycle" (SCHEDULES) spread their learning rates over `epochs`, the
     known budget (early stopping still applies). `threads` None: every core this
     process may use. `precision` "bf16" trains under bfloat16 autocast with the images held in
-    memory as bfloat16; predictions are always computed in fp32. Small training sets use batches
+    memory as bfloat16, "auto" does so only where the device has native bf16 arithmetic (emulated bf16
+    is several times slower than fp32); predictions are always computed in fp32. Small training sets use batches
     smaller than `batch_size` (not below 8) so that an epoch has ≥ `min_steps_per_epoch` steps.
 
     Defaults (docs/models.md, "pd-cnn"; their measurements in docs/history.md): ≥ 8 steps per epoch and a
     2-epoch warm-up (min-max images leave occupied pixels at ≈ 0.04 next to conv biases of
     ≈ 0.3, so the network starts as a constant; with 1–2 steps per epoch small sets stopped
-    early on that plateau), bf16 autocast (faster on this CPU at the same accuracy); the
+    early on that plateau), bf16 autocast where the device has it natively (faster at the same accuracy); the
     paper's min-max images stay (z-score: `standardization="zscore"`). `representation` "auto" keeps the
     paper's histogram for dense training data and smooths sparse data (few diagram pairs per pixel over
     the training split, e.g. ~150 sheets of 200 atoms; `pdmd.models.cnn.standardize.auto_representation`),
@@ -102,7 +104,7 @@ class TrainConfig:
     smooth_sigma_px: float = 1.0
     image_scope: str = "global"
     channels_last: bool = True
-    precision: str = "bf16"
+    precision: str = "auto"
     threads: int | None = None
     max_minutes: float | None = None
     device: str = "auto"

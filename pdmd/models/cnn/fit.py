@@ -30,6 +30,7 @@ from pdmd.models.cnn.train import (
     model_device,
     predict_normalized,
     train_network,
+    training_precision,
     validation_split,
 )
 from pdmd.models.data import ModelData, TrainSplit
@@ -293,7 +294,7 @@ def _runtime(potential: Potential, states: list, train: TrainConfig, n_train: in
     val_idx = validation_split(n_train, train)[0]
     return {
         "device": str(model_device(potential.model)),
-        "precision": train.precision,
+        "precision": training_precision(train.precision, model_device(potential.model)),
         "threads": torch.get_num_threads(),
         "batch_size_used": effective_batch_size(n_train - len(val_idx), train),
         "train_wall_seconds": float(sum(s.seconds for s in states)),  # every session and member together

@@ -82,6 +82,18 @@ def validation_split(n: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarra
     return perm[:n_val], perm[n_val:]
 
 
+def training_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic training runs in: "auto" is bf16 where `device` computes it natively (a CUDA GPU with bf16,
+    a CPU with AVX512-BF16 or AMX), else fp32 (emulated bf16 ran 6-7x slower than fp32 on an AVX2 CPU).
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return "bf16" if device.type == "cpu" and any(probe is not None and probe() for probe in probes) else "fp32"
+
+
 def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -133,9 +145,13 @@ LATER_ARCHITECTURE = {"pool": "max", "extra_degrees": []}
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) -> str:
-    """Identity of a training job: data, architecture and every setting except RESUMABLE_SETTINGS."""
+    """Identity of a training job: data, architecture and every setting except RESUMABLE_SETTINGS (the precision
+    as resolved on this device: "auto" where it means bf16 is the job a bf16 checkpoint was written for).
+    """
     free = RESUMABLE_SETTINGS if config.schedule == "plateau" else tuple(set(RESUMABLE_SETTINGS) - {"epochs"})
-    settings = _without_later({k: v for k, v in config.as_dict().items() if k not in free}, LATER_SETTINGS)
+    settings = {k: v for k, v in config.as_dict().items() if k not in free}
+    settings["precision"] = training_precision(config.precision, pick_device(config.device))  # the arithmetic used
+    settings = _without_later(settings, LATER_SETTINGS)
     architecture = _without_later(cnn.as_dict(), LATER_ARCHITECTURE)
     return content_hash(x, y) + json.dumps([architecture, settings], sort_keys=True)
 
@@ -209,7 +225,8 @@ def _setup(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, config: TrainConfig) ->
     device = pick_device(config.device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     val_idx, fit_idx = validation_split(len(x), config)
-    store = torch.bfloat16 if config.precision == "bf16" else torch.float32  # images held in memory
+    precision = training_precision(config.precision, device)
+    store = torch.bfloat16 if precision == "bf16" else torch.float32  # images held in memory
     xt = torch.from_numpy(as_channels(x)).to(device=device, dtype=store).contiguous(memory_format=fmt)
     data = _Data(xt, torch.from_numpy(y).to(device), fit_idx, val_idx)
     model = PDCNN(cnn).to(device).to(memory_format=fmt)
@@ -247,6 +264,7 @@ def _train_epoch(run: _Run, data: _Data, config: TrainConfig, batch_size: int) -
     """One pass over the fit part in the epoch's batch order, learning rate per step by the schedule; mean loss."""
     model, opt, epoch = run.model, run.opt, run.state.epoch
     device = data.x.device
+    precision = "bf16" if data.x.dtype == torch.bfloat16 else "fp32"  # the images are held in it (`_setup`)
     steps = math.ceil(len(data.fit_idx) / batch_size)
     loss_fn = nn.MSELoss()
     model.train()
@@ -258,7 +276,7 @@ def _train_epoch(run: _Run, data: _Data, config: TrainConfig, batch_size: int) -
                 group["lr"] = lr
         idx = torch.from_numpy(data.fit_idx[batch.numpy()]).to(device)
         opt.zero_grad(set_to_none=True)
-        with _autocast(device, config.precision):
+        with _autocast(device, precision):
             out = model(data.x[idx])
         loss = loss_fn(out.float(), data.y[idx])
         loss.backward()

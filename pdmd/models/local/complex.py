@@ -9,9 +9,10 @@ points, truncated at `alpha_max_A2`: a simplex enters at the power radius of its
 sphere, unless an attaching coface's opposite vertex has a smaller power distance to its centre, in
 which case it enters with the cheapest attaching coface (Edelsbrunner's rule, as in
 `pdmd.descriptor.periodic_alpha`, applied down to the vertices). The triangulation is the regular
-(weighted Delaunay) one, the lower convex hull of the lifted points (qhull through scipy, one call per
-atom). A point at the cutoff enters at `alpha_max_A2`, and nothing that involves it enters earlier,
-so every pair that dies below `alpha_max_A2` is unchanged when atoms cross the cutoff: the diagram
+(weighted Delaunay) one, the lower convex hull of the lifted points (`regular_tops`: compiled kernels,
+qhull through scipy for degenerate sets or without numba). A point at the cutoff enters at
+`alpha_max_A2`, and nothing that involves it enters earlier, so every pair that dies below
+`alpha_max_A2` is unchanged when atoms cross the cutoff: the diagram
 up to that value is a continuous function of the positions (the stability theorem for power
 filtrations), and so is any vectorization that vanishes on the diagonal and above the cap.
 
@@ -31,7 +32,7 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 
 from pdmd.errors import DescriptorError, InputError
-from pdmd.models.local.compiled import ATTACH_TOL, DEGENERATE_TOL, compiled_available, jit
+from pdmd.models.local.compiled import ATTACH_TOL, DEGENERATE_TOL, compiled_available, in_chunks, jit
 from pdmd.models.local.pairing import compiled_pairs
 from pdmd.structure import Frame
 from pdmd.systems import SHEET_Z_SPAN_A
@@ -184,16 +185,16 @@ a set with more goes to qhull."""
 
 
 @jit
-def _lower_hulls_2d(rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
-    """Lower convex hull of each atom's lifted points (x, y, x² + y² + entry) by testing every triple.
+def _lower_hulls_2d(lo_t, hi_t, rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
+    """Lower convex hull of the lifted points (x, y, x² + y² + entry) of atoms[lo_t:hi_t] by testing every triple.
 
     A triple is a top when its plane is not vertical (qhull's test of a lower facet: normal z below -1e-12) and
-    every other point lies above it. Writes atom i's tops (local ids) into tops[i] and their number into
-    counts[i]; sets degenerate[i] when a point lies within HULL_TOL of a candidate's plane, three lifted points
+    every other point lies above it. Writes the tops of atoms[t] (global ids) into tops[t] and their number into
+    counts[t]; sets degenerate[t] when a point lies within HULL_TOL of a candidate's plane, three lifted points
     are (nearly) collinear, a candidate's plane is (nearly) vertical or there are more tops than a
     triangulation has (the caller then asks qhull, as for every set before).
     """
-    for t in range(len(atoms)):
+    for t in range(lo_t, hi_t):
         a = atoms[t]
         lo, n = start[a], start[a + 1] - start[a]
         pts = np.empty((n, 3))
@@ -442,11 +443,12 @@ def _register(out, t, hkey, hn, mask):  # pragma: no cover - compiled
 
 
 @jit
-def _lower_hulls_3d(rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
-    """Lower convex hull of each atom's lifted points (x, y, z, |x|² + entry) by gift wrapping (`_lower_hull_3d`).
+def _lower_hulls_3d(lo_t, hi_t, rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
+    """Lower convex hull of the lifted points (x, y, z, |x|² + entry) of atoms[lo_t:hi_t] by gift wrapping
+    (`_lower_hull_3d`).
 
-    Writes atom i's tops (global ids) into tops[i] and their number into counts[i]; sets degenerate[i] where the
-    set is degenerate (the caller then asks qhull, as for every set before).
+    Writes the tops of atoms[t] (global ids) into tops[t] and their number into counts[t]; sets degenerate[t] where
+    the set is degenerate (the caller then asks qhull, as for every set before).
     """
     cap = tops.shape[1]
     size = 1
@@ -455,7 +457,7 @@ def _lower_hulls_3d(rel, entry, start, atoms, tops, counts, degenerate):  # prag
     hkey = np.empty(size, np.int64)
     hn = np.empty(size, np.int64)
     out = np.empty((cap, 4), np.int64)
-    for t in range(len(atoms)):
+    for t in range(lo_t, hi_t):
         a = atoms[t]
         lo, n = start[a], start[a + 1] - start[a]
         pts = np.empty((n, 4))
@@ -517,7 +519,7 @@ def regular_tops(
         counts = np.zeros(len(rest), np.int64)
         degenerate = np.zeros(len(rest), np.bool_)
         kernel = _lower_hulls_2d if dim == 2 else _lower_hulls_3d
-        kernel(rel, entry, start.astype(np.int64), rest, hulls, counts, degenerate)
+        in_chunks(kernel, len(rest), rel, entry, start.astype(np.int64), rest, hulls, counts, degenerate)
         for t in np.flatnonzero(~degenerate):
             found[int(rest[t])] = hulls[t, : counts[t]]
         rest = rest[degenerate]

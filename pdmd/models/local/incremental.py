@@ -9,7 +9,7 @@
   contains one has a value >= `alpha_max_A2` and cannot attach a cheaper face: the truncated
   filtration, hence every pair, is exactly the one without them;
 - each atom's regular triangulation is kept while it is still the regular triangulation of the
-  moved points, and recomputed (qhull) only for atoms where it is not. The certificate, vectorized
+  moved points, and recomputed (`regular_tops`) only for atoms where it is not. The certificate, vectorized
   over all atoms: every top simplex keeps its orientation (no fold-over), the boundary stays locally
   convex (so the tops still triangulate the convex hull), every interior facet is locally regular
   (the opposite vertex across it lies outside the top's orthogonal sphere: the lifted surface is
@@ -102,7 +102,7 @@ def _hidden_point_checks(tops: np.ndarray, point_atom: np.ndarray, top_atom: np.
 def _certificate(skel: Skeleton, point_atom: np.ndarray, fragile: set[int], sign: np.ndarray) -> _Certificate:
     """The checks that certify `skel`'s triangulation as regular at later positions, built once per triangulation.
 
-    `sign`: the orientation of each top when it was built by qhull (or last certified): a top that
+    `sign`: the orientation of each top when it was built (or last certified): a top that
     has turned over since fails.
     """
     dim, tops = skel.dim, skel.tops
