@@ -121,31 +121,16 @@ def orthosphere_power(rel, entry, ids, base, q, centre, coef):  # pragma: no cov
         g11 = b0 * b0 + b1 * b1 + b2 * b2
         r1 = 0.5 * (g11 + entry[i2] - entry[i0])
         if q == 3:
-            det = g00 * g11 + g01 * -g01
-            scale = (g00 + g11) / 2
-            if abs(det / (scale * scale)) < DEGENERATE_TOL:
-                return np.inf
-            l0 = (g11 * r0 + -g01 * r1) / det
-            l1 = (-g01 * r0 + g00 * r1) / det
-            l2 = 0.0
+            l0, l1, l2 = _solve2(g00, g01, g11, r0, r1)
         else:
             i3 = base + ids[3]
             c0, c1 = rel[i3, 0] - x0, rel[i3, 1] - y0
             c2 = rel[i3, 2] - z0 if d == 3 else 0.0
-            g02 = a0 * c0 + a1 * c1 + a2 * c2
-            g12 = b0 * c0 + b1 * c1 + b2 * c2
-            g22 = c0 * c0 + c1 * c1 + c2 * c2
-            r2 = 0.5 * (g22 + entry[i3] - entry[i0])
-            m00, m01, m02 = g11 * g22 - g12 * g12, g12 * g02 - g01 * g22, g01 * g12 - g11 * g02
-            m11, m12, m22 = g22 * g00 - g02 * g02, g02 * g01 - g12 * g00, g00 * g11 - g01 * g01
-            det = g00 * m00 + g01 * m01 + g02 * m02
-            scale = (g00 + g11 + g22) / 3
-            if abs(det / (scale * scale * scale)) < DEGENERATE_TOL:
-                return np.inf
-            l0 = (m00 * r0 + m01 * r1 + m02 * r2) / det
-            l1 = (m01 * r0 + m11 * r1 + m12 * r2) / det
-            l2 = (m02 * r0 + m12 * r1 + m22 * r2) / det
-    coef[0], coef[1], coef[2] = l0, l1, l2
+            r2 = 0.5 * (c0 * c0 + c1 * c1 + c2 * c2 + entry[i3] - entry[i0])
+            l0, l1, l2 = _solve3(g00, g01, a0 * c0 + a1 * c1 + a2 * c2, g11, b0 * c0 + b1 * c1 + b2 * c2,
+                                 c0 * c0 + c1 * c1 + c2 * c2, r0, r1, r2)  # fmt: skip
+        if l0 == np.inf:
+            return np.inf
     u0 = l0 * a0 + l1 * b0 + l2 * c0
     u1 = l0 * a1 + l1 * b1 + l2 * c1
     centre[0], centre[1] = x0 + u0, y0 + u1
@@ -155,3 +140,26 @@ def orthosphere_power(rel, entry, ids, base, q, centre, coef):  # pragma: no cov
         centre[2] = z0 + u2
         value += u2 * u2
     return value
+
+
+@jit
+def _solve2(g00, g01, g11, r0, r1):  # pragma: no cover - compiled
+    """Coefficients of the 2x2 Gram system by its adjugate; (inf, 0, 0) when it is (nearly) singular."""
+    det = g00 * g11 + g01 * -g01
+    scale = (g00 + g11) / 2
+    if abs(det / (scale * scale)) < DEGENERATE_TOL:
+        return np.inf, 0.0, 0.0
+    return (g11 * r0 + -g01 * r1) / det, (-g01 * r0 + g00 * r1) / det, 0.0
+
+
+@jit
+def _solve3(g00, g01, g02, g11, g12, g22, r0, r1, r2):  # pragma: no cover - compiled
+    """Coefficients of the symmetric 3x3 Gram system by its adjugate; (inf, 0, 0) when it is (nearly) singular."""
+    m00, m01, m02 = g11 * g22 - g12 * g12, g12 * g02 - g01 * g22, g01 * g12 - g11 * g02
+    m11, m12, m22 = g22 * g00 - g02 * g02, g02 * g01 - g12 * g00, g00 * g11 - g01 * g01
+    det = g00 * m00 + g01 * m01 + g02 * m02
+    scale = (g00 + g11 + g22) / 3
+    if abs(det / (scale * scale * scale)) < DEGENERATE_TOL:
+        return np.inf, 0.0, 0.0
+    return ((m00 * r0 + m01 * r1 + m02 * r2) / det, (m01 * r0 + m11 * r1 + m12 * r2) / det,
+            (m02 * r0 + m12 * r1 + m22 * r2) / det)  # fmt: skip

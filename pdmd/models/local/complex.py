@@ -248,20 +248,49 @@ def _lower_hull_3d(pts, tol, out, hkey, hn):  # pragma: no cover - compiled
     ridge, a nearly vertical facet, a face shared by three tets, more tets than `out` holds or no first tet).
     `hkey`, `hn`: scratch of a face hash table (a power of two long): key, number of tets (or 2 at the hull).
     """
-    n = len(pts)
-    cap = out.shape[0]
     mask = len(hkey) - 1
     hkey[:] = -1
-    low = 0
-    for p in range(1, n):
-        if pts[p, 3] < pts[low, 3]:
-            low = p
+    if not _first_tet(pts, tol, out) or not _register(out, 0, hkey, hn, mask):
+        return -1
+    count = 1
+    cols = np.ascontiguousarray(pts.T)
+    hs, ds = np.empty(len(pts)), np.empty(len(pts))
+    t = 0
+    while t < count:
+        for f in range(4):
+            a, b, c = _face(out, t, f)
+            slot = _slot(hkey, mask, (a << 16) | (b << 8) | c)
+            if hn[slot] == 2:  # both sides known, or a face of the convex hull
+                continue
+            apex = _across(pts, cols, a, b, c, out[t, f], tol, hs, ds)
+            if apex == -2:
+                return -1
+            if apex == -1:  # a face of the convex hull
+                hn[slot] = 2
+                continue
+            if count == out.shape[0]:
+                return -1
+            out[count, 0], out[count, 1], out[count, 2], out[count, 3] = a, b, c, apex
+            if not _register(out, count, hkey, hn, mask):
+                return -1
+            count += 1
+        t += 1
+    return count
+
+
+@jit
+def _first_tet(pts, tol, out):  # pragma: no cover - compiled
+    """A first lower facet into out[0]: the lowest lifted point (a vertex) and three others, its nearest first.
+
+    False when none is found or one is degenerate.
+    """
+    n = len(pts)
+    low = np.argmin(pts[:, 3])
     dist = np.empty(n)
     for p in range(n):
         dist[p] = (pts[p, 0] - pts[low, 0]) ** 2 + (pts[p, 1] - pts[low, 1]) ** 2 + (pts[p, 2] - pts[low, 2]) ** 2
-    near = np.argsort(dist)[1:]  # the lowest point is a vertex; its first tet among its nearest points first
+    near = np.argsort(dist)[1:]
     grad = np.empty(3)
-    found = False
     for i in range(n - 1):
         for j in range(i + 1, n - 1):
             for k in range(j + 1, n - 1):
@@ -270,81 +299,59 @@ def _lower_hull_3d(pts, tol, out, hkey, hn):  # pragma: no cover - compiled
                     continue
                 ok = _all_above(pts, ids, grad, tol)
                 if ok < 0:
-                    return -1
+                    return False
                 if ok == 1:
-                    found = True
-                    break
-            if found:
-                break
-        if found:
-            break
-    if not found:
-        return -1
-    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = low, near[i], near[j], near[k]
-    if not _register(out, 0, hkey, hn, mask):
-        return -1
-    count = 1
+                    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = low, near[i], near[j], near[k]
+                    return True
+    return False
+
+
+@jit
+def _across(pts, cols, a, b, c, o, tol, hs, ds):  # pragma: no cover - compiled
+    """The apex of the lower facet across face (a, b, c) from the tet with apex o: the point the hyperplane through
+    the face meets first as it turns away from o; -1 at the convex hull, -2 when degenerate (a point within `tol`
+    of the new facet's hyperplane, a flat face, a nearly vertical facet). `hs`, `ds`: scratch (n,).
+    """
     e1, e2, nv, g = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
-    xs, ys, zs, ws = pts[:, 0].copy(), pts[:, 1].copy(), pts[:, 2].copy(), pts[:, 3].copy()
-    hs, ds = np.empty(n), np.empty(n)
-    t = 0
-    while t < count:
-        for f in range(4):
-            a, b, c = _face(out, t, f)
-            slot = _slot(hkey, mask, (a << 16) | (b << 8) | c)
-            if hn[slot] == 2:  # both sides known, or a face of the convex hull
-                continue
-            o = out[t, f]
-            for d in range(3):
-                e1[d], e2[d] = pts[b, d] - pts[a, d], pts[c, d] - pts[a, d]
-            _cross3(e1, e2, nv)
-            g11, g12, g22 = _dot3(e1, e1), _dot3(e1, e2), _dot3(e2, e2)
-            det = g11 * g22 - g12 * g12
-            if det <= HULL_TOL * g11 * g22:
-                return -1
-            db, dc = pts[b, 3] - pts[a, 3], pts[c, 3] - pts[a, 3]
-            al, be = (g22 * db - g12 * dc) / det, (g11 * dc - g12 * db) / det
-            for d in range(3):
-                g[d] = al * e1[d] + be * e2[d]
-            if nv[0] * (pts[o, 0] - pts[a, 0]) + nv[1] * (pts[o, 1] - pts[a, 1]) + nv[2] * (pts[o, 2] - pts[a, 2]) > 0:
-                nv[0], nv[1], nv[2] = -nv[0], -nv[1], -nv[2]  # the new tet lies on the side away from o
-            tol_h = tol * np.sqrt(_dot3(nv, nv))
-            pa0, pa1, pa2, pa3 = pts[a, 0], pts[a, 1], pts[a, 2], pts[a, 3]
-            for m in range(n):  # height over the ridge's plane, and lifted height over its flat hyperplane
-                d0, d1, d2 = xs[m] - pa0, ys[m] - pa1, zs[m] - pa2
-                hs[m] = nv[0] * d0 + nv[1] * d1 + nv[2] * d2
-                ds[m] = ws[m] - pa3 - (g[0] * d0 + g[1] * d1 + g[2] * d2)
-            best, s_best, flat = -1, np.inf, False
-            for m in range(n):
-                if m in (a, b, c, o):
-                    continue
-                if hs[m] > tol_h:
-                    if ds[m] < s_best * hs[m]:
-                        best, s_best = m, ds[m] / hs[m]
-                elif hs[m] > -tol_h:
-                    flat = True
-            if best < 0:  # a face of the convex hull
-                if flat:
-                    return -1
-                hn[slot] = 2
-                continue
-            if count == cap:
-                return -1
-            out[count, 0], out[count, 1], out[count, 2], out[count, 3] = a, b, c, best
-            norm = 0.0
-            for d in range(3):
-                norm += (g[d] + s_best * nv[d]) ** 2
-            norm = np.sqrt(1.0 + norm)
-            if HULL_TOL * norm > 1.0:  # (nearly) vertical
-                return -1
-            for m in range(n):  # every other point above the new tet's hyperplane by more than tol
-                if m != a and m != b and m != c and m != best and ds[m] - s_best * hs[m] < tol * norm:
-                    return -1
-            if not _register(out, count, hkey, hn, mask):
-                return -1
-            count += 1
-        t += 1
-    return count
+    for d in range(3):
+        e1[d], e2[d] = pts[b, d] - pts[a, d], pts[c, d] - pts[a, d]
+    _cross3(e1, e2, nv)
+    g11, g12, g22 = _dot3(e1, e1), _dot3(e1, e2), _dot3(e2, e2)
+    det = g11 * g22 - g12 * g12
+    if det <= HULL_TOL * g11 * g22:
+        return -2
+    db, dc = pts[b, 3] - pts[a, 3], pts[c, 3] - pts[a, 3]
+    al, be = (g22 * db - g12 * dc) / det, (g11 * dc - g12 * db) / det
+    for d in range(3):
+        g[d] = al * e1[d] + be * e2[d]  # the lifted slope within the face's plane
+    if nv[0] * (pts[o, 0] - pts[a, 0]) + nv[1] * (pts[o, 1] - pts[a, 1]) + nv[2] * (pts[o, 2] - pts[a, 2]) > 0:
+        nv[0], nv[1], nv[2] = -nv[0], -nv[1], -nv[2]  # the new tet lies on the side away from o
+    tol_h = tol * np.sqrt(_dot3(nv, nv))
+    for m in range(len(pts)):  # height over the face's plane, and lifted height over its flat hyperplane
+        d0, d1, d2 = cols[0, m] - pts[a, 0], cols[1, m] - pts[a, 1], cols[2, m] - pts[a, 2]
+        hs[m] = nv[0] * d0 + nv[1] * d1 + nv[2] * d2
+        ds[m] = cols[3, m] - pts[a, 3] - (g[0] * d0 + g[1] * d1 + g[2] * d2)
+    best, s_best, flat = -1, np.inf, False
+    for m in range(len(pts)):
+        if m in (a, b, c, o):
+            continue
+        if hs[m] > tol_h:
+            if ds[m] < s_best * hs[m]:
+                best, s_best = m, ds[m] / hs[m]
+        elif hs[m] > -tol_h:
+            flat = True
+    if best < 0:
+        return -2 if flat else -1
+    norm = 0.0
+    for d in range(3):
+        norm += (g[d] + s_best * nv[d]) ** 2
+    norm = np.sqrt(1.0 + norm)
+    if HULL_TOL * norm > 1.0:  # (nearly) vertical
+        return -2
+    for m in range(len(pts)):  # every other point above the new tet's hyperplane by more than tol
+        if m != a and m != b and m != c and m != best and ds[m] - s_best * hs[m] < tol * norm:
+            return -2
+    return best
 
 
 @jit

@@ -228,8 +228,14 @@ def _build_faces(verts, bnd, incs, table, levels, n_pts, n_top, dim):  # pragma:
 
 
 @jit
-def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim):  # pragma: no cover - compiled
-    """Own orthogonal spheres top down; a face attached to cofaces takes the cheapest one's value and source."""
+def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim, alpha_max):  # pragma: no cover
+    """Own orthogonal spheres top down; a face attached to cofaces takes the cheapest one's value and source.
+
+    An edge or higher simplex with a vertex p that enters at `alpha_max` or later (a point at or beyond the cutoff)
+    gets +inf without a solve: its orthogonal sphere's power radius |c - p|² + entry(p) exceeds `alpha_max` (but
+    where c is p), and so does every value it passes on, so neither it nor the faces it decides enter the
+    truncated filtration.
+    """
     src, level, best = ints[0], ints[1], ints[2]
     which, opposite, inc_upper = incs[0], incs[1], incs[2]
     ilo, ihi, row_lo, row_hi = levels[0], levels[1], levels[2], levels[3]
@@ -238,7 +244,10 @@ def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, 
         for s in range(row_lo[k], row_hi[k]):
             src[s] = s
             level[s] = k
-            value[s] = orthosphere_power(rel, entry, verts[s], base, k + 1, centres[s], coef)
+            late = False
+            for i in range(k + 1 if k > 0 else 0):
+                late = late or entry[base + verts[s, i]] >= alpha_max
+            value[s] = np.inf if late else orthosphere_power(rel, entry, verts[s], base, k + 1, centres[s], coef)
             best[s] = -1
             for i in range(4):
                 rdesc[s, i] = verts[s, k - i] if i <= k else -1
@@ -247,6 +256,8 @@ def _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, 
         for r in range(ilo[k], ihi[k]):
             f, u, o = which[r], inc_upper[r], opposite[r] + base
             own = value[f]
+            if own == np.inf:  # above the truncation whatever it attaches to
+                continue
             power = entry[o]
             for c in range(rel.shape[1]):
                 gap = rel[o, c] - centres[f, c]
@@ -304,7 +315,7 @@ def _atom_pairs(a, rel, entry, start, tops, top_start, dim, alpha_max, ints4, in
         for i in range(4):
             verts[t, i] = tops[top_start[a] + t, i] - base if i <= dim else -1
     n_rows = _build_faces(verts, bnd, incs, table, levels, start[a + 1] - base, n_top, dim)
-    _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim)
+    _values(rel, entry, base, verts, rdesc, ints, value, centres, incs, levels, dim, alpha_max)
     n_mem = 0
     for s in range(n_rows):
         if value[s] <= alpha_max:
