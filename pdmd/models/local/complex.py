@@ -254,7 +254,7 @@ def _lower_hull_3d(pts, tol, out, hkey, hn):  # pragma: no cover - compiled
         return -1
     count = 1
     cols = np.ascontiguousarray(pts.T)
-    hs, ds = np.empty(len(pts)), np.empty(len(pts))
+    hs, ds, vec = np.empty(len(pts)), np.empty(len(pts)), np.empty((4, 3))
     t = 0
     while t < count:
         for f in range(4):
@@ -262,7 +262,7 @@ def _lower_hull_3d(pts, tol, out, hkey, hn):  # pragma: no cover - compiled
             slot = _slot(hkey, mask, (a << 16) | (b << 8) | c)
             if hn[slot] == 2:  # both sides known, or a face of the convex hull
                 continue
-            apex = _across(pts, cols, a, b, c, out[t, f], tol, hs, ds)
+            apex = _across(pts, cols, a, b, c, out[t, f], tol, hs, ds, vec)
             if apex == -2:
                 return -1
             if apex == -1:  # a face of the convex hull
@@ -307,12 +307,12 @@ def _first_tet(pts, tol, out):  # pragma: no cover - compiled
 
 
 @jit
-def _across(pts, cols, a, b, c, o, tol, hs, ds):  # pragma: no cover - compiled
+def _across(pts, cols, a, b, c, o, tol, hs, ds, vec):  # pragma: no cover - compiled
     """The apex of the lower facet across face (a, b, c) from the tet with apex o: the point the hyperplane through
     the face meets first as it turns away from o; -1 at the convex hull, -2 when degenerate (a point within `tol`
-    of the new facet's hyperplane, a flat face, a nearly vertical facet). `hs`, `ds`: scratch (n,).
+    of the new facet's hyperplane, a flat face, a nearly vertical facet). `hs`, `ds`: scratch (n,); `vec` (4, 3).
     """
-    e1, e2, nv, g = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    e1, e2, nv, g = vec[0], vec[1], vec[2], vec[3]
     for d in range(3):
         e1[d], e2[d] = pts[b, d] - pts[a, d], pts[c, d] - pts[a, d]
     _cross3(e1, e2, nv)
