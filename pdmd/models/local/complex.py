@@ -185,6 +185,23 @@ a set with more goes to qhull."""
 
 
 @jit
+def _lifted(rel, entry, lo, n):  # pragma: no cover - compiled
+    """Points rel[lo:lo + n] lifted to (x, |x|² + entry) (n, d + 1), and their largest absolute coordinate."""
+    d = rel.shape[1]
+    pts = np.empty((n, d + 1))
+    scale = 0.0
+    for p in range(n):
+        r2 = 0.0
+        for c in range(d):
+            pts[p, c] = rel[lo + p, c]
+            r2 += rel[lo + p, c] ** 2
+            scale = max(scale, abs(rel[lo + p, c]))
+        pts[p, d] = r2 + entry[lo + p]
+        scale = max(scale, abs(pts[p, d]))
+    return pts, scale
+
+
+@jit
 def _lower_hulls_2d(lo_t, hi_t, rel, entry, start, atoms, tops, counts, degenerate):  # pragma: no cover - compiled
     """Lower convex hull of the lifted points (x, y, x² + y² + entry) of atoms[lo_t:hi_t] by testing every triple.
 
@@ -197,12 +214,7 @@ def _lower_hulls_2d(lo_t, hi_t, rel, entry, start, atoms, tops, counts, degenera
     for t in range(lo_t, hi_t):
         a = atoms[t]
         lo, n = start[a], start[a + 1] - start[a]
-        pts = np.empty((n, 3))
-        scale = 0.0
-        for p in range(n):
-            pts[p, 0], pts[p, 1] = rel[lo + p, 0], rel[lo + p, 1]
-            pts[p, 2] = rel[lo + p, 0] ** 2 + rel[lo + p, 1] ** 2 + entry[lo + p]
-            scale = max(scale, abs(pts[p, 0]), abs(pts[p, 1]), abs(pts[p, 2]))
+        pts, scale = _lifted(rel, entry, lo, n)
         tol = HULL_TOL * scale
         c = 0
         for i in range(n):
@@ -467,16 +479,7 @@ def _lower_hulls_3d(lo_t, hi_t, rel, entry, start, atoms, tops, counts, degenera
     for t in range(lo_t, hi_t):
         a = atoms[t]
         lo, n = start[a], start[a + 1] - start[a]
-        pts = np.empty((n, 4))
-        scale = 0.0
-        for p in range(n):
-            r2 = 0.0
-            for d in range(3):
-                pts[p, d] = rel[lo + p, d]
-                r2 += rel[lo + p, d] ** 2
-                scale = max(scale, abs(rel[lo + p, d]))
-            pts[p, 3] = r2 + entry[lo + p]
-            scale = max(scale, abs(pts[p, 3]))
+        pts, scale = _lifted(rel, entry, lo, n)
         c = _lower_hull_3d(pts, HULL_TOL * scale, out, hkey, hn)
         if c < 0:
             degenerate[t] = True
