@@ -11,7 +11,7 @@ step) along an MD-like path (300 K Maxwell-Boltzmann velocities, 1 fs per step).
   torch: `pdmd.models.local.compiled.use_compiled(False)`, what pd-local ran before them, and what
   runs without numba), in turn in this run, and the speed-up;
 - the share of each stage, from a profiled second pass: neighbour lists, the certificate of the
-  cached triangulations, retriangulation (compiled lower hulls in 2D, qhull in 3D), complexes and pairs,
+  cached triangulations, retriangulation (compiled lower hulls; qhull for degenerate sets), complexes and pairs,
   feature vectors (forward), network (forward), backward (forces: compiled feature gradient and autograd),
   grade;
 - with `--threads 1,2`: ms per step at each thread count (torch and numba), side by side in this run.
@@ -48,7 +48,7 @@ QUICK_CELLS = "2:120,3:64"
 STAGES = {  # stage: (file suffix, function) whose cumulative time it is
     "neighbour lists": ("local/complex.py", "neighbourhoods"),
     "certificate": ("local/incremental.py", "_invalid_atoms"),
-    "retriangulation": ("local/complex.py", "regular_tops"),  # compiled lower hulls in 2D, qhull in 3D
+    "retriangulation": ("local/triangulation.py", "regular_tops"),  # compiled lower hulls, qhull if degenerate
     "complexes and pairs": ("local/complex.py", "topology_of"),
     "features": ("local/features.py", "atom_features"),
     "network": ("local/model.py", "_atom_energies"),

@@ -325,7 +325,7 @@ def test_compiled_lower_hulls_give_qhulls_triangulations(kind, dim):
     from ase.build import bulk, graphene
 
     from pdmd.models.local import compiled
-    from pdmd.models.local.complex import _lower_hulls_2d, _lower_hulls_3d, regular_tops
+    from pdmd.models.local.triangulation import _lower_hulls_2d, _lower_hulls_3d, regular_tops
 
     if kind == "random":
         frame = random_packing(200 if dim == 2 else 64, dim, seed=5)

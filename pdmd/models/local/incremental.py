@@ -37,10 +37,10 @@ from pdmd.models.local.complex import (
     entry_values,
     neighbourhoods,
     orthospheres_np,
-    regular_tops,
     skeleton,
     topology_of,
 )
+from pdmd.models.local.triangulation import regular_tops
 from pdmd.structure import Frame
 
 MARGIN = 1e-9
