@@ -131,6 +131,7 @@ def orthosphere_power(rel, entry, ids, base, q, centre, coef):  # pragma: no cov
                                  c0 * c0 + c1 * c1 + c2 * c2, r0, r1, r2)  # fmt: skip
         if l0 == np.inf:
             return np.inf
+    coef[0], coef[1], coef[2] = l0, l1, l2
     u0 = l0 * a0 + l1 * b0 + l2 * c0
     u1 = l0 * a1 + l1 * b1 + l2 * c1
     centre[0], centre[1] = x0 + u0, y0 + u1
