@@ -292,9 +292,10 @@ def _train_member(x: np.ndarray, y: np.ndarray, cnn: CNNConfig, train: TrainConf
 def _runtime(potential: Potential, states: list, train: TrainConfig, n_train: int, session_s: float) -> dict:
     """The card's `runtime`: device, dtype, threads, batch size used, wall times, why training stopped."""
     val_idx = validation_split(n_train, train)[0]
+    device = model_device(potential.model)
     return {
-        "device": str(model_device(potential.model)),
-        "precision": training_precision(train.precision, model_device(potential.model)),
+        "device": str(device),
+        "precision": training_precision(train.precision, device),
         "threads": torch.get_num_threads(),
         "batch_size_used": effective_batch_size(n_train - len(val_idx), train),
         "train_wall_seconds": float(sum(s.seconds for s in states)),  # every session and member together
